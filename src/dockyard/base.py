@@ -1,0 +1,167 @@
+"""`dockyard base bootstrap`: Python base images built from Debian packages.
+
+For hosts that cannot reach an image registry (air-gapped sites, this project's CI):
+``debootstrap --variant=minbase`` a Debian suite whose ``python3`` is the wanted version,
+trim what a runtime never needs (apt lists and caches, docs, man pages, locales), then
+``docker import`` the tree. The image is labelled so the resolver prefers it over
+``python:X-slim``, which would need a pull.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from .engine import Engine
+from .errors import EnvironmentProblem, UsageError
+
+BASE_LABEL = "io.dockyard.base"
+PYTHON_LABEL = "io.dockyard.base.python"
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    ref: str
+    python: str
+    suite: str
+    image_id: str
+    size_bytes: int
+
+
+def _data() -> dict[str, object]:
+    text = resources.files("dockyard.compat").joinpath("bases.json").read_text()
+    return dict(json.loads(text))
+
+
+def supported_pythons() -> list[str]:
+    debian = _data()["debian"]
+    assert isinstance(debian, dict)
+    return sorted(debian)
+
+
+def base_ref(python: str) -> str:
+    return str(_data()["image"]).format(python=python)
+
+
+def bootstrap(
+    engine: Engine,
+    python: str = "3.11",
+    *,
+    mirror: str | None = None,
+    tag: str | None = None,
+    on_line: "callable[[str], None] | None" = None,  # type: ignore[valid-type]
+) -> BaseImage:
+    """Build and import a slim Python base image from Debian packages."""
+    data = _data()
+    debian = data["debian"]
+    assert isinstance(debian, dict)
+    if python not in debian:
+        raise UsageError(
+            f"no Debian suite ships Python {python} as python3",
+            f"choose one of: {', '.join(sorted(debian))} (e.g. --python 3.11)",
+        )
+    if shutil.which("debootstrap") is None:
+        raise EnvironmentProblem("debootstrap is not installed", "apt-get install -y debootstrap")
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("base bootstrap needs root (debootstrap creates device nodes and chroots)", "run it with sudo")
+    suite = debian[python]["suite"]
+    mirror = mirror or os.environ.get("DOCKYARD_DEBIAN_MIRROR") or debian[python]["mirror"]
+    ref = tag or base_ref(python)
+    packages = ",".join(data["packages"])  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory(prefix="dockyard-base-", dir="/var/tmp") as tmp:
+        root = Path(tmp) / "rootfs"
+        build_only = ",".join(data["build_packages"])  # type: ignore[arg-type]
+        argv = ["debootstrap", "--variant=minbase", f"--include={packages},{build_only}", suite, str(root), mirror]
+        _run_streaming(argv, on_line)
+        _slim(root, data["slim_remove"])  # type: ignore[arg-type]
+        (root / "usr/bin/python").unlink(missing_ok=True)
+        (root / "usr/bin/python").symlink_to("python3")
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # One debootstrap, two images: the -build variant keeps binutils (to strip shared
+        # libraries in builder stages); the slim runtime variant purges it.
+        build_ref = ref.replace("-slim", "-build") if ref.endswith("-slim") else ref + "-build"
+        engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], build_ref,
+                          _changes(python, suite, created, "build"))
+        subprocess.run(["chroot", str(root), "dpkg", "--purge", *data["build_packages_purge"]],  # type: ignore[misc]
+                       check=True, capture_output=True)
+        _slim(root, data["slim_remove"])  # type: ignore[arg-type]
+        engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], ref,
+                          _changes(python, suite, created, "slim"))
+    info = engine.inspect(ref)
+    return BaseImage(ref, python, suite, str(info["Id"]), int(info.get("Size", 0)))  # type: ignore[arg-type]
+
+
+def _changes(python: str, suite: str, created: str, variant: str) -> list[str]:
+    return [
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "ENV LANG=C.UTF-8",
+            'CMD ["python3"]',
+            f"LABEL {BASE_LABEL}=true {PYTHON_LABEL}={python} io.dockyard.base.suite={suite} "
+            f"org.opencontainers.image.created={created} "
+            f"org.opencontainers.image.description=debootstrap-{suite}-minbase-python{python}-{variant}",
+        ] if variant == "slim" else [
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "ENV LANG=C.UTF-8",
+            'CMD ["python3"]',
+            f"LABEL io.dockyard.base.variant=build {PYTHON_LABEL}={python} io.dockyard.base.suite={suite}",
+        ]
+
+
+def _run_streaming(argv: list[str], on_line: "callable[[str], None] | None") -> None:  # type: ignore[valid-type]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-20:]
+        if on_line:
+            on_line(line.rstrip())
+    if proc.wait() != 0:
+        raise EnvironmentProblem(
+            f"debootstrap failed (exit {proc.returncode}): {tail[-1] if tail else ''}",
+            "check that the Debian mirror is reachable (set --mirror or DOCKYARD_DEBIAN_MIRROR)",
+            details="\n".join(tail),
+        )
+
+
+def _slim(root: Path, patterns: list[str]) -> None:
+    """Delete runtime-useless trees, keeping copyright files for licence compliance."""
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                keep = path.name == "doc"
+                for child in path.iterdir():
+                    if keep and child.is_dir():
+                        for f in child.iterdir():
+                            if f.name != "copyright":
+                                _remove(f)
+                    else:
+                        _remove(child)
+            else:
+                _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def local_bases(engine: Engine) -> dict[str, str]:
+    """Python version -> local base image ref, for images made by :func:`bootstrap`."""
+    found: dict[str, str] = {}
+    for img in engine.images([f"label={BASE_LABEL}=true"]):
+        ref = f"{img['Repository']}:{img['Tag']}"
+        if img["Tag"] == "<none>":
+            continue
+        python = engine.inspect(ref)["Config"]["Labels"].get(PYTHON_LABEL)  # type: ignore[index]
+        if python and (python not in found or ref == base_ref(python)):
+            found[python] = ref
+    return found

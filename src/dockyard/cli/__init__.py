@@ -1,0 +1,244 @@
+"""The `dockyard` command: parses flags, calls the library, prints results. No logic here.
+
+Exit codes: 0 ok, 1 user error, 2 environment problem, 3 failed build/run, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from .. import __version__
+from ..errors import DockyardError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Containerise ML projects: init, build, train, serve, push, deploy.")
+base_app = typer.Typer(no_args_is_help=True, help="Base images for air-gapped hosts.")
+app.add_typer(base_app, name="base")
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+out = Console(highlight=False, emoji=False, soft_wrap=True)
+_state: dict[str, Any] = {"debug": False}
+
+PathArg = Annotated[Path, typer.Argument(help="project folder", show_default=True)]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and docker commands")] = False,
+    version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
+) -> None:
+    _state["debug"] = debug
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    if version:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+def engine() -> Any:
+    from ..engine import Engine
+
+    return Engine.connect()
+
+
+def progress(quiet: bool) -> Any:
+    if quiet:
+        return None
+    return lambda line: err.print(f"[dim]{line}[/dim]", markup=True, soft_wrap=True) if line else None
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+    else:
+        out.print(text, soft_wrap=True)
+
+
+@app.command()
+def init(
+    path: PathArg = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing dockyard.yaml")] = False,
+    name: Annotated[Optional[str], typer.Option(help="project name (default: folder name)")] = None,
+) -> None:
+    """Detect the project and write dockyard.yaml."""
+    from ..project import init as do_init
+
+    res = do_init(path, force=force, name=name)
+    for note in res.notes:
+        err.print(f"  {note}")
+    out.print(f"wrote {res.path}")
+
+
+@app.command()
+def plan(
+    path: PathArg = Path("."),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="do not ask the engine which base images exist")] = False,
+) -> None:
+    """Show every resolved choice with its reason, and the Dockerfile."""
+    from ..project import plan as do_plan
+
+    p, text = do_plan(path, engine=None if offline else _try_engine())
+    if as_json:
+        emit({"choices": [c.__dict__ for c in p.choices], "warnings": list(p.warnings), "dockerfile": text}, True, "")
+        return
+    for c in p.choices:
+        out.print(f"[bold]{c.what}[/bold]: {c.value}  [dim]({c.why})[/dim]")
+    for w in p.warnings:
+        out.print(f"[yellow]warning[/yellow]: {w}")
+    out.print()
+    out.print(text, markup=False)
+
+
+def _try_engine() -> Any:
+    try:
+        return engine()
+    except DockyardError:
+        return None
+
+
+@app.command()
+def build(
+    path: PathArg = Path("."),
+    tag: Annotated[Optional[str], typer.Option("--tag", "-t")] = None,
+    target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
+    secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
+    model: Annotated[Optional[str], typer.Option("--model", help="model file to bake into the serve image")] = None,
+    eject: Annotated[bool, typer.Option("--eject", help="write the Dockerfile into the project instead of building")] = False,
+    force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
+    frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the image id")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Build the project image with BuildKit."""
+    from .. import project
+    from ..engine import Secret
+
+    if eject:
+        written = project.eject(path, engine=_try_engine(), force=force)
+        out.print(f"wrote {written} (dockyard now builds it as-is; delete it to go back to generated builds)")
+        return
+    if frozen:
+        from ..lock import check_frozen
+
+        check_frozen(path)
+    if target not in (None, "train", "serve"):
+        raise typer.BadParameter("--target must be train or serve")
+    res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
+                        model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache)
+    data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
+    if quiet:
+        out.print(res.image_id)
+    else:
+        emit(data, as_json, f"built {res.tag} ({res.image_id[:19]}, target {res.target}) in {res.seconds:.1f}s")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    cpus: Annotated[Optional[float], typer.Option(help="CPU limit (default from dockyard.yaml)")] = None,
+    memory: Annotated[Optional[str], typer.Option(help="memory limit, e.g. 2g")] = None,
+    gpus: Annotated[Optional[str], typer.Option(help="e.g. all or device=0")] = None,
+    volume: Annotated[list[str], typer.Option("-v", "--volume", help="HOST:/path[:ro]")] = [],
+    env: Annotated[list[str], typer.Option("-e", "--env", help="NAME=VALUE")] = [],
+    allow_dangerous_mounts: Annotated[bool, typer.Option(help="allow mounting /, /etc, /proc, /sys or the docker socket")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Run a command in the project image: dockyard run [PATH] -- CMD..."""
+    from .. import project
+
+    command = list(ctx.args)
+    if not command:
+        raise typer.BadParameter("give the command after --, e.g. dockyard run . -- python -c 'print(1)'")
+    code = project.run(path, engine(), command, cpus=cpus, memory=memory, gpus=gpus, volumes=volume, env=env,
+                       on_line=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
+                       build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts)
+    raise typer.Exit(code)
+
+
+@base_app.command("bootstrap")
+def base_bootstrap(
+    python: Annotated[str, typer.Option(help="Python version (a Debian suite must ship it)")] = "3.11",
+    mirror: Annotated[Optional[str], typer.Option(help="Debian mirror URL")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Build a Python base image from Debian packages (debootstrap + docker import); no registry needed."""
+    from ..base import bootstrap
+
+    res = bootstrap(engine(), python, mirror=mirror, on_line=progress(quiet))
+    out.print(f"imported {res.ref} ({res.size_bytes / 1e6:.0f} MB, Debian {res.suite}) and its -build variant")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check the engine, BuildKit, CA/proxy settings, disk and GPU runtime."""
+    from ..doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        emit([c.__dict__ for c in checks], True, "")
+    else:
+        for c in checks:
+            mark = "[green]ok[/green]" if c.ok else ("[red]FAIL[/red]" if c.required else "[yellow]warn[/yellow]")
+            out.print(f"{mark:>20} {c.name}: {c.detail}")
+            if not c.ok and c.fix:
+                out.print(f"{'':>9}fix: {c.fix}")
+    if any(not c.ok and c.required for c in checks):
+        raise typer.Exit(2)
+
+
+def _register_optional() -> None:
+    """Verb groups that live in their own CLI modules."""
+    import importlib
+
+    for mod in ("serve", "train", "models", "registry", "scan", "deploy"):
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{mod}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: DockyardError -> problem + fix lines + exit code, never a traceback."""
+    _register_optional()
+    try:
+        # Non-standalone typer returns (rather than raises) the code of typer.Exit and
+        # turns Ctrl-C into Exit(130).
+        code = app(args=argv, standalone_mode=False)
+    except DockyardError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc.problem}", markup=True, highlight=False, soft_wrap=True)
+        if exc.details:
+            err.print(exc.details, markup=False, highlight=False, soft_wrap=True)
+        if exc.fix:
+            err.print(f"[bold]fix:[/bold] {exc.fix}", markup=True, highlight=False, soft_wrap=True)
+        if _state["debug"]:
+            traceback.print_exc()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, EOFError):
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(1 if exc.exit_code == 2 else exc.exit_code)
+        err.print(f"[bold red]internal error:[/bold red] {exc!r}\nthis is a bug in dockyard - please report it (re-run with --debug for the traceback)")
+        if _state["debug"]:
+            traceback.print_exc()
+        sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)

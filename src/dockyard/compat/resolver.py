@@ -1,0 +1,204 @@
+"""Resolve framework, Python, CUDA and base images from the compatibility data (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from ..errors import CompatError
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One resolved decision and the reason for it (shown by `dockyard plan`)."""
+
+    what: str
+    value: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    python: str
+    framework: str | None
+    framework_series: str | None  # key in the data, e.g. "2.21"
+    target: str  # "cpu" | "gpu"
+    cuda: str | None
+    base_final: str
+    base_builder: str
+    extra_index_urls: tuple[str, ...]
+    package_renames: tuple[tuple[str, str], ...]  # (from, to): e.g. xgboost -> xgboost-cpu
+    system_packages: tuple[str, ...]
+    warm_imports: tuple[str, ...]
+    uv_version: str
+    choices: tuple[Choice, ...]
+
+
+@lru_cache(maxsize=1)
+def compat_data() -> dict[str, Any]:
+    return dict(json.loads(resources.files("dockyard.compat").joinpath("frameworks.json").read_text()))
+
+
+def _pyver(v: str) -> tuple[int, int]:
+    major, minor = v.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _series(framework: str, version: str | None, data: dict[str, Any]) -> tuple[str, str]:
+    """Map a version like '2.21.0' to its data key, with the reason."""
+    versions: dict[str, Any] = data["frameworks"][framework]["versions"]
+    keys = sorted(versions, key=Version)
+    if not version:
+        return keys[-1], f"no {framework} version pinned: assuming the newest known series {keys[-1]}"
+    try:
+        wanted = Version(version)
+    except InvalidVersion as exc:
+        raise CompatError(f"{framework} version {version!r} is not a version", "pin it like 2.3.1") from exc
+    for key in reversed(keys):
+        k = Version(key)
+        if wanted.release[: len(k.release)] == k.release:
+            return key, f"{framework} {version} from the project's requirements"
+    if wanted > Version(keys[-1]):
+        return keys[-1], f"{framework} {version} is newer than the data ({keys[-1]}): using {keys[-1]}'s constraints"
+    raise CompatError(
+        f"{framework} {version} is older than any release dockyard knows ({keys[0]}..{keys[-1]})",
+        f"pin {framework}>={keys[0]}, or remove `framework:` from dockyard.yaml to skip compatibility checks",
+    )
+
+
+def resolve(
+    *,
+    python: str,
+    framework: str | None,
+    framework_version: str | None,
+    gpu: bool,
+    cuda: str | None,
+    devel: bool,
+    base_image: str | None,
+    local_bases: frozenset[str] = frozenset(),
+) -> Resolution:
+    """Pick every base/compat choice, each with a reason. ``local_bases`` are image refs present locally."""
+    data = compat_data()
+    choices: list[Choice] = []
+    supported = data["python"]["supported"]
+    if python not in supported:
+        nearest = min(supported, key=lambda s: abs(_pyver(s)[1] - _pyver(python)[1]))
+        raise CompatError(f"Python {python} is not supported (supported: {', '.join(supported)})", f'set python: "{nearest}"')
+    choices.append(Choice("python", python, "from dockyard.yaml"))
+    series = None
+    spec: dict[str, Any] = {}
+    fw: dict[str, Any] = {}
+    if framework:
+        if framework not in data["frameworks"]:
+            raise CompatError(
+                f"unknown framework {framework!r}", f"use one of: {', '.join(sorted(data['frameworks']))}, or leave it unset"
+            )
+        fw = data["frameworks"][framework]
+        series, why = _series(framework, framework_version, data)
+        spec = fw["versions"][series]
+        choices.append(Choice("framework", f"{framework} {series}", why))
+        _check_python(framework, series, python, fw)
+    target = "gpu" if gpu else "cpu"
+    cuda_version = None
+    renames: list[tuple[str, str]] = []
+    indexes: list[str] = []
+    if gpu:
+        cuda_version = _pick_cuda(framework, series, spec, cuda)
+        cuda_full = data["cuda_images"].get(cuda_version)
+        if cuda_full is None:
+            raise CompatError(f"no NVIDIA base image known for CUDA {cuda_version}", f"use one of {', '.join(data['cuda_images'])}")
+        kind = "devel" if devel else "runtime"
+        final = data["bases"]["gpu"][kind].format(cuda_full=cuda_full)
+        builder = final
+        choices.append(Choice("cuda", cuda_version, _cuda_why(framework, series, cuda)))
+        choices.append(Choice("base", final, f"NVIDIA CUDA {kind} image" + ("" if devel else " (devel only when gpu.devel: true)")))
+        if framework == "torch":
+            indexes.append(fw["cuda_index"].format(cuda_nodot=cuda_version.replace(".", "")))
+        if fw.get("gpu_package"):
+            renames.append((fw["pypi"], fw["gpu_package"]))
+    else:
+        final, builder = _cpu_bases(python, data, local_bases, choices)
+        if framework == "torch":
+            indexes.append(fw["cpu_index"])
+            choices.append(Choice("wheels", "torch CPU", "CPU target: CPU-only torch wheels (no ~2.7 GB of CUDA libraries)"))
+        if fw.get("cpu_package"):
+            renames.append((fw["pypi"], fw["cpu_package"]))
+            choices.append(Choice("wheels", fw["cpu_package"], f"CPU target: {fw['cpu_package']} has no CUDA libraries"))
+    if base_image:
+        final = builder = base_image
+        # The override replaces the base choices made above; show only the one that holds.
+        choices = [c for c in choices if c.what not in ("base", "builder")]
+        choices.append(Choice("base", base_image, "base_image override in dockyard.yaml"))
+    return Resolution(
+        python=python,
+        framework=framework,
+        framework_series=series,
+        target=target,
+        cuda=cuda_version,
+        base_final=final,
+        base_builder=builder,
+        extra_index_urls=tuple(indexes),
+        package_renames=tuple(renames),
+        system_packages=tuple(fw.get("system_packages", ())),
+        warm_imports=tuple(fw.get("warm_imports", ())),
+        uv_version=data["uv_version"],
+        choices=tuple(choices),
+    )
+
+
+def _check_python(framework: str, series: str, python: str, fw: dict[str, Any]) -> None:
+    lo, hi = fw["versions"][series]["python"]
+    if _pyver(lo) <= _pyver(python) <= _pyver(hi):
+        return
+    nearest_py = lo if _pyver(python) < _pyver(lo) else hi
+    fits = [s for s, v in fw["versions"].items() if _pyver(v["python"][0]) <= _pyver(python) <= _pyver(v["python"][1])]
+    other = f", or {framework} {max(fits, key=Version)} which supports Python {python}" if fits else ""
+    raise CompatError(
+        f"{framework} {series} does not support Python {python} (it supports {lo} to {hi})",
+        f'set python: "{nearest_py}" in dockyard.yaml (nearest valid){other}',
+    )
+
+
+def _cuda_why(framework: str | None, series: str | None, asked: str | None) -> str:
+    if asked:
+        return "gpu.cuda in dockyard.yaml" + (f" (published for {framework} {series})" if framework else "")
+    return f"newest CUDA build published for {framework} {series}"
+
+
+def _pick_cuda(framework: str | None, series: str | None, spec: dict[str, Any], cuda: str | None) -> str:
+    if not framework:
+        if not cuda:
+            raise CompatError("gpu.enabled needs a framework or gpu.cuda", 'set gpu.cuda: "12.4" or the framework')
+        return cuda
+    builds: list[str] = spec.get("cuda", [])
+    if not builds:
+        raise CompatError(f"{framework} {series} has no CUDA build", "set gpu.enabled: false (it runs on CPU)")
+    if cuda is None:
+        return max(builds, key=Version)
+    if cuda not in builds:
+        nearest = min(builds, key=lambda b: abs(float(b) - float(cuda)))
+        raise CompatError(
+            f"{framework} {series} publishes no CUDA {cuda} build (it has {', '.join(builds)})",
+            f'set gpu.cuda: "{nearest}" (nearest valid)',
+        )
+    return cuda
+
+
+def _cpu_bases(python: str, data: dict[str, Any], local: frozenset[str], choices: list[Choice]) -> tuple[str, str]:
+    cpu = data["bases"]["cpu"]
+    local_final = cpu["local_final"].format(python=python)
+    local_builder = cpu["local_builder"].format(python=python)
+    if local_final in local:
+        builder = local_builder if local_builder in local else local_final
+        choices.append(Choice("base", local_final, "local air-gapped base from `dockyard base bootstrap` (no registry pull)"))
+        if builder == local_builder:
+            choices.append(Choice("builder", builder, "local build base with binutils (strips shared libraries)"))
+        return local_final, builder
+    final = cpu["final"].format(python=python)
+    choices.append(Choice("base", final, "official slim Python image for CPU targets"))
+    return final, cpu["builder"].format(python=python)

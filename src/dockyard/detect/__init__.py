@@ -1,0 +1,407 @@
+"""Project detection: what a plain ML project folder needs, and why.
+
+``detect(project_dir)`` reads files only (no network, no subprocess, never imports project code)
+and returns a :class:`Detection` in which every choice carries a :class:`Reason`.
+
+Dependency source: an ordered priority list, the first that applies wins
+(``DEPENDENCY_PRIORITY``), from most to least precise:
+
+1. ``uv.lock``: a full lock; the build runs ``uv sync --frozen``.
+2. ``pyproject.toml`` with a non-empty ``[project].dependencies``: the project's own declaration.
+3. The ``python_env`` / ``conda_env`` file an MLflow ``MLproject`` names: the project says this is
+   how it runs, which beats guessing from file names.
+4. ``requirements.txt`` (else ``requirements/*.txt``, ``requirements-*.txt``; main files before
+   dev/test ones): plain pip input.
+5. ``environment.yml`` / ``environment.yaml`` / ``conda.yaml`` / ``conda.yml``: conda names must be
+   mapped to PyPI, which can lose packages, so it comes last.
+6. ``pyproject.toml`` with an empty ``[project].dependencies`` (the project installs itself).
+
+Otherwise the kind is ``"none"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from dockyard.errors import DetectError
+
+from ._files import Reason, rel
+from .conda import find_conda_files, read_conda_env
+from .entrypoints import find_serve_entry, find_train_command
+from .imports import FRAMEWORKS, ImportScan, frameworks_from_requirements, scan_imports
+from .mlproject import MLProject, find_mlproject, read_mlproject, read_python_env
+from .pyproject import PyprojectInfo, read_pyproject
+from .python_version import DEFAULT_PYTHON_CANDIDATES, choose_python, parse_minor
+from .requirements import find_requirements_files, is_dev_requirements, parse_requirements_file
+from .uvlock import read_uv_lock
+
+__all__ = [
+    "DEFAULT_PYTHON_CANDIDATES",
+    "DEPENDENCY_PRIORITY",
+    "FRAMEWORKS",
+    "DetectError",
+    "Detection",
+    "Reason",
+    "detect",
+    "parse_minor",
+]
+
+DEPENDENCY_PRIORITY: tuple[str, ...] = (
+    "uv.lock",
+    "pyproject.toml [project].dependencies",
+    "MLproject python_env/conda_env",
+    "requirements*.txt",
+    "environment.yml/conda.yaml",
+    "pyproject.toml (no dependencies)",
+)
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Detection:
+    dependency_file: str | None  # project-relative path that was chosen
+    dependency_kind: str  # "requirements" | "pyproject" | "uv-lock" | "conda" | "none"
+    requirements: tuple[str, ...]  # PEP 508, normalised names: what will be installed
+    python_version: str | None  # "3.11", or None when nothing says
+    frameworks: tuple[str, ...]  # canonical names, see imports.FRAMEWORKS
+    framework_versions: Mapping[str, str]  # pinned / lower-bound versions from requirements
+    train_command: str | None
+    serve_entry: str | None  # "predict.py:Predictor" or a model file/folder path
+    entry_points: Mapping[str, str]  # MLproject entry point name -> rendered command
+    warnings: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    # Beyond the core interface: what the build needs to install faithfully.
+    index_options: tuple[str, ...] = ()  # e.g. ("--extra-index-url https://download.pytorch.org/whl/cpu",)
+    hash_locked: bool = False  # requirements carry --hash=: install them as-is with --require-hashes
+    project_name: str | None = None  # from pyproject [project].name or MLproject name
+    dependency_files: tuple[str, ...] = field(default=())  # every file read for dependencies (-r includes)
+    primary_framework: str | None = None  # the one the image is built around (see _primary)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``plan --json``."""
+        return {
+            "dependency_file": self.dependency_file,
+            "dependency_kind": self.dependency_kind,
+            "dependency_files": list(self.dependency_files),
+            "requirements": list(self.requirements),
+            "index_options": list(self.index_options),
+            "hash_locked": self.hash_locked,
+            "python_version": self.python_version,
+            "frameworks": list(self.frameworks),
+            "primary_framework": self.primary_framework,
+            "framework_versions": dict(self.framework_versions),
+            "train_command": self.train_command,
+            "serve_entry": self.serve_entry,
+            "entry_points": dict(self.entry_points),
+            "project_name": self.project_name,
+            "warnings": list(self.warnings),
+            "reasons": [{"what": r.what, "why": r.why} for r in self.reasons],
+        }
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The chosen dependency source, whatever its format."""
+
+    kind: str
+    file: str | None
+    requirements: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    hash_locked: bool = False
+    env_python: tuple[str, str] | None = None  # (file, PEP 440 spec) from conda / python_env
+    lock_requires_python: tuple[str, str] | None = None
+    warnings: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Context:
+    project_dir: Path
+    pyproject: PyprojectInfo | None
+    mlproject: MLProject | None
+
+
+def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES) -> Detection:
+    """Detect dependencies, Python, frameworks, train command and serve entry of a project folder."""
+    project_dir = Path(project_dir)
+    if not project_dir.is_dir():
+        raise DetectError(f"{project_dir} is not a directory", "pass the path of the project folder")
+    pyproject_path = project_dir / "pyproject.toml"
+    mlproject_path = find_mlproject(project_dir)
+    ctx = _Context(
+        project_dir=project_dir,
+        pyproject=read_pyproject(pyproject_path, project_dir) if pyproject_path.is_file() else None,
+        mlproject=read_mlproject(mlproject_path, project_dir) if mlproject_path else None,
+    )
+    source = _choose_source(ctx)
+    python = choose_python(
+        project_dir,
+        env_python=source.env_python,
+        requires_python=_requires_python(ctx, source),
+        candidates=python_candidates,
+    )
+    scan = scan_imports(project_dir)
+    frameworks, versions, fw_reasons = _frameworks(scan, source)
+    entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
+    train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
+    serve = find_serve_entry(project_dir)
+
+    reasons = list(source.reasons)
+    reasons += [python.reason] if python.reason else [Reason("python: not pinned", _NO_PYTHON)]
+    reasons += fw_reasons
+    primary, primary_why = _primary(frameworks, serve.value)
+    if primary is not None:
+        reasons.append(Reason(f"primary framework: {primary}", primary_why))
+    reasons += [r for r in (train.reason, serve.reason) if r is not None]
+    if ctx.mlproject:
+        reasons += ctx.mlproject.reasons
+    warnings = [
+        *(ctx.pyproject.warnings if ctx.pyproject else ()),
+        *(ctx.mlproject.warnings if ctx.mlproject else ()),
+        *source.warnings,
+        *python.warnings,
+        *scan.warnings,
+        *serve.warnings,
+    ]
+    if scan.truncated:
+        warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
+    return Detection(
+        dependency_file=source.file,
+        dependency_kind=source.kind,
+        requirements=source.requirements,
+        python_version=python.version,
+        frameworks=frameworks,
+        framework_versions=MappingProxyType(versions),
+        train_command=train.value,
+        serve_entry=serve.value,
+        entry_points=entries,
+        warnings=tuple(dict.fromkeys(warnings)),
+        reasons=tuple(reasons),
+        index_options=source.options,
+        hash_locked=source.hash_locked,
+        project_name=_project_name(ctx),
+        dependency_files=source.files,
+        primary_framework=primary,
+    )
+
+
+_NO_PYTHON = "no .python-version, runtime.txt, conda python= or requires-python; the default applies"
+
+
+def _choose_source(ctx: _Context) -> _Source:
+    for finder in _FINDERS:
+        found = finder(ctx)
+        if found is not None:
+            why = f"first match in the priority list ({' > '.join(DEPENDENCY_PRIORITY)})"
+            head = Reason(f"dependencies: {found.file} ({found.kind})", why)
+            others = _ignored_files(ctx, found)
+            extra: tuple[Reason, ...] = (
+                (Reason("not used: " + ", ".join(others), f"{found.file} has priority"),) if others else ()
+            )
+            if found.options:  # index URLs matter: CPU-only torch wheels come from one
+                extra += (Reason("pip options: " + "; ".join(found.options), f"from {', '.join(found.files)}"),)
+            return replace(found, reasons=(head, *found.reasons, *extra))
+    return _Source(kind="none", file=None, reasons=(Reason("dependencies: none", "no dependency file found"),))
+
+
+def _from_uv_lock(ctx: _Context) -> _Source | None:
+    path = ctx.project_dir / "uv.lock"
+    if not path.is_file():
+        return None
+    lock = read_uv_lock(path, ctx.project_dir)
+    lock_rp = (lock.file, lock.requires_python) if lock.requires_python else None
+    return _Source(
+        kind="uv-lock",
+        file=lock.file,
+        requirements=lock.requirements,
+        files=(lock.file,),
+        lock_requires_python=lock_rp,
+        warnings=lock.warnings,
+        reasons=lock.reasons,
+    )
+
+
+def _from_pyproject(ctx: _Context) -> _Source | None:
+    info = ctx.pyproject
+    if info is None or not info.dependencies:
+        return None
+    return _pyproject_source(info)
+
+
+def _from_pyproject_without_dependencies(ctx: _Context) -> _Source | None:
+    info = ctx.pyproject
+    if info is None or not info.declares_dependencies:
+        return None
+    return _pyproject_source(info)
+
+
+def _pyproject_source(info: PyprojectInfo) -> _Source:
+    return _Source(
+        kind="pyproject", file=info.file, requirements=info.dependencies, files=(info.file,), reasons=info.reasons
+    )
+
+
+def _from_mlproject_env(ctx: _Context) -> _Source | None:
+    ml = ctx.mlproject
+    if ml is None:
+        return None
+    if ml.python_env:
+        env = read_python_env(ctx.project_dir / ml.python_env, ctx.project_dir)
+        reqs = env.requirements
+        env_python = (env.file, env.python) if env.python else None
+        # python_env.yaml that only says '-r requirements.txt' is that file: point the build at it.
+        file = reqs.files[0] if len(reqs.files) == 1 else env.file
+        why = Reason(f"{len(reqs.requirements)} requirements", f"from {env.file}, named by {ml.file} python_env")
+        return _Source(
+            kind="requirements",
+            file=file,
+            requirements=reqs.requirements,
+            files=(env.file, *reqs.files),
+            options=reqs.options,
+            hash_locked=reqs.hash_locked,
+            env_python=env_python,
+            warnings=reqs.warnings,
+            reasons=(why, *reqs.reasons),
+        )
+    if ml.conda_env:
+        return _conda_source(ctx.project_dir / ml.conda_env, ctx.project_dir, f", named by {ml.file} conda_env")
+    return None
+
+
+def _from_requirements(ctx: _Context) -> _Source | None:
+    files = find_requirements_files(ctx.project_dir)
+    if not files:
+        return None
+    chosen = files[0]
+    result = parse_requirements_file(chosen, ctx.project_dir)
+    warnings = result.warnings
+    if is_dev_requirements(chosen):
+        dev_file = rel(chosen, ctx.project_dir)
+        hint = "add a requirements.txt with the runtime dependencies"
+        warnings += (f"only {dev_file} was found, which looks like a dev/test file; {hint}",)
+    reasons: tuple[Reason, ...] = (
+        Reason(f"{len(result.requirements)} requirements", f"from {', '.join(result.files)}"),
+    )
+    if result.hash_locked:
+        reasons += (Reason("hash-locked requirements", f"{result.files[0]} pins --hash= digests"),)
+    return _Source(
+        kind="requirements",
+        file=rel(chosen, ctx.project_dir),
+        requirements=result.requirements,
+        files=result.files,
+        options=result.options,
+        hash_locked=result.hash_locked,
+        warnings=warnings,
+        reasons=reasons + result.reasons,
+    )
+
+
+def _from_conda(ctx: _Context) -> _Source | None:
+    files = find_conda_files(ctx.project_dir)
+    return _conda_source(files[0], ctx.project_dir, "") if files else None
+
+
+def _conda_source(path: Path, project_dir: Path, named_by: str) -> _Source:
+    env = read_conda_env(path, project_dir)
+    env_python = (env.file, env.python_spec) if env.python_spec else None
+    why = Reason(f"{len(env.requirements)} requirements", f"mapped from conda {env.file}{named_by}")
+    return _Source(
+        kind="conda",
+        file=env.file,
+        requirements=env.requirements,
+        files=(env.file,),
+        options=env.options,
+        hash_locked=env.hash_locked,
+        env_python=env_python,
+        warnings=env.warnings,
+        reasons=(why, *env.reasons),
+    )
+
+
+# The priority list itself, in DEPENDENCY_PRIORITY order: the first finder that returns wins.
+_FINDERS: tuple[Callable[[_Context], _Source | None], ...] = (
+    _from_uv_lock,
+    _from_pyproject,
+    _from_mlproject_env,
+    _from_requirements,
+    _from_conda,
+    _from_pyproject_without_dependencies,
+)
+
+
+def _ignored_files(ctx: _Context, chosen: _Source) -> list[str]:
+    """Other dependency files present, so ``plan`` can say they were not used."""
+    candidates = [p for p in (ctx.project_dir / "uv.lock", ctx.project_dir / "pyproject.toml") if p.is_file()]
+    candidates += find_requirements_files(ctx.project_dir) + find_conda_files(ctx.project_dir)
+    used = set(chosen.files)
+    # With a uv.lock the pyproject is part of the same source.
+    if chosen.kind == "uv-lock":
+        used.add(rel(ctx.project_dir / "pyproject.toml", ctx.project_dir))
+    return [name for name in (rel(p, ctx.project_dir) for p in candidates) if name not in used]
+
+
+def _requires_python(ctx: _Context, source: _Source) -> tuple[str, str] | None:
+    if ctx.pyproject is not None and ctx.pyproject.requires_python:
+        return ctx.pyproject.file, ctx.pyproject.requires_python
+    return source.lock_requires_python
+
+
+def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dict[str, str], list[Reason]]:
+    from_reqs = frameworks_from_requirements(source.requirements)
+    names = [fw for fw in FRAMEWORKS if fw in scan.frameworks or fw in from_reqs]
+    versions = {fw: v for fw, v in from_reqs.items() if v is not None}
+    reasons = []
+    for fw in names:
+        why = []
+        if fw in scan.frameworks:
+            files = scan.frameworks[fw]
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            why.append(f"imported in {', '.join(files[:3])}{more}")
+        if fw in from_reqs:
+            why.append(f"listed in {source.file}")
+        what = f"framework: {fw}" + (f" {versions[fw]}" if fw in versions else "")
+        reasons.append(Reason(what, "; ".join(why)))
+    return tuple(names), versions, reasons
+
+
+def _project_name(ctx: _Context) -> str | None:
+    if ctx.pyproject is not None and ctx.pyproject.name:
+        return ctx.pyproject.name
+    return ctx.mlproject.name if ctx.mlproject else None
+
+
+# A saved model's format names its framework; ranks break ties when there is no model file.
+_MODEL_FRAMEWORK = {
+    ".onnx": "onnxruntime",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".keras": "keras",
+    ".h5": "tensorflow",
+    ".ubj": "xgboost",
+    ".bst": "xgboost",
+    ".joblib": "scikit-learn",
+    ".pkl": "scikit-learn",
+    ".txt": "lightgbm",
+}
+# scikit-learn last: deep-learning projects import it for metrics and splits.
+_PRIMARY_ORDER = ("torch", "tensorflow", "keras", "xgboost", "lightgbm", "onnxruntime", "onnx", "scikit-learn")
+
+
+def _primary(frameworks: tuple[str, ...], serve_entry: str | None) -> tuple[str | None, str]:
+    if not frameworks:
+        return None, ""
+    if serve_entry and ":" not in serve_entry:
+        implied = _MODEL_FRAMEWORK.get(Path(serve_entry).suffix.lower())
+        if implied == "onnxruntime" and implied not in frameworks and "onnx" in frameworks:
+            implied = "onnx"
+        if implied in frameworks:
+            return implied, f"the model file {serve_entry} is a {implied} model"
+    if len(frameworks) == 1:
+        return frameworks[0], "the only framework found"
+    best = min(frameworks, key=_PRIMARY_ORDER.index)
+    return best, f"of {', '.join(frameworks)}, the one that decides the base image and wheels"

@@ -1,0 +1,151 @@
+"""Which Python the image gets: explicit pins first, then ranges.
+
+Order (first that says something wins):
+
+1. ``.python-version`` (pyenv/uv; ``3.11.4`` or ``3.11``): the developer's own interpreter.
+2. ``runtime.txt`` (``python-3.10.12``, Heroku style): an explicit deploy pin.
+3. conda ``python=3.10`` or MLflow python_env ``python:`` in the chosen environment file.
+4. ``requires-python`` (pyproject.toml or uv.lock): a range, so pick the highest supported minor
+   that satisfies it; newest gives the longest support and fastest interpreter.
+
+Only major.minor is kept; the base image decides the patch release.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from dockyard.errors import DetectError
+
+from ._files import Reason, read_text
+
+DEFAULT_PYTHON_CANDIDATES: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+_MINOR = re.compile(r"^(?:python-?|cpython-?)?(3)\.(\d+)(?:\.\d+)?(?:[-.+a-z0-9]*)?$", re.IGNORECASE)
+_PINNED = re.compile(r"^===?\s*(3)\.(\d+)(?:\.\d+|\.\*)?$")
+# Enough patch releases to test "does any 3.X.* satisfy this range?" without knowing them all.
+_PATCHES_TO_TRY = range(30)
+
+
+@dataclass(frozen=True)
+class PythonChoice:
+    version: str | None
+    reason: Reason | None
+    warnings: tuple[str, ...]
+
+
+def parse_minor(text: str) -> str | None:
+    """``3.11.4`` / ``python-3.10.12`` / ``cpython-3.12`` -> ``3.11``; None when it is not a version."""
+    match = _MINOR.match(text.strip())
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def pinned_minor(spec: str) -> str | None:
+    """``==3.10.*`` / ``==3.10.12`` / ``3.10`` -> ``3.10``: a spec that names one minor release."""
+    match = _PINNED.match(spec.strip())
+    if match:
+        return f"{match.group(1)}.{match.group(2)}"
+    return parse_minor(spec)
+
+
+def from_version_file(path: Path, project_dir: Path) -> tuple[str | None, str | None]:
+    """(minor, None) from ``.python-version``/``runtime.txt``, or (None, warning) when unusable."""
+    text = read_text(path, project_dir)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if not lines:
+        return None, f"{path.name} is empty; ignored"
+    minor = parse_minor(lines[0])  # pyenv allows several lines; the first is the active one
+    if minor is None:
+        return None, f"{path.name} says {lines[0]!r}, which is not a CPython 3.x version; ignored"
+    return minor, None
+
+
+def pick_from_range(spec: str, *, source: str, candidates: tuple[str, ...]) -> tuple[str, str]:
+    """Highest candidate minor satisfying ``spec``; returns (minor, explanation).
+
+    Raises DetectError when the range is malformed or allows none of the candidates.
+    """
+    try:
+        specifiers = SpecifierSet(spec)
+    except InvalidSpecifier:
+        raise DetectError(
+            f"{source}: requires-python {spec!r} is not a valid version range",
+            "write it like '>=3.10' or '>=3.10,<3.13'",
+        ) from None
+    allowed = [c for c in candidates if _allows_minor(specifiers, c)]
+    if not allowed:
+        raise DetectError(
+            f"{source}: requires-python {spec!r} allows none of the supported Pythons ({', '.join(candidates)})",
+            f"widen requires-python to include one of {', '.join(candidates)}, or pin one in .python-version",
+        )
+    best = max(allowed, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return best, f"highest of {', '.join(candidates)} allowed by requires-python {spec!r} in {source}"
+
+
+def _allows_minor(specifiers: SpecifierSet, minor: str) -> bool:
+    return any(specifiers.contains(f"{minor}.{patch}", prereleases=False) for patch in _PATCHES_TO_TRY)
+
+
+def choose_python(
+    project_dir: Path,
+    *,
+    env_python: tuple[str, str] | None = None,
+    requires_python: tuple[str, str] | None = None,
+    candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES,
+) -> PythonChoice:
+    """Apply the order in the module docstring.
+
+    ``env_python`` (conda ``python=`` or MLflow python_env ``python:``) and ``requires_python`` are
+    (source file, PEP 440 spec) pairs found by other detectors.
+    """
+    warnings: list[str] = []
+    for filename in (".python-version", "runtime.txt"):
+        path = project_dir / filename
+        if not path.is_file():
+            continue
+        minor, warning = from_version_file(path, project_dir)
+        if warning:
+            warnings.append(warning)
+        if minor:
+            warnings += _conflict(minor, filename, requires_python)
+            warnings += _shadowed(minor, filename, project_dir)
+            return PythonChoice(minor, Reason(f"python {minor}", f"from {filename}"), tuple(warnings))
+    if env_python is not None:
+        source, spec = env_python
+        minor = pinned_minor(spec)
+        if minor is not None:
+            return PythonChoice(minor, Reason(f"python {minor}", f"from python {spec} in {source}"), tuple(warnings))
+        minor, why = pick_from_range(spec, source=source, candidates=candidates)
+        return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
+    if requires_python is not None:
+        source, spec = requires_python
+        minor, why = pick_from_range(spec, source=source, candidates=candidates)
+        return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
+    return PythonChoice(None, None, tuple(warnings))
+
+
+def _shadowed(minor: str, filename: str, project_dir: Path) -> list[str]:
+    """runtime.txt that disagrees with the .python-version that wins over it."""
+    other = project_dir / "runtime.txt"
+    if filename != ".python-version" or not other.is_file():
+        return []
+    theirs, _ = from_version_file(other, project_dir)
+    if theirs is None or theirs == minor:
+        return []
+    return [f"runtime.txt says python {theirs} but .python-version says {minor}; using .python-version"]
+
+
+def _conflict(minor: str, filename: str, requires_python: tuple[str, str] | None) -> list[str]:
+    if requires_python is None:
+        return []
+    source, spec = requires_python
+    try:
+        ok = _allows_minor(SpecifierSet(spec), minor)
+    except InvalidSpecifier:
+        return []
+    if ok:
+        return []
+    return [f"{filename} pins python {minor}, but requires-python {spec!r} in {source} does not allow it"]

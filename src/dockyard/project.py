@@ -1,0 +1,304 @@
+"""Library verbs for a project folder: init, plan, build, run. The CLI only calls these."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .base import local_bases
+from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config
+from .engine import BuildResult, Engine, Mount, RunSpec, Secret
+from .errors import ConfigError, UsageError
+from .plan import BUILD_DIR, Plan, make_plan
+from .render import render_dockerfile, render_dockerignore
+
+Printer = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InitResult:
+    path: Path
+    config: ProjectConfig
+    text: str
+    notes: tuple[str, ...]
+
+
+def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> InitResult:
+    """Detect what the project has and write dockyard.yaml (never overwrites without force)."""
+    from .detect import detect
+
+    project_dir = project_dir.resolve()
+    if not project_dir.is_dir():
+        raise UsageError(f"{project_dir} is not a directory", "pass the path of your project folder")
+    target = project_dir / CONFIG_NAME
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists", "pass --force to overwrite it")
+    found = detect(project_dir)
+    framework = found.primary_framework
+    serve = Serve()
+    if found.serve_entry and ":" in found.serve_entry:
+        serve = Serve(predictor=found.serve_entry)
+    elif found.serve_entry:
+        serve = Serve(model=found.serve_entry)
+    config = ProjectConfig(
+        name=name or _slug(project_dir.name),
+        python=found.python_version or "3.11",
+        framework=framework,
+        framework_version=found.framework_versions.get(framework) if framework else None,
+        dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
+        train=Train(command=found.train_command),
+        serve=serve,
+    )
+    text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, target)
+    notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
+    return InitResult(target, config, text, notes)
+
+
+def _slug(name: str) -> str:
+    import re
+
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")
+    return slug or "project"
+
+
+def plan(project_dir: Path, *, engine: Engine | None = None, model_file: str | None = None) -> tuple[Plan, str]:
+    """The resolved plan and its Dockerfile text."""
+    bases = frozenset(local_bases(engine).values()) if engine else frozenset()
+    if engine:
+        bases |= frozenset(ref.replace("-slim", "-build") for ref in bases if engine.image_exists(ref.replace("-slim", "-build")))
+    p = make_plan(project_dir, local_bases=bases, model_file=model_file)
+    return p, render_dockerfile(p, version=__version__)
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    tag: str
+    image_id: str
+    seconds: float
+    target: str
+    dockerfile: Path
+    plan: Plan | None
+    own_dockerfile: bool
+
+
+def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
+    """Write the generated build inputs into PROJECT/.dockyard (requirements, runtime, Dockerfile)."""
+    build = project_dir / BUILD_DIR
+    build.mkdir(exist_ok=True)
+    (build / ".gitignore").write_text("*\n")
+    if p.locked and p.lock_file:
+        shutil.copyfile(project_dir / p.lock_file, build / "requirements.lock")
+    else:
+        lines = list(p.index_options) + list(p.requirements)
+        _write_if_changed(build / "requirements.txt", "\n".join(lines) + "\n")
+    runtime_dst = build / "runtime" / "dockyard_runtime"
+    shutil.rmtree(runtime_dst, ignore_errors=True)
+    src = Path(str(resources.files("dockyard").joinpath("runtime")))
+    shutil.copytree(src, runtime_dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    dockerfile = build / "Dockerfile"
+    _write_if_changed(dockerfile, dockerfile_text)
+    ignore = render_dockerignore()
+    user_ignore = project_dir / ".dockerignore"
+    if user_ignore.is_file():
+        ignore += "# from the project's .dockerignore\n" + user_ignore.read_text()
+    _write_if_changed(build / "Dockerfile.dockerignore", ignore)
+    return dockerfile
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+def eject(project_dir: Path, *, engine: Engine | None = None, force: bool = False) -> Path:
+    """Write the generated Dockerfile (and .dockerignore) into the project for the user to own."""
+    project_dir = project_dir.resolve()
+    target = project_dir / "Dockerfile"
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists", "pass --force to overwrite it")
+    p, text = plan(project_dir, engine=engine)
+    prepare(project_dir, p, text)
+    target.write_text(text)
+    ignore = project_dir / ".dockerignore"
+    if not ignore.exists():
+        ignore.write_text(render_dockerignore())
+    return target
+
+
+def host_ca_bundle() -> Path | None:
+    """The CA bundle the host trusts for HTTPS (SSL_CERT_FILE, REQUESTS_CA_BUNDLE, pip's `cert`)."""
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT"):
+        value = os.environ.get(var)
+        if value and Path(value).is_file():
+            return Path(value)
+    parser = configparser.ConfigParser()
+    paths = ["/etc/pip.conf", "/etc/xdg/pip/pip.conf", os.path.expanduser("~/.pip/pip.conf"),
+             os.path.expanduser("~/.config/pip/pip.conf"), os.environ.get("PIP_CONFIG_FILE", "")]
+    parser.read([p for p in paths if p])
+    for section in ("global", "install"):
+        cert = parser.get(section, "cert", fallback=None)
+        if cert and Path(cert).is_file():
+            return Path(cert)
+    return None
+
+
+def build_secrets(p: Plan | None, extra: Sequence[Secret], config_secrets: Sequence[Secret] = ()) -> list[Secret]:
+    secrets = list(extra) + list(config_secrets)
+    ca = host_ca_bundle()
+    if ca is not None and all(s.id != "dockyard_ca" for s in secrets):
+        secrets.append(Secret(id="dockyard_ca", src=str(ca)))
+    return secrets
+
+
+def image_tag(name: str, target: str, tag: str | None) -> str:
+    if tag:
+        return tag
+    return f"{name}:latest" if target == "serve" else f"{name}:{target}"
+
+
+def build(
+    project_dir: Path,
+    engine: Engine,
+    *,
+    tag: str | None = None,
+    target: str | None = None,
+    secrets: Sequence[Secret] = (),
+    model_file: str | None = None,
+    on_line: Printer | None = None,
+    no_cache: bool = False,
+) -> BuildOutcome:
+    """Build the project image with BuildKit and return its id."""
+    project_dir = project_dir.resolve()
+    engine.require_buildkit()
+    p, text = plan(project_dir, engine=engine, model_file=model_file)
+    labels = _oci_labels(project_dir, p)
+    from .config import load_config
+
+    cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in load_config(project_dir).build_secrets]
+    all_secrets = build_secrets(p, secrets, cfg_secrets)
+    if p.own_dockerfile:
+        dockerfile = project_dir / p.own_dockerfile
+        chosen = target or ""
+        ref = image_tag(p.name, chosen or "serve", tag)
+        res = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+                           target=target, on_line=on_line, no_cache=no_cache)
+        return BuildOutcome(ref, res.image_id, res.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
+    dockerfile = prepare(project_dir, p, text)
+    chosen = target or p.default_target
+    if chosen == "serve" and not (p.serve_predictor or p.serve_model):
+        raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
+                          "add serve.predictor: predict.py:Predictor, or pass --model FILE")
+    ref = image_tag(p.name, chosen, tag)
+    res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+                                    target=chosen, on_line=on_line, no_cache=no_cache)
+    return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
+
+
+def _secret_text(sid: str, src: str | None, env: str | None, project_dir: Path) -> str:
+    if src:
+        path = Path(src) if os.path.isabs(src) else project_dir / src
+        return f"id={sid},src={path}"
+    return f"id={sid},env={env}"
+
+
+def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
+    """Labels that change per build go on the command line, so the Dockerfile stays deterministic."""
+    revision, dirty = git_revision(project_dir)
+    labels = {
+        "org.opencontainers.image.created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.revision": revision + ("-dirty" if dirty else ""),
+        "org.opencontainers.image.source": git_remote(project_dir) or f"file://{project_dir}",
+        "org.opencontainers.image.version": os.environ.get("DOCKYARD_VERSION", "dev"),
+        "org.opencontainers.image.title": p.name,
+        "io.dockyard.version": __version__,
+    }
+    return labels
+
+
+def _git(project_dir: Path, *args: str) -> str | None:
+    if shutil.which("git") is None:
+        return None
+    proc = subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True, text=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def git_revision(project_dir: Path) -> tuple[str, bool]:
+    rev = _git(project_dir, "rev-parse", "HEAD")
+    if not rev:
+        return "unknown", False
+    status = _git(project_dir, "status", "--porcelain", "--untracked-files=no")
+    return rev, bool(status)
+
+
+def git_remote(project_dir: Path) -> str | None:
+    return _git(project_dir, "config", "--get", "remote.origin.url") or None
+
+
+def run(
+    project_dir: Path,
+    engine: Engine,
+    command: Sequence[str],
+    *,
+    cpus: float | None = None,
+    memory: str | None = None,
+    gpus: str | None = None,
+    volumes: Sequence[str] = (),
+    env: Sequence[str] = (),
+    on_line: Printer | None = None,
+    build_line: Printer | None = None,
+    allow_dangerous_mounts: bool = False,
+) -> int:
+    """Build (or reuse) the project image and run a command in it; returns the exit code."""
+    from .config import load_config
+
+    from .engine import validate_run_spec
+
+    cfg = load_config(project_dir.resolve())
+    mounts = tuple(parse_volume(v) for v in volumes)
+    # Refuse risky requests before spending time on a build.
+    validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts))
+    outcome = build(project_dir, engine, target="train", on_line=build_line)
+    spec = RunSpec(
+        image=outcome.image_id,
+        command=tuple(command),
+        cpus=cpus or cfg.resources.cpus,
+        memory=memory or cfg.resources.memory,
+        pids=cfg.resources.pids,
+        gpus=gpus or cfg.resources.gpus,
+        mounts=mounts,
+        env=dict(parse_env(e) for e in env),
+        labels={"io.dockyard.project": cfg.name},
+        allow_dangerous_mounts=allow_dangerous_mounts,
+    )
+    return engine.run(spec, on_line=on_line)
+
+
+def parse_volume(text: str) -> Mount:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
+        raise UsageError(f"bad -v {text!r}", "use -v HOST_PATH:/container/path[:ro]")
+    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
+        raise UsageError(f"bad -v mode {parts[2]!r} in {text!r}", "the mode is ro or rw")
+    if not os.path.exists(parts[0]):
+        raise UsageError(f"-v source {parts[0]} does not exist", "create it or fix the path")
+    return Mount(parts[0], parts[1], read_only=len(parts) == 3 and parts[2] == "ro")
+
+
+def parse_env(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise UsageError(f"bad --env {text!r}", "use --env NAME=VALUE")
+    key, value = text.split("=", 1)
+    return key, value

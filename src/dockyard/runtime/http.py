@@ -1,0 +1,199 @@
+"""HTTP/1.1 over asyncio.Protocol: Content-Length bodies, keep-alive, pipelining, limits.
+
+One request per connection is handled at a time; pipelined requests wait in the buffer, so
+responses always leave in request order. Routing lives in routes.py; this module only frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any, Protocol as TypingProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+_REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
+            422: "Unprocessable Content", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+            501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
+            505: "HTTP Version Not Supported"}
+
+
+class App(TypingProtocol):
+    max_body_bytes: int
+    connections: set["HttpConnection"]
+    draining: bool
+
+    def handle(self, conn: "HttpConnection", method: str, path: str, query: str,
+               headers: dict[str, str], body: bytes) -> None: ...
+
+    def record(self, route: str, status: int, seconds: float) -> None: ...
+
+
+def error_body(message: str) -> bytes:
+    from .jsonfast import dumps
+
+    return dumps({"error": message})
+
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = ("app", "transport", "buf", "busy", "keep_alive", "started", "route", "job", "timer",
+                 "_in_process", "_continue_sent", "closed", "_need", "_paused")
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.transport: Any = None
+        self.buf: bytes | bytearray = b""
+        self._need = 0  # bytes the request being received needs in total (0: head not parsed yet)
+        self._paused = False
+        self.busy = False  # a request is being answered
+        self.keep_alive = True
+        self.started = 0.0
+        self.route = "other"
+        self.job: Any = None  # runner job, to cancel when the client goes away
+        self.timer: Any = None
+        self._in_process = False
+        self._continue_sent = False
+        self.closed = False
+
+    # -- asyncio callbacks -------------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.app.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.app.connections.discard(self)
+        if self.job is not None:
+            self.job.done = True  # the runner skips it if it is still queued
+            self.job = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        if not buf:
+            self.buf = data
+        else:
+            # Large bodies arrive in many chunks: grow in place rather than copy per chunk.
+            if not isinstance(buf, bytearray):
+                self.buf = buf = bytearray(buf)
+            buf += data
+        if self.busy:
+            # A client pipelining far ahead of us: stop reading instead of buffering without bound.
+            if len(self.buf) > self.app.max_body_bytes + MAX_HEAD_BYTES and not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+        elif len(self.buf) >= self._need:
+            self._process()
+
+    # -- framing -------------------------------------------------------------------------------
+    def _process(self) -> None:
+        self._in_process = True
+        try:
+            while not self.busy and self.buf and not self.closed:
+                if not self._one_request():
+                    return
+        finally:
+            self._in_process = False
+
+    def _one_request(self) -> bool:
+        """Parse and dispatch one request from the buffer; False when more bytes are needed."""
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEAD_BYTES:
+                self._fail(431, "request headers are over 64 KiB; send smaller headers")
+            return False
+        if end > MAX_HEAD_BYTES:
+            self._fail(431, "request headers are over 64 KiB; send smaller headers")
+            return False
+        try:
+            lines = buf[:end].decode("latin-1").split("\r\n")
+            method, target, version = lines[0].split(" ")
+            headers = {}
+            for line in lines[1:]:
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip()
+        except ValueError:
+            self._fail(400, "malformed HTTP request line or header")
+            return False
+        if not version.startswith("HTTP/1."):
+            self._fail(505, f"{version} is not supported; use HTTP/1.1")
+            return False
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self._fail(411, "chunked request bodies are not supported; send a Content-Length header")
+            return False
+        try:
+            length = int(headers.get("content-length", "0"))
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self._fail(400, "Content-Length must be a non-negative integer")
+            return False
+        if length > self.app.max_body_bytes:
+            self._fail(413, f"request body is {length} bytes, over the {self.app.max_body_bytes}-byte limit; "
+                            "send less data per request or raise --max-body-bytes")
+            return False
+        start = end + 4
+        if len(buf) < start + length:
+            self._need = start + length  # skip re-parsing the head until the body is all here
+            if not self._continue_sent and headers.get("expect", "").lower() == "100-continue":
+                self._continue_sent = True
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return False
+        body = buf[start:start + length]
+        self.buf = buf[start + length:]
+        self._need = 0
+        self._continue_sent = False
+        conn_header = headers.get("connection", "").lower()
+        self.keep_alive = (conn_header != "close") if version == "HTTP/1.1" else (conn_header == "keep-alive")
+        self.busy, self.started, self.route = True, time.perf_counter(), "other"
+        path, _, query = target.partition("?")
+        self.app.handle(self, method, path, query, headers, body)
+        return True
+
+    def _fail(self, status: int, message: str) -> None:
+        """A framing error: answer and close, since the byte stream can no longer be trusted."""
+        self.keep_alive = False
+        self.busy, self.started, self.route = True, time.perf_counter(), "other"
+        self.respond(status, error_body(message))
+
+    # -- responses -----------------------------------------------------------------------------
+    def respond(self, status: int, body: bytes, content_type: bytes = b"application/json",
+                extra: bytes = b"") -> None:
+        if not self.busy:
+            return  # already answered (e.g. timed out, then the result came)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.job = None
+        self.busy = False
+        if self.closed:
+            return
+        keep = self.keep_alive and not self.app.draining
+        head = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
+            status, _REASONS.get(status, "Unknown").encode(), content_type, len(body), extra,
+            b"" if keep else b"connection: close\r\n")
+        self.transport.write(head + body if len(body) < 65536 else head)
+        if len(body) >= 65536:
+            self.transport.write(body)
+        self.app.record(self.route, status, time.perf_counter() - self.started)
+        if not keep:
+            self.transport.close()
+            self.closed = True
+            return
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        if self.buf and not self._in_process:
+            self._process()
+
+    def close_if_idle(self) -> None:
+        if not self.busy and not self.closed:
+            self.transport.close()
+            self.closed = True

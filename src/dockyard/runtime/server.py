@@ -1,0 +1,215 @@
+"""Lifecycle: listen, set up + warm up the model, become ready, drain on SIGTERM.
+
+    listening  -> /healthz answers at once; /readyz says 503 "loading"
+    ready      -> after setup() and one warm-up prediction succeeded
+    draining   -> SIGTERM/SIGINT: /readyz fails at once (the listener closes), requests in flight
+                  finish, idle connections close; exit 0 when idle or when the grace period ends
+    setup fail -> the error is logged, the process exits 1; /readyz never answered 200
+
+``--workers N`` forks N worker processes that each bind the port with SO_REUSEPORT (the kernel
+spreads connections) and each load the model; the parent forwards signals and exits with the
+first failing worker's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any, Sequence
+
+from .config import ConfigProblem, ServeConfig, parse_args
+from .http import HttpConnection, error_body
+from .logs import log
+from .model import PythonModel, SetupError
+from .routes import Routes
+
+EXIT_SETUP_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_args(argv)
+    except ConfigProblem as exc:
+        log("bad_config", "error", error=exc.problem, fix=exc.fix)
+        return EXIT_BAD_CONFIG
+    return serve(config)
+
+
+def serve(config: ServeConfig) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit status."""
+    if config.workers > 1:
+        return _supervise(config)
+    return _run_worker(config, reuse_port=False)
+
+
+def make_model(config: ServeConfig) -> Any:
+    if config.predictor:
+        return PythonModel(config.predictor, config.app_dir, config.name, config.version)
+    from .loaders import model_from_file
+
+    assert config.model is not None
+    return model_from_file(config.model, config.name, config.version, config.input_shape)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop  # optional: faster when the image happens to have it
+
+        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class Worker:
+    def __init__(self, config: ServeConfig, reuse_port: bool) -> None:
+        self.config = config
+        self.loop = _new_loop()
+        self.model = make_model(config)
+        self.routes = Routes(self.model, max_body_bytes=config.max_body_bytes,
+                             request_timeout_s=config.request_timeout_s, max_batch_size=config.max_batch_size,
+                             max_batch_wait_ms=config.max_batch_wait_ms, max_queue=config.max_queue,
+                             loop=self.loop)
+        self.reuse_port = reuse_port
+        self.exit_code = 0
+        self.server: asyncio.base_events.Server | None = None
+        self.started = time.monotonic()
+
+    def run(self) -> int:
+        try:
+            sock = _listen(self.config.host, self.config.port, self.reuse_port)
+        except OSError as exc:
+            log("listen_failed", "error", error=str(exc), host=self.config.host, port=self.config.port,
+                fix="pick a free port with --port, or stop whatever listens there")
+            return EXIT_SETUP_FAILED
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            self.loop.create_server(lambda: HttpConnection(self.routes), sock=sock))
+        port = sock.getsockname()[1]
+        log("listening", host=self.config.host, port=port, url=f"http://{self.config.host}:{port}",
+            model=self.model.name, version=self.model.version)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.drain, sig)
+        self.routes.runner.start(self._on_ready)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.routes.runner.stop()
+            self.loop.close()
+        return self.exit_code
+
+    def _on_ready(self, error: BaseException | None) -> None:
+        if error is not None:
+            problem = getattr(error, "problem", f"setup failed: {type(error).__name__}: {error}")
+            fix = getattr(error, "fix", "fix the exception in setup() (traceback in this log)")
+            log("setup_failed", "error", error=problem, fix=fix,
+                traceback="".join(traceback.format_exception(error)) if not isinstance(error, SetupError)
+                else None)
+            self.exit_code = EXIT_SETUP_FAILED
+            self.loop.stop()
+            return
+        if self.routes.draining:
+            return
+        self.routes.ready = True
+        log("ready", model=self.model.name, version=self.model.version, platform=self.model.platform,
+            inputs=[s.metadata() for s in self.model.inputs], outputs=[s.metadata() for s in self.model.outputs],
+            batching=bool(self.model.batchable), seconds=round(time.monotonic() - self.started, 3))
+
+    def drain(self, sig: int = signal.SIGTERM) -> None:
+        if self.routes.draining:
+            return
+        self.routes.draining = True
+        busy = sum(1 for c in self.routes.connections if c.busy)
+        log("draining", signal=signal.Signals(sig).name, in_flight=busy,
+            grace_period_s=self.config.grace_period_s)
+        if self.server is not None:
+            self.server.close()  # new connections are refused: readiness fails at once
+        deadline = time.monotonic() + self.config.grace_period_s
+        self._check_drained(deadline)
+
+    def _check_drained(self, deadline: float) -> None:
+        for conn in list(self.routes.connections):
+            conn.close_if_idle()  # busy ones close after their response (draining => no keep-alive)
+        busy = sum(1 for c in self.routes.connections if c.busy)
+        if busy == 0 and self.routes.runner.idle:
+            log("stopped", reason="drained")
+            self.loop.stop()
+        elif time.monotonic() >= deadline:
+            for conn in list(self.routes.connections):  # a clear answer beats a dropped connection
+                conn.respond(503, error_body("the server shut down before this prediction finished; retry"),
+                             extra=b"retry-after: 1\r\n")
+            log("stopped", "warning", reason="grace period over", abandoned=busy)
+            self.loop.stop()
+        else:
+            self.loop.call_later(0.02, self._check_drained, deadline)
+
+
+def _run_worker(config: ServeConfig, reuse_port: bool) -> int:
+    try:
+        return Worker(config, reuse_port).run()
+    except SetupError as exc:
+        log("setup_failed", "error", error=exc.problem, fix=exc.fix)
+        return EXIT_SETUP_FAILED
+
+
+def _supervise(config: ServeConfig) -> int:
+    children: dict[int, int] = {}
+    for index in range(config.workers):
+        pid = os.fork()
+        if pid == 0:  # child: never return into the parent's code path
+            code = 1
+            try:
+                code = _run_worker(config, reuse_port=True)
+            finally:
+                os._exit(code)
+        children[pid] = index
+    log("supervising", workers=config.workers, pids=sorted(children))
+    stopping = False
+
+    def forward(sig: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    while children:
+        try:
+            pid, raw = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(raw)
+        if code != 0 and not stopping:
+            # One worker dying means this replica is broken: stop the rest so the orchestrator
+            # restarts us, rather than serving at a fraction of capacity unnoticed.
+            log("worker_exited", "error", pid=pid, exit_code=code)
+            status = status or (code if code > 0 else 1)
+            forward(signal.SIGTERM, None)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""Model-file scanner: pickle / joblib / PyTorch files walked opcode by opcode, never loaded.
+
+A small stack machine follows the opcodes far enough to resolve every import (GLOBAL,
+STACK_GLOBAL from memoised strings, INST) and to step over the raw numpy bytes joblib writes
+between pickle opcodes. Imports of dangerous callables make a file ``malicious``; a file the
+walker cannot follow to its STOP opcode is ``unscannable`` (never ``clean``). Safetensors and
+ONNX carry no code and pass after a structural check.
+"""
+
+from __future__ import annotations
+
+import ast
+import bz2
+import gzip
+import io
+import json
+import lzma
+import pickletools
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from dockyard.scan.findings import Finding
+
+MAX_DECOMPRESSED = 8 << 30  # refuse zip bombs in compressed joblib files
+MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".npy", ".npz",
+                  ".sav", ".dill", ".safetensors", ".onnx", ".mar")
+
+# Whole modules whose import from a pickle can only mean code execution or I/O.
+_DANGEROUS_ROOTS = {
+    "os", "posix", "nt", "subprocess", "runpy", "socket", "shutil", "importlib", "pty", "sys",
+    "webbrowser", "requests", "urllib", "urllib2", "urllib3", "http", "httplib", "ftplib",
+    "telnetlib", "smtplib", "ctypes", "multiprocessing", "code", "codeop", "pdb", "bdb",
+    "commands", "marshal", "pickle", "_pickle", "cPickle", "dill", "cloudpickle", "asyncio",
+    "signal", "platform", "pydoc", "timeit", "trace", "profile", "cProfile", "pip", "setuptools",
+    "distutils", "zipimport", "aiohttp", "httpx", "paramiko", "tempfile", "glob", "io", "_io",
+    "_posixsubprocess", "_thread", "threading",
+}
+_DANGEROUS_NAMES = {
+    ("builtins", n) for n in ("eval", "exec", "compile", "open", "__import__", "getattr", "setattr",
+                              "delattr", "globals", "locals", "vars", "input", "breakpoint",
+                              "memoryview", "help", "exit", "quit")
+} | {("__builtin__", n) for n in ("eval", "execfile", "compile", "open", "__import__", "getattr",
+                                   "file", "apply", "input", "setattr")} | {
+    ("types", "CodeType"), ("types", "FunctionType"), ("types", "LambdaType"),
+    ("operator", "attrgetter"), ("operator", "methodcaller"), ("functools", "reduce"),
+    ("torch", "load"), ("numpy", "load"), ("joblib", "load"),
+}
+_DANGEROUS_PREFIXES = ("numpy.testing", "numpy.f2py", "numpy.distutils", "torch.hub",
+                       "torch.serialization", "torch.jit", "torch._dynamo", "sklearn.externals.joblib.load")
+# Common, known-harmless callables (documented so the "imports" list reads as expected).
+SAFE_IMPORTS = {
+    ("collections", "OrderedDict"), ("collections", "defaultdict"), ("collections", "deque"),
+    ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"), ("_codecs", "encode"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice"), ("builtins", "range"),
+    ("builtins", "complex"), ("builtins", "bytearray"), ("builtins", "object"), ("builtins", "dict"),
+    ("builtins", "list"), ("builtins", "tuple"), ("builtins", "int"), ("builtins", "float"),
+    ("builtins", "str"), ("builtins", "bytes"), ("builtins", "bool"), ("__builtin__", "set"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random._pickle", "__bit_generator_ctor"), ("numpy.random._pickle", "__generator_ctor"),
+    ("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
+    ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_tensor"), ("torch", "Size"), ("torch", "FloatStorage"),
+    ("torch", "HalfStorage"), ("torch", "BFloat16Storage"), ("torch", "LongStorage"),
+    ("torch", "IntStorage"), ("torch", "ByteStorage"), ("torch", "BoolStorage"),
+    ("torch", "DoubleStorage"), ("torch", "float32"), ("torch", "float16"), ("torch", "bfloat16"),
+    ("torch._tensor", "_rebuild_from_type_v2"), ("torch", "Tensor"),
+}
+
+
+def classify_import(module: str, name: str) -> str:
+    """'safe', 'dangerous' or 'unknown' for a ``module.name`` a pickle imports."""
+    if (module, name) in SAFE_IMPORTS:
+        return "safe"
+    dotted = f"{module}.{name}"
+    if (module, name) in _DANGEROUS_NAMES or module.split(".")[0] in _DANGEROUS_ROOTS:
+        return "dangerous"
+    if any(dotted == p or dotted.startswith(p + ".") or module == p or module.startswith(p + ".")
+           for p in _DANGEROUS_PREFIXES):
+        return "dangerous"
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class ModelScanResult:
+    path: str
+    status: str  # 'clean' | 'malicious' | 'unscannable'
+    format: str
+    findings: tuple[Finding, ...] = ()
+    imports: tuple[str, ...] = ()  # every module.name the file imports (for the curious)
+
+    @property
+    def safe(self) -> bool:
+        return self.status == "clean"
+
+
+class Unscannable(Exception):
+    """The bytes are not what they claim; the reason goes into the report."""
+
+
+# -- the opcode walker ---------------------------------------------------------------------------
+
+
+class _Mark:
+    pass
+
+
+MARK = _Mark()
+UNKNOWN = object()
+
+
+@dataclass(frozen=True)
+class Global:
+    module: str
+    name: str
+
+
+@dataclass
+class Obj:
+    func: Any
+    args: Any
+    state: Any = None
+
+
+@dataclass
+class _Walk:
+    """Result of walking one pickle stream."""
+
+    imports: list[tuple[str, str, int]] = field(default_factory=list)  # module, name, offset
+    unresolved: list[int] = field(default_factory=list)  # offsets of STACK_GLOBALs we could not resolve
+    joblib_arrays: int = 0
+
+
+_PUSH_ARG = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
+             "STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
+             "BINUNICODE8", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"}
+_CONST = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
+_NEW = {"EMPTY_TUPLE": tuple, "EMPTY_LIST": list, "EMPTY_DICT": dict, "EMPTY_SET": set}
+
+
+class _Machine:
+    def __init__(self, fh: IO[bytes], walk: _Walk) -> None:
+        self.fh, self.walk = fh, walk
+        self.stack: list[Any] = []
+        self.memo: dict[int, Any] = {}
+
+    def pop(self) -> Any:
+        if not self.stack:
+            raise Unscannable("pickle pops from an empty stack")
+        return self.stack.pop()
+
+    def pop_mark(self) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            item = self.pop()
+            if item is MARK:
+                items.reverse()
+                return items
+            items.append(item)
+
+    def top(self) -> Any:
+        if not self.stack:
+            raise Unscannable("pickle reads an empty stack")
+        return self.stack[-1]
+
+    def run(self) -> None:
+        try:
+            for op, arg, pos in pickletools.genops(self.fh):
+                if self.step(op.name, arg, pos or 0):
+                    return
+        except Unscannable:
+            raise
+        except Exception as exc:  # genops raises ValueError / struct.error / UnicodeError on junk
+            raise Unscannable(f"not a valid pickle stream: {exc}") from exc
+        raise Unscannable("pickle stream ends without a STOP opcode")
+
+    def _import(self, module: str, name: str, pos: int) -> Global:
+        self.walk.imports.append((module, name, pos))
+        return Global(module, name)
+
+    def step(self, name: str, arg: Any, pos: int) -> bool:  # noqa: C901 (one branch per opcode family)
+        st = self.stack
+        if name in _PUSH_ARG:
+            st.append(arg)
+        elif name in _CONST:
+            st.append(_CONST[name])
+        elif name in _NEW:
+            st.append(_NEW[name]())
+        elif name == "MARK":
+            st.append(MARK)
+        elif name == "STOP":
+            self.pop()
+            return True
+        elif name in {"PROTO", "FRAME", "NEXT_BUFFER", "READONLY_BUFFER"}:
+            if name == "NEXT_BUFFER":
+                st.append(UNKNOWN)
+        elif name in {"TUPLE1", "TUPLE2", "TUPLE3"}:
+            n = int(name[-1])
+            items = [self.pop() for _ in range(n)][::-1]
+            st.append(tuple(items))
+        elif name in {"TUPLE", "LIST", "FROZENSET"}:
+            items = self.pop_mark()
+            st.append({"TUPLE": tuple, "LIST": list, "FROZENSET": lambda x: UNKNOWN}[name](items))
+        elif name == "DICT":
+            items = self.pop_mark()
+            st.append(self._dict(items))
+        elif name in {"APPEND", "APPENDS", "ADDITEMS"}:
+            items = [self.pop()] if name == "APPEND" else self.pop_mark()
+            target = self.top()
+            if isinstance(target, list):
+                target.extend(items)
+        elif name in {"SETITEM", "SETITEMS"}:
+            if name == "SETITEM":
+                value, key = self.pop(), self.pop()
+                items = [key, value]
+            else:
+                items = self.pop_mark()
+            target = self.top()
+            if isinstance(target, dict):
+                target.update(self._dict(items))
+        elif name == "POP":
+            self.pop()
+        elif name == "POP_MARK":
+            self.pop_mark()
+        elif name == "DUP":
+            st.append(self.top())
+        elif name in {"GET", "BINGET", "LONG_BINGET"}:
+            st.append(self.memo.get(arg, UNKNOWN))
+        elif name in {"PUT", "BINPUT", "LONG_BINPUT"}:
+            self.memo[arg] = self.top()
+        elif name == "MEMOIZE":
+            self.memo[len(self.memo)] = self.top()
+        elif name == "GLOBAL":
+            module, _, attr = str(arg).partition(" ")
+            st.append(self._import(module, attr, pos))
+        elif name == "STACK_GLOBAL":
+            attr, module = self.pop(), self.pop()
+            if isinstance(module, str) and isinstance(attr, str):
+                st.append(self._import(module, attr, pos))
+            else:
+                self.walk.unresolved.append(pos)
+                st.append(UNKNOWN)
+        elif name == "INST":
+            module, _, attr = str(arg).partition(" ")
+            st.append(Obj(self._import(module, attr, pos), tuple(self.pop_mark())))
+        elif name == "OBJ":
+            items = self.pop_mark()
+            st.append(Obj(items[0] if items else UNKNOWN, tuple(items[1:])))
+        elif name in {"REDUCE", "NEWOBJ"}:
+            args, func = self.pop(), self.pop()
+            st.append(Obj(func, args))
+        elif name == "NEWOBJ_EX":
+            _kwargs, args, cls = self.pop(), self.pop(), self.pop()
+            st.append(Obj(cls, args))
+        elif name == "BUILD":
+            state = self.pop()
+            target = self.top()
+            if isinstance(target, Obj):
+                target.state = state
+                self._after_build(target)
+        elif name in {"PERSID"}:
+            st.append(UNKNOWN)
+        elif name == "BINPERSID":
+            self.pop()
+            st.append(UNKNOWN)
+        elif name in {"EXT1", "EXT2", "EXT4"}:
+            # The copyreg extension registry is empty unless the loader fills it; treat as opaque.
+            st.append(UNKNOWN)
+        else:
+            raise Unscannable(f"unsupported pickle opcode {name}")
+        return False
+
+    @staticmethod
+    def _dict(items: list[Any]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key, value in zip(items[::2], items[1::2]):
+            try:
+                out[key] = value
+            except TypeError:  # unhashable key (a list...): we only need string keys
+                continue
+        return out
+
+    # joblib writes each numpy array's raw bytes right after its NumpyArrayWrapper BUILD.
+    def _after_build(self, obj: Obj) -> None:
+        func = obj.func
+        if not (isinstance(func, Global) and func.name == "NumpyArrayWrapper" and isinstance(obj.state, dict)):
+            return
+        self.walk.joblib_arrays += 1
+        state = obj.state
+        descr, itemsize = _dtype_info(state.get("dtype"))
+        if descr is None:
+            raise Unscannable("joblib array with a dtype the scanner cannot size")
+        if descr.lstrip("<>|=").startswith("O"):
+            _Machine(self.fh, self.walk).run()  # object arrays are a nested pickle stream
+            return
+        if state.get("numpy_array_alignment_bytes") is not None:
+            pad = self.fh.read(1)
+            if len(pad) != 1:
+                raise Unscannable("joblib file truncated inside array padding")
+            self._skip(pad[0])
+        shape = state.get("shape")
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise Unscannable("joblib array with a shape the scanner cannot read")
+        count = 1
+        for n in shape:
+            count *= n
+        self._skip(count * itemsize)
+
+    def _skip(self, n: int) -> None:
+        start = self.fh.tell()
+        end = self.fh.seek(0, io.SEEK_END)
+        if start + n > end:
+            raise Unscannable("joblib file truncated inside array data")
+        self.fh.seek(start + n)
+
+
+def _dtype_info(dtype: Any) -> tuple[str | None, int]:
+    """(descr, itemsize) of a pickled ``numpy.dtype(descr, False, True)`` with its BUILD state."""
+    if not isinstance(dtype, Obj) or not isinstance(dtype.args, tuple) or not dtype.args:
+        return None, 0
+    descr = dtype.args[0]
+    if not isinstance(descr, str):
+        return None, 0
+    state = dtype.state if isinstance(dtype.state, tuple) else ()
+    if len(state) > 5 and isinstance(state[5], int) and state[5] > 0:
+        return descr, state[5]  # flexible / structured dtypes carry their element size
+    digits = "".join(ch for ch in descr if ch.isdigit())
+    if descr.lstrip("<>|=").startswith("O"):
+        return descr, 8
+    if not digits:
+        return None, 0
+    return descr, int(digits)
+
+
+def walk_pickles(fh: IO[bytes]) -> _Walk:
+    """Walk one pickle, then any pickles that follow it (legacy torch files hold several)."""
+    walk = _Walk()
+    _Machine(fh, walk).run()
+    while True:
+        start = fh.tell()
+        if fh.read(1) != b"\x80":  # the next stream must start with PROTO, else it is raw data
+            break
+        fh.seek(start)
+        try:
+            _Machine(fh, walk).run()
+        except Unscannable:
+            break  # raw tensor bytes that happen to start with 0x80: nothing loads them as pickle
+    return walk
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+
+def _decompress(data: bytes) -> tuple[str, bytes] | None:
+    """(codec, payload) for joblib's compressors, or None when ``data`` is not compressed."""
+    try:
+        if data[:2] == b"\x1f\x8b":
+            return "gzip", _bounded(gzip.GzipFile(fileobj=io.BytesIO(data)))
+        if data[:3] == b"BZh":
+            return "bz2", _bounded(bz2.BZ2File(io.BytesIO(data)))
+        if data[:6] == b"\xfd7zXZ\x00":
+            return "xz", _bounded(lzma.LZMAFile(io.BytesIO(data)))
+        if data[:3] == b"\x5d\x00\x00":
+            return "lzma", _bounded(lzma.LZMAFile(io.BytesIO(data), format=lzma.FORMAT_ALONE))
+        if data[:1] == b"\x78" and data[1:2] in {b"\x01", b"\x5e", b"\x9c", b"\xda"}:
+            obj = zlib.decompressobj()
+            out = obj.decompress(data, MAX_DECOMPRESSED)
+            if obj.unconsumed_tail:
+                raise Unscannable("compressed model expands beyond the scanner's limit")
+            return "zlib", out
+        if data[:4] == b"\x04\x22\x4d\x18":
+            try:
+                import lz4.frame  # type: ignore[import-not-found]
+            except ImportError:
+                raise Unscannable("lz4-compressed file and the lz4 package is not installed (pip install lz4)") from None
+            return "lz4", lz4.frame.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise Unscannable(f"corrupt compressed data: {exc}") from exc
+    return None
+
+
+def _bounded(fh: IO[bytes]) -> bytes:
+    out = fh.read(MAX_DECOMPRESSED + 1)
+    if len(out) > MAX_DECOMPRESSED:
+        raise Unscannable("compressed model expands beyond the scanner's limit")
+    return out
+
+
+def _check_safetensors(data: bytes) -> None:
+    if len(data) < 8:
+        raise Unscannable("too short for safetensors")
+    (size,) = struct.unpack("<Q", data[:8])
+    if size > len(data) - 8 or size > 100 << 20:
+        raise Unscannable("safetensors header length is larger than the file")
+    try:
+        header = json.loads(data[8:8 + size])
+    except ValueError as exc:
+        raise Unscannable(f"safetensors header is not JSON: {exc}") from exc
+    body = len(data) - 8 - size
+    if not isinstance(header, dict):
+        raise Unscannable("safetensors header is not a JSON object")
+    for key, info in header.items():
+        if key == "__metadata__":
+            if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+                raise Unscannable("safetensors __metadata__ must map strings to strings")
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (not isinstance(info, dict) or not isinstance(info.get("dtype"), str)
+                or not isinstance(info.get("shape"), list) or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) for o in offsets) or not 0 <= offsets[0] <= offsets[1] <= body):
+            raise Unscannable(f"safetensors tensor {key!r} has a malformed entry")
+
+
+_ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise Unscannable("truncated protobuf varint")
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def _check_onnx(data: bytes) -> None:
+    """Walk the top-level fields of a ModelProto: known numbers, right wire types, graph present."""
+    i, seen = 0, set()
+    while i < len(data):
+        tag, i = _varint(data, i)
+        number, wire = tag >> 3, tag & 7
+        if _ONNX_FIELDS.get(number) != wire:
+            raise Unscannable(f"not an ONNX ModelProto (field {number}, wire type {wire})")
+        seen.add(number)
+        if wire == 0:
+            _, i = _varint(data, i)
+        else:
+            length, i = _varint(data, i)
+            i += length
+            if i > len(data):
+                raise Unscannable("truncated ONNX field")
+    if 7 not in seen:
+        raise Unscannable("ONNX model without a graph")
+
+
+def _check_npy(data: bytes, name: str, walk: _Walk) -> None:
+    major = data[6]
+    if major == 1:
+        (hlen,), start = struct.unpack("<H", data[8:10]), 10
+    else:
+        (hlen,), start = struct.unpack("<I", data[8:12]), 12
+    try:
+        header = ast.literal_eval(data[start:start + hlen].decode("latin-1"))
+    except (ValueError, SyntaxError) as exc:
+        raise Unscannable(f"{name}: bad .npy header") from exc
+    if "O" in str(header.get("descr", "")):  # object arrays are stored as a pickle after the header
+        fh = io.BytesIO(data[start + hlen:])
+        inner = walk_pickles(fh)
+        walk.imports.extend(inner.imports)
+        walk.unresolved.extend(inner.unresolved)
+
+
+def _scan_zip(data: bytes, walk: _Walk) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        pickles = [n for n in names if n.endswith(".pkl")]
+        arrays = [n for n in names if n.endswith(".npy")]
+        if not pickles and not arrays:
+            raise Unscannable("zip archive with no pickle or .npy members (unknown model format)")
+        for member in pickles:
+            inner = walk_pickles(io.BytesIO(zf.read(member)))
+            walk.imports.extend((m, n, p) for m, n, p in inner.imports)
+            walk.unresolved.extend(inner.unresolved)
+        for member in arrays:
+            raw = zf.read(member)
+            if raw[:6] == b"\x93NUMPY":
+                _check_npy(raw, member, walk)
+        return "pytorch-zip" if pickles else "npz"
+
+
+def _sniff_and_walk(path: Path, data: bytes, walk: _Walk) -> str:
+    suffix = path.suffix.lower()
+    if data[:4] == b"PK\x03\x04":
+        return _scan_zip(data, walk)
+    if data[:6] == b"\x93NUMPY":
+        _check_npy(data, path.name, walk)
+        return "npy"
+    if suffix == ".safetensors":
+        _check_safetensors(data)
+        return "safetensors"
+    if suffix == ".onnx":
+        _check_onnx(data)
+        return "onnx"
+    unpacked = _decompress(data)
+    if unpacked:
+        codec, payload = unpacked
+        inner = walk_pickles(io.BytesIO(payload))
+        walk.imports.extend(inner.imports)
+        walk.unresolved.extend(inner.unresolved)
+        walk.joblib_arrays += inner.joblib_arrays
+        return f"pickle+{codec}"
+    inner = walk_pickles(io.BytesIO(data))
+    walk.imports.extend(inner.imports)
+    walk.unresolved.extend(inner.unresolved)
+    walk.joblib_arrays += inner.joblib_arrays
+    return "joblib" if inner.joblib_arrays else "pickle"
+
+
+def scan_model_file(path: Path) -> ModelScanResult:
+    """Scan one model file without loading it; see the module docstring for the verdicts."""
+    where = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return _unscannable(where, "unknown", f"cannot read the file: {exc.strerror}")
+    walk = _Walk()
+    try:
+        fmt = _sniff_and_walk(Path(path), data, walk)
+    except Unscannable as exc:
+        return _unscannable(where, "unknown", str(exc))
+    except (zipfile.BadZipFile, struct.error, IndexError, KeyError, EOFError) as exc:
+        return _unscannable(where, "unknown", f"corrupt file: {exc}")
+    return _verdict(where, fmt, walk)
+
+
+def _unscannable(where: str, fmt: str, reason: str) -> ModelScanResult:
+    return ModelScanResult(where, "unscannable", fmt, (Finding(
+        "model/unscannable", "medium", "model file could not be scanned", where, reason,
+        "convert the weights to safetensors, or pass --allow-unsafe-model if you trust the file"),))
+
+
+def _verdict(where: str, fmt: str, walk: _Walk) -> ModelScanResult:
+    findings: list[Finding] = []
+    imports = sorted({f"{m}.{n}" for m, n, _ in walk.imports})
+    flagged: dict[str, int] = {}
+    for module, name, pos in walk.imports:
+        if classify_import(module, name) == "dangerous":
+            flagged.setdefault(f"{module}.{name}", pos)
+    for dotted, pos in sorted(flagged.items()):
+        findings.append(Finding(
+            "model/dangerous-import", "critical", f"pickle imports {dotted}", where,
+            f"at byte {pos}: loading this file can run code through {dotted}",
+            "do not load it; re-export the weights as safetensors from a trusted source"))
+    for pos in walk.unresolved:
+        findings.append(Finding(
+            "model/dangerous-import", "high", "pickle builds an import the scanner cannot resolve", where,
+            f"STACK_GLOBAL at byte {pos} takes a computed module name (normal pickles never do)",
+            "do not load it; re-export the weights as safetensors from a trusted source"))
+    status = "malicious" if findings else "clean"
+    return ModelScanResult(where, status, fmt, tuple(findings), tuple(imports))
+
+
+def is_model_file(path: Path) -> bool:
+    return path.suffix.lower() in MODEL_SUFFIXES

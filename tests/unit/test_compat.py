@@ -1,0 +1,244 @@
+"""The compatibility resolver: framework x Python x CUDA x base image, every choice with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dockyard.compat.resolver import Resolution, compat_data, resolve
+from dockyard.errors import CompatError
+
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+LOCAL_SLIM = "dockyard/python:3.11-slim"
+LOCAL_BUILD = "dockyard/python:3.11-build"
+
+
+def _resolve(**overrides: Any) -> Resolution:
+    args: dict[str, Any] = dict(
+        python="3.11", framework=None, framework_version=None, gpu=False, cuda=None, devel=False, base_image=None
+    )
+    args.update(overrides)
+    return resolve(**args)
+
+
+def _compat_error(**overrides: Any) -> CompatError:
+    with pytest.raises(CompatError) as info:
+        _resolve(**overrides)
+    return info.value
+
+
+def _choice(res: Resolution, what: str) -> str:
+    values = [c.value for c in res.choices if c.what == what]
+    assert values, f"no {what!r} choice in {res.choices}"
+    return values[-1]
+
+
+# (case, resolve kwargs, words the problem must contain, words the fix must contain)
+IMPOSSIBLE = [
+    ("tensorflow 2.21 on python 3.8", dict(python="3.8", framework="tensorflow", framework_version="2.21.0"), ["3.8"], ['"3.10"']),
+    ("python 3.9 unsupported", dict(python="3.9"), ["Python 3.9", "not supported"], ['"3.10"']),
+    ("python 3.14 unsupported", dict(python="3.14"), ["Python 3.14"], ['"3.13"']),
+    (
+        "tensorflow 2.15 on python 3.13",
+        dict(python="3.13", framework="tensorflow", framework_version="2.15.1"),
+        ["tensorflow 2.15", "3.9 to 3.11"],
+        ['"3.11"', "tensorflow 2.21"],
+    ),
+    (
+        "torch 2.5 with an unpublished CUDA",
+        dict(framework="torch", framework_version="2.5.1", gpu=True, cuda="12.6"),
+        ["CUDA 12.6", "11.8, 12.1, 12.4"],
+        ['"12.4"'],
+    ),
+    (
+        "torch 2.5 with CUDA 12.2 picks the closer 12.1",
+        dict(framework="torch", framework_version="2.5.1", gpu=True, cuda="12.2"),
+        ["CUDA 12.2"],
+        ['"12.1"'],
+    ),
+    ("scikit-learn on gpu", dict(framework="scikit-learn", gpu=True), ["scikit-learn", "no CUDA build"], ["gpu.enabled: false"]),
+    ("lightgbm on gpu", dict(framework="lightgbm", framework_version="4.5.0", gpu=True), ["no CUDA build"], ["gpu.enabled: false"]),
+    ("gpu without framework or cuda", dict(gpu=True), ["gpu.enabled"], ["gpu.cuda"]),
+    ("torch older than the data", dict(framework="torch", framework_version="1.13.1"), ["older", "2.2"], ["torch>=2.2"]),
+    ("not a version", dict(framework="torch", framework_version="latest-ish"), ["'latest-ish'", "not a version"], ["2.3.1"]),
+    ("unknown framework", dict(framework="caffe"), ["'caffe'"], ["torch", "scikit-learn"]),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "problem_words", "fix_words"), IMPOSSIBLE, ids=[c[0] for c in IMPOSSIBLE])
+def test_impossible_combination_names_the_nearest_valid_choice(
+    case: str, kwargs: dict[str, Any], problem_words: list[str], fix_words: list[str]
+) -> None:
+    error = _compat_error(**kwargs)
+
+    for word in problem_words:
+        assert word in error.problem, (word, error.problem)
+    for word in fix_words:
+        assert word in error.fix, (word, error.fix)
+
+
+def test_torch_cpu_target_uses_the_cpu_wheel_index_with_a_reason() -> None:
+    res = _resolve(framework="torch", framework_version="2.5.1")
+
+    assert res.target == "cpu"
+    assert res.extra_index_urls == (CPU_TORCH_INDEX,)
+    wheels = [c for c in res.choices if c.what == "wheels"]
+    assert wheels and "CPU" in wheels[0].why
+
+
+def test_torch_gpu_uses_the_newest_published_cuda_runtime_image() -> None:
+    res = _resolve(framework="torch", framework_version="2.5.1", gpu=True)
+
+    assert res.target == "gpu"
+    assert res.cuda == "12.4"
+    assert res.base_final == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+    assert res.base_builder == res.base_final
+    assert res.extra_index_urls == ("https://download.pytorch.org/whl/cu124",)
+    assert "devel" not in res.base_final
+
+
+def test_gpu_devel_image_only_when_asked_for() -> None:
+    res = _resolve(framework="torch", framework_version="2.5.1", gpu=True, devel=True)
+
+    assert res.base_final == "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"
+
+
+def test_asked_for_cuda_is_used_when_published() -> None:
+    res = _resolve(framework="torch", framework_version="2.5.1", gpu=True, cuda="11.8")
+
+    assert res.cuda == "11.8"
+    assert res.base_final == "nvidia/cuda:11.8.0-cudnn-runtime-ubuntu22.04"
+    assert res.extra_index_urls == ("https://download.pytorch.org/whl/cu118",)
+    cuda_choice = next(c for c in res.choices if c.what == "cuda")
+    assert "gpu.cuda" in cuda_choice.why
+
+
+def test_gpu_without_framework_uses_the_asked_for_cuda_and_says_why() -> None:
+    res = _resolve(gpu=True, cuda="12.4")
+
+    cuda_choice = next(c for c in res.choices if c.what == "cuda")
+    assert cuda_choice.value == "12.4"
+    assert "None" not in cuda_choice.why
+    assert res.base_final == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+
+
+@pytest.mark.parametrize(
+    ("framework", "pypi", "cpu_package"),
+    [("xgboost", "xgboost", "xgboost-cpu"), ("tensorflow", "tensorflow", "tensorflow-cpu")],
+)
+def test_cpu_target_renames_to_the_cpu_only_package(framework: str, pypi: str, cpu_package: str) -> None:
+    res = _resolve(framework=framework)
+
+    assert res.package_renames == ((pypi, cpu_package),)
+    assert _choice(res, "wheels") == cpu_package
+
+
+def test_gpu_target_keeps_the_full_xgboost_package() -> None:
+    res = _resolve(framework="xgboost", framework_version="2.1.3", gpu=True)
+
+    assert res.package_renames == ()
+    assert res.cuda == "12.4"
+
+
+def test_onnx_gpu_target_swaps_in_onnxruntime_gpu() -> None:
+    res = _resolve(framework="onnx", gpu=True)
+
+    assert ("onnxruntime", "onnxruntime-gpu") in res.package_renames
+
+
+def test_local_bases_are_preferred_when_present() -> None:
+    res = _resolve(local_bases=frozenset({LOCAL_SLIM, LOCAL_BUILD}))
+
+    assert (res.base_final, res.base_builder) == (LOCAL_SLIM, LOCAL_BUILD)
+    assert "bootstrap" in next(c.why for c in res.choices if c.what == "base")
+
+
+def test_local_slim_base_alone_builds_on_itself() -> None:
+    res = _resolve(local_bases=frozenset({LOCAL_SLIM}))
+
+    assert (res.base_final, res.base_builder) == (LOCAL_SLIM, LOCAL_SLIM)
+
+
+def test_official_python_images_without_local_bases() -> None:
+    res = _resolve(local_bases=frozenset({"dockyard/python:3.12-slim"}))  # other Python: not usable
+
+    assert (res.base_final, res.base_builder) == ("python:3.11-slim", "python:3.11")
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_base_image_override_wins(gpu: bool) -> None:
+    res = _resolve(
+        framework="torch", framework_version="2.5.1", gpu=gpu, base_image="registry.local/ml/base:7",
+        local_bases=frozenset({LOCAL_SLIM, LOCAL_BUILD}),
+    )
+
+    assert res.base_final == res.base_builder == "registry.local/ml/base:7"
+    bases = [c for c in res.choices if c.what in ("base", "builder")]
+    assert [(c.value, "override" in c.why) for c in bases] == [("registry.local/ml/base:7", True)]
+
+
+def test_newer_than_known_version_uses_the_newest_data_with_a_reason() -> None:
+    newest = max(compat_data()["frameworks"]["torch"]["versions"], key=lambda v: tuple(map(int, v.split("."))))
+
+    res = _resolve(framework="torch", framework_version="9.1.0")
+
+    assert res.framework_series == newest
+    why = next(c.why for c in res.choices if c.what == "framework")
+    assert "newer" in why and newest in why
+
+
+def test_unpinned_framework_assumes_the_newest_series_and_says_so() -> None:
+    res = _resolve(framework="scikit-learn")
+
+    why = next(c.why for c in res.choices if c.what == "framework")
+    assert "no scikit-learn version pinned" in why
+
+
+def test_pinned_patch_release_maps_to_its_series() -> None:
+    res = _resolve(framework="torch", framework_version="2.10.1")
+
+    assert res.framework_series == "2.10"  # not 2.1: series match on release parts, not text prefix
+
+
+def test_framework_system_packages_and_warm_imports_come_from_the_data() -> None:
+    res = _resolve(framework="lightgbm")
+
+    assert res.system_packages == ("libgomp1",)
+    assert res.warm_imports == ("lightgbm",)
+
+
+RESOLVABLE = [
+    dict(),
+    dict(framework="scikit-learn", framework_version="1.5.2"),
+    dict(framework="torch", framework_version="2.5.1"),
+    dict(framework="torch", framework_version="2.5.1", gpu=True),
+    dict(framework="xgboost", gpu=True),
+    dict(local_bases=frozenset({LOCAL_SLIM, LOCAL_BUILD})),
+    dict(base_image="example.org/base:1"),
+    dict(python="3.13", framework="tensorflow"),
+]
+
+
+@pytest.mark.parametrize("kwargs", RESOLVABLE, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()) or "plain")
+def test_every_resolution_explains_python_and_base(kwargs: dict[str, Any]) -> None:
+    res = _resolve(**kwargs)
+
+    whats = {c.what for c in res.choices}
+    assert {"python", "base"} <= whats
+    for choice in res.choices:
+        assert choice.why.strip(), f"choice {choice.what} has no reason"
+        assert "None" not in choice.why, choice
+    assert res.uv_version == compat_data()["uv_version"]
+
+
+def test_every_framework_series_has_valid_python_and_cuda_data() -> None:
+    # Data, not code: a bad edit to frameworks.json should fail here, not at build time.
+    data = compat_data()
+    for name, fw in data["frameworks"].items():
+        assert fw["versions"], name
+        for series, spec in fw["versions"].items():
+            lo, hi = spec["python"]
+            assert tuple(map(int, lo.split("."))) <= tuple(map(int, hi.split("."))), (name, series)
+            for cuda in spec["cuda"]:
+                assert cuda in data["cuda_images"], f"{name} {series}: CUDA {cuda} has no image in cuda_images"

@@ -1,0 +1,100 @@
+"""MLflow MLproject: rendered entry points and the environment files it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dockyard.detect import DetectError, detect
+from dockyard.detect.mlproject import MLProject, find_mlproject, read_mlproject
+
+
+def read(tmp_path: Path, text: str, name: str = "MLproject") -> MLProject:
+    (tmp_path / name).write_text(text)
+    return read_mlproject(tmp_path / name, tmp_path)
+
+
+def test_parameter_defaults_are_substituted_and_shell_quoted(tmp_path: Path) -> None:
+    ml = read(
+        tmp_path,
+        "entry_points:\n  main:\n    parameters:\n"
+        "      alpha: {type: float, default: 0.5}\n"
+        "      name: {type: string, default: 'my run'}\n"
+        "      epochs: {type: int, default: 3}\n"
+        '    command: "python train.py --alpha {alpha} --name {name} -e {epochs}"\n',
+    )
+    assert ml.entry_points == {"main": "python train.py --alpha 0.5 --name 'my run' -e 3"}
+
+
+def test_multiline_command_is_collapsed_to_one_line(tmp_path: Path) -> None:
+    ml = read(tmp_path, "entry_points:\n  main:\n    command: >\n      python train.py\n      --epochs 2\n")
+    assert ml.entry_points["main"] == "python train.py --epochs 2"
+
+
+def test_short_form_parameter_has_no_default_and_is_warned_about(tmp_path: Path) -> None:
+    ml = read(
+        tmp_path, "entry_points:\n  score:\n    parameters:\n      data: path\n    command: python score.py {data}\n"
+    )
+    assert ml.entry_points["score"] == "python score.py {data}"
+    assert "data" in ml.warnings[0]
+
+
+def test_entry_point_without_command_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DetectError, match="entry point 'main' has no 'command'"):
+        read(tmp_path, "entry_points:\n  main:\n    parameters: {}\n")
+
+
+def test_referenced_environment_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DetectError) as err:
+        read(tmp_path, "conda_env: conda.yaml\nentry_points:\n  main:\n    command: python train.py\n")
+    assert "conda_env names conda.yaml, which does not exist" in err.value.problem
+
+
+def test_mlproject_file_name_is_case_insensitive(tmp_path: Path) -> None:
+    (tmp_path / "mlProject").write_text("name: x\n")
+    assert find_mlproject(tmp_path) == tmp_path / "mlProject"
+
+
+def test_main_entry_point_becomes_the_train_command_over_train_py(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("")
+    (tmp_path / "MLproject").write_text("entry_points:\n  main:\n    command: python fit.py\n")
+    found = detect(tmp_path)
+    assert found.train_command == "python fit.py"
+    assert any(r.why == "MLproject entry point 'main'" for r in found.reasons)
+
+
+def test_python_env_with_inline_requirements_is_the_dependency_source(tmp_path: Path) -> None:
+    (tmp_path / "MLproject").write_text("python_env: env/python_env.yaml\n")
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "python_env.yaml").write_text('python: "3.12"\ndependencies:\n  - Torch==2.3.1\n  - mlflow\n')
+    found = detect(tmp_path)
+    assert (found.dependency_kind, found.dependency_file) == ("requirements", "env/python_env.yaml")
+    assert found.requirements == ("torch==2.3.1", "mlflow")
+    assert found.python_version == "3.12"
+
+
+def test_python_env_python_written_as_a_number_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "MLproject").write_text("python_env: python_env.yaml\n")
+    (tmp_path / "python_env.yaml").write_text("python: 3.10\ndependencies: []\n")
+    with pytest.raises(DetectError) as err:
+        detect(tmp_path)
+    assert 'python: "3.10"' in err.value.fix
+
+
+def test_conda_env_reference_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "MLproject").write_text("conda_env: envs/train.yaml\n")
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "train.yaml").write_text("dependencies:\n  - python=3.11\n  - pytorch=2.3\n")
+    found = detect(tmp_path)
+    assert (found.dependency_kind, found.dependency_file, found.requirements) == (
+        "conda",
+        "envs/train.yaml",
+        ("torch==2.3.*",),
+    )
+    assert found.python_version == "3.11"
+
+
+def test_entry_points_that_are_not_a_mapping_are_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DetectError, match="entry_points must be a mapping"):
+        read(tmp_path, "entry_points: [main]\n")

