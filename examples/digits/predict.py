@@ -8,11 +8,15 @@ import numpy as np
 
 
 class Predictor:
-    batch = True  # the runtime batches concurrent requests into one predict() call
+    # The runtime batches concurrent requests into one predict() call: type hints describe
+    # ONE request (64 pixels -> a digit); with batch = True each argument arrives as a list
+    # of those and predict() returns one output per request.
+    batch = True
+    example = {"pixels": [0.0] * 64}  # the warm-up input: ready only after it predicts
 
     def setup(self) -> None:
         model_dir = Path(os.environ.get("DOCKYARD_MODEL_DIR", "outputs"))
         self.model = joblib.load(model_dir / "model.joblib")
 
-    def predict(self, pixels: list[list[float]]) -> list[int]:
-        return [int(d) for d in self.model.predict(np.asarray(pixels, dtype=np.float64))]
+    def predict(self, pixels: list[float]) -> int:
+        return [int(d) for d in self.model.predict(np.asarray(pixels, dtype=np.float64))]  # type: ignore[return-value]

@@ -147,7 +147,7 @@ class ProjectConfig(_Strict):
     def _python_is_text(cls, v: Any) -> Any:
         # YAML reads `python: 3.10` as the float 3.1: refuse numbers instead of guessing.
         if not isinstance(v, str):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - pydantic turns only ValueError into a located error
                 f"YAML read the version as the number {v!r} (3.10 becomes 3.1); quote it, e.g. python: \"3.10\""
             )
         return v

@@ -80,9 +80,14 @@ def make_plan(project_dir: Path, *, local_bases: frozenset[str] = frozenset(), m
         local_bases=local_bases,
     )
     requirements, locked, lock_file = _requirements(project_dir, config, detection.requirements, res)
-    serve_model = model_file or config.serve.model
-    model_files = tuple(sorted({serve_model} if serve_model else set()))
-    files, dirs = code_entries(project_dir, exclude=set(model_files))
+    model_ctx = model_file or config.serve.model
+    model_files = (model_ctx,) if model_ctx else ()
+    # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
+    # finds its weights through DOCKYARD_MODEL_DIR instead.
+    serve_model = None
+    if model_ctx and not config.serve.predictor:
+        serve_model = _model_entry(project_dir, model_ctx)
+    files, dirs = code_entries(project_dir, exclude={m.split("/")[0] for m in model_files})
     own = project_dir / "Dockerfile"
     return Plan(
         name=config.name,
@@ -121,6 +126,16 @@ def make_plan(project_dir: Path, *, local_bases: frozenset[str] = frozenset(), m
         warnings=tuple(detection.warnings),
         own_dockerfile="Dockerfile" if own.is_file() else None,
     )
+
+
+def _model_entry(project_dir: Path, context_path: str) -> str:
+    path = project_dir / context_path
+    if path.is_file():
+        return path.name
+    found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES) if path.is_dir() else []
+    if not found:
+        raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(MODEL_SUFFIXES)}")
+    return str(found[0].relative_to(path))
 
 
 def _index_options(detection: object) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .base import local_bases
-from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config
+from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
 from .engine import BuildResult, Engine, Mount, RunSpec, Secret
 from .errors import ConfigError, UsageError
 from .plan import BUILD_DIR, Plan, make_plan
@@ -116,6 +116,17 @@ def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
     return dockerfile
 
 
+def stage_model(project_dir: Path, model_file: Path) -> str:
+    """Copy a model file into PROJECT/.dockyard/model and return that context path."""
+    if not model_file.is_file():
+        raise ConfigError(f"model file {model_file} does not exist", "train first, or fix serve.model / --model")
+    dest = project_dir / BUILD_DIR / "model"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    shutil.copy2(model_file, dest / model_file.name)
+    return f"{BUILD_DIR}/model"
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         tmp = path.with_name(path.name + ".tmp")
@@ -183,10 +194,12 @@ def build(
     """Build the project image with BuildKit and return its id."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
+    if model_file is None and (target or "serve") == "serve":
+        cfg = load_config(project_dir)
+        if cfg.serve.model:
+            model_file = stage_model(project_dir, project_dir / cfg.serve.model)
     p, text = plan(project_dir, engine=engine, model_file=model_file)
     labels = _oci_labels(project_dir, p)
-    from .config import load_config
-
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in load_config(project_dir).build_secrets]
     all_secrets = build_secrets(p, secrets, cfg_secrets)
     if p.own_dockerfile:

@@ -134,6 +134,20 @@ def _stages(text: str) -> dict[str, list[str]]:
     return stages
 
 
+def _logical(text: str) -> list[str]:
+    """Whole instructions, with backslash continuations joined (comments dropped)."""
+    out: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        if not pending and (line.startswith("#") or not line.strip()):
+            continue
+        pending += line.rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            out.append(pending.strip())
+            pending = ""
+    return out
+
+
 def _instructions(lines: list[str]) -> list[str]:
     """Lines that start an instruction (not comments, not continuations)."""
     return [ln for ln in lines if re.match(r"^[A-Z]+ ", ln)]
@@ -207,7 +221,7 @@ def test_ca_bundle_is_only_ever_a_secret_mount(case: str) -> None:
     text = render_dockerfile(CASES[case])
 
     assert "--mount=type=secret,id=dockyard_ca" in text
-    for line in _instructions(text.splitlines()):
+    for line in _logical(text):
         if line.startswith(("COPY ", "ADD ", "ENV ", "ARG ")):
             assert not re.search(r"ca-certificates\.crt|\.pem|dockyard_ca|/run/secrets|CERT", line), line
     # The bundle path is only exported inside a RUN (the environment of that one command).

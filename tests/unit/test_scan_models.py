@@ -28,7 +28,7 @@ class ExecPayload:
         return (exec, ("import os; os.system('echo pwned')",))
 
 
-@pytest.mark.parametrize("protocol", range(0, pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_os_system_pickle_is_malicious_in_every_protocol(tmp_path: Path, protocol: int) -> None:
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps({"weights": [1, 2], "x": SystemPayload()}, protocol=protocol))

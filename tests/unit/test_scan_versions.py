@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.scan.versions import compare_dpkg, parse_dpkg_version, semver_key, sort_key
+from dockyard.scan.versions import (
+    compare_dpkg,
+    parse_dpkg_version,
+    semver_key,
+    sort_key,
+)
 
 
 @pytest.mark.parametrize(

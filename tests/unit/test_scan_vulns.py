@@ -7,7 +7,7 @@ import os
 import socket
 import time
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from dockyard.scan.vulns import (
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "scan"
 OSV_DIR = FIXTURES / "osv"
-NOW = datetime(2024, 2, 1, tzinfo=timezone.utc)
+NOW = datetime(2024, 2, 1, tzinfo=UTC)
 
 EXPECTED = {
     # rule id -> (package, severity, fix hint)
@@ -89,7 +89,7 @@ def test_withdrawn_limit_and_other_release_advisories_are_not_reported() -> None
 
 def test_stale_database_warns_with_its_age() -> None:
     report = scan_vulnerabilities(_inventory(), osv_db=OSV_DIR, max_db_age_days=30,
-                                  now=datetime(2024, 6, 1, tzinfo=timezone.utc))
+                                  now=datetime(2024, 6, 1, tzinfo=UTC))
     assert any("138 days old" in w for w in report.warnings), report.warnings
 
 
@@ -111,7 +111,7 @@ def test_offline_without_database_says_the_check_was_skipped(no_network: None) -
 
 
 def test_unreachable_osv_api_becomes_a_warning_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dockyard.scan.vulns as vulns
+    from dockyard.scan import vulns
 
     monkeypatch.setattr(vulns, "OSV_API", "http://127.0.0.1:9/v1")  # discard port: refused
     report = vulns.scan_vulnerabilities(_inventory(), timeout=0.5)

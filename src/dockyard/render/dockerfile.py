@@ -103,8 +103,10 @@ def _python_for_gpu(plan: Plan) -> list[str]:
         f"    {_ca('SSL_CERT_FILE')} && {_ca('PIP_CERT')} \\",
         f"    && python3 -m venv /opt/uvboot && /opt/uvboot/bin/pip install --no-compile uv=={plan.uv_version} \\",
         f"    && UV_PYTHON_INSTALL_DIR=/opt/uvpy /opt/uvboot/bin/uv python install {plan.python} \\",
-        '    && ln -s "$(dirname "$(dirname "$(UV_PYTHON_INSTALL_DIR=/opt/uvpy '
-        f'/opt/uvboot/bin/uv python find {plan.python})")")" /opt/python',
+        (
+            '    && ln -s "$(dirname "$(dirname "$(UV_PYTHON_INSTALL_DIR=/opt/uvpy '
+            f'/opt/uvboot/bin/uv python find {plan.python})")")" /opt/python'
+        ),
     ]
 
 
@@ -146,7 +148,8 @@ def _runtime_base(plan: Plan) -> list[str]:
         ]
     lines += [
         f"RUN echo 'dockyard:x:{USER_UID}:{USER_UID}:dockyard:{APP_DIR}:/usr/sbin/nologin' >> /etc/passwd \\",
-        f"    && echo 'dockyard:x:{USER_UID}:' >> /etc/group",
+        f"    && echo 'dockyard:x:{USER_UID}:' >> /etc/group \\",
+        "    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries",
     ]
     if plan.target == "gpu":
         lines.append("COPY --from=builder /opt/uvpy /opt/uvpy")
@@ -192,13 +195,14 @@ def _train_stage(plan: Plan) -> list[str]:
 def _serve_stage(plan: Plan) -> list[str]:
     lines = ["FROM runtime-base AS serve"]
     for f in plan.model_files:
-        lines.append(f"COPY {json.dumps(f)} {MODEL_DIR}/")
+        lines.append(f"COPY {f} {MODEL_DIR}/")
     lines += _code(plan)
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
     if plan.serve_predictor:
-        cmd += ["--predictor", plan.serve_predictor, "--app-dir", APP_DIR]
+        module = plan.serve_predictor.partition(":")[0].removesuffix(".py").replace("/", ".")
+        cmd += ["--predictor", f"{module}:{plan.serve_predictor.partition(':')[2]}", "--app-dir", APP_DIR]
     elif plan.serve_model:
-        cmd += ["--model", f"{MODEL_DIR}/{plan.serve_model.rsplit('/', 1)[-1]}"]
+        cmd += ["--model", f"{MODEL_DIR}/{plan.serve_model}"]
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{plan.port}/readyz', timeout=2)"
     lines += [
         f"ENV DOCKYARD_NAME={plan.name} DOCKYARD_MODEL_DIR={MODEL_DIR} DOCKYARD_WORKERS={plan.workers} "

@@ -17,16 +17,22 @@ from dockyard.scan.findings import FAIL_ON_CHOICES, SEVERITIES, Finding, Report
 from dockyard.scan.image import ImageFilesystem, audit_image, read_image_tar, save_image
 from dockyard.scan.lint import lint_dockerfile, lint_dockerfile_text
 from dockyard.scan.models import ModelScanResult, is_model_file, scan_model_file
-from dockyard.scan.sbom import Package, cyclonedx_json, inventory, inventory_from_directory, spdx_json
+from dockyard.scan.sbom import (
+    Package,
+    cyclonedx_json,
+    inventory,
+    inventory_from_directory,
+    spdx_json,
+)
 from dockyard.scan.secrets import classify_file
 from dockyard.scan.vulns import load_osv_database, scan_vulnerabilities
 
 __all__ = [
-    "DockerIgnore",
     "FAIL_ON_CHOICES",
-    "ImageFilesystem",
     "SEVERITIES",
+    "DockerIgnore",
     "Finding",
+    "ImageFilesystem",
     "ModelScanResult",
     "Package",
     "Report",

@@ -82,7 +82,7 @@ def read_image_tar(archive: Path, *, ref: str | None = None,
                    keep: Callable[[str], bool] = default_keep) -> ImageFilesystem:
     """Read a ``docker save`` / OCI archive into its final filesystem view (pure: reads only)."""
     try:
-        outer = tarfile.open(archive, mode="r:*")
+        outer = tarfile.open(archive, mode="r:*")  # noqa: SIM115 (closed by the `with` below)
     except (OSError, tarfile.TarError) as exc:
         raise ScanError(f"{archive} is not a readable image archive: {exc}",
                         "create it with `docker save -o image.tar IMAGE`") from exc

@@ -74,10 +74,7 @@ def parse_dockerfile(text: str) -> tuple[Instruction, ...]:
                 parts.append(escape)  # keep the continuation alive
                 continue
             parts.append(nxt)
-        parts = [p for p in parts if p != escape]
-        if parts and parts[-1].rstrip().endswith(escape):
-            parts[-1] = parts[-1].rstrip()[: -len(escape)]
-        joined = " ".join(p.strip() for p in parts)
+        joined = " ".join(p.strip() for p in parts if p.strip() and p != escape)
         keyword, _, value = joined.partition(" ")
         keyword = keyword.upper()
         i = _skip_heredocs(value, lines, i)
@@ -190,7 +187,7 @@ def _assignments(ins: Instruction) -> list[tuple[str, str | None]]:
         words = ins.value.split()
     if words and "=" not in words[0]:  # legacy `ENV NAME value with spaces`
         return [(words[0], " ".join(words[1:]))]
-    pairs = []
+    pairs: list[tuple[str, str | None]] = []
     for w in words:
         name, _, value = w.partition("=")
         pairs.append((name, value))

@@ -183,7 +183,7 @@ class _Machine:
         self.walk.imports.append((module, name, pos))
         return Global(module, name)
 
-    def step(self, name: str, arg: Any, pos: int) -> bool:  # noqa: C901 (one branch per opcode family)
+    def step(self, name: str, arg: Any, pos: int) -> bool:
         st = self.stack
         if name in _PUSH_ARG:
             st.append(arg)
@@ -205,7 +205,7 @@ class _Machine:
             st.append(tuple(items))
         elif name in {"TUPLE", "LIST", "FROZENSET"}:
             items = self.pop_mark()
-            st.append({"TUPLE": tuple, "LIST": list, "FROZENSET": lambda x: UNKNOWN}[name](items))
+            st.append(tuple(items) if name == "TUPLE" else list(items) if name == "LIST" else UNKNOWN)
         elif name == "DICT":
             items = self.pop_mark()
             st.append(self._dict(items))
@@ -384,8 +384,8 @@ def _decompress(data: bytes) -> tuple[str, bytes] | None:
     return None
 
 
-def _bounded(fh: IO[bytes]) -> bytes:
-    out = fh.read(MAX_DECOMPRESSED + 1)
+def _bounded(fh: Any) -> bytes:
+    out: bytes = fh.read(MAX_DECOMPRESSED + 1)
     if len(out) > MAX_DECOMPRESSED:
         raise Unscannable("compressed model expands beyond the scanner's limit")
     return out

@@ -11,9 +11,10 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import Any
 
 from packageurl import PackageURL
 
@@ -174,7 +175,7 @@ def _pinned_requirements(text: str, location: str) -> list[Package]:
 # -- CycloneDX --------------------------------------------------------------------------------
 
 
-def _license_factory():  # type: ignore[no-untyped-def]
+def _license_factory() -> Any:
     try:
         from cyclonedx.contrib.license.factories import LicenseFactory
     except ImportError:  # cyclonedx-python-lib < 11
@@ -236,7 +237,7 @@ def _spdx_license(value: str) -> str:
 
 
 def spdx_json(packages: Iterable[Package], subject: str, *, created: datetime | None = None) -> str:
-    when = (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     pkgs, rels = [], []
     for i, pkg in enumerate(sorted(packages, key=lambda p: p.purl), start=1):
         spdx_id = f"SPDXRef-Package-{i}"

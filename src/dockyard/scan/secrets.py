@@ -6,6 +6,7 @@ values (known token prefixes, PEM private keys, high-entropy strings under a sec
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ def is_secret_name(name: str) -> bool:
     segments = [s for s in re.split(r"[_\-.]", upper) if s]
     if any(s in _SECRET_SEGMENTS for s in segments):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(segments, segments[1:]))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(segments))
 
 
 def shannon_entropy(value: str) -> float:
@@ -139,7 +140,7 @@ def classify_content(path: str, head: bytes) -> SecretFile | None:
         return SecretFile("critical", "PEM private key")
     if name == ".npmrc" and re.search(rb"_auth(Token)?\s*=", head):
         return SecretFile("high", ".npmrc with an auth token")
-    if name == ".pypirc" and re.search(rb"^\s*password\s*=", head, re.M):
+    if name == ".pypirc" and re.search(rb"^\s*password\s*=", head, re.MULTILINE):
         return SecretFile("high", ".pypirc with a password")
     if name.endswith(".json") and b'"service_account"' in head and b'"private_key' in head:
         return SecretFile("critical", "Google Cloud service-account key")

@@ -16,7 +16,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -112,7 +112,7 @@ def load_osv_database(path: Path) -> OsvDatabase:
                 for a in record.get("affected") or [] if a.get("package", {}).get("name")}
         for key in keys:
             index.setdefault(key, []).append(record)
-    mtime_dt = datetime.fromtimestamp(newest_mtime, timezone.utc) if newest_mtime else None
+    mtime_dt = datetime.fromtimestamp(newest_mtime, UTC) if newest_mtime else None
     return OsvDatabase(str(path), MappingProxyType({k: tuple(v) for k, v in index.items()}), newest,
                        mtime_dt, tuple(skipped))
 
@@ -121,17 +121,17 @@ def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)  # 3.11 reads the trailing Z
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def freshness_warning(db: OsvDatabase, max_age_days: int, now: datetime | None = None) -> str | None:
     reference = db.age_reference
     if reference is None:
         return f"OSV database {db.source} is empty; no vulnerabilities can be found with it"
-    age = (now or datetime.now(timezone.utc)) - reference
+    age = (now or datetime.now(UTC)) - reference
     if age > timedelta(days=max_age_days):
         return (f"OSV database {db.source} is {age.days} days old (limit {max_age_days}); "
                 "download a fresh dump so new advisories are matched")
@@ -175,9 +175,7 @@ def range_affects(ecosystem: str, version: str, range_: Mapping[str, Any]) -> bo
     for _, key, kind, _raw in events:
         if kind == "introduced" and (key is None or v >= key):
             affected = True
-        elif kind == "fixed" and v >= key:
-            affected = False
-        elif kind == "last_affected" and v > key:
+        elif kind == "fixed" and v >= key or kind == "last_affected" and v > key:
             affected = False
     if affected and limits and not any(v < lim for lim in limits):
         return False
@@ -361,7 +359,7 @@ def findings_from_matches(matches: Iterable[Match]) -> list[Finding]:
             all_ids = sorted(set().union(*(_ids(m.record) for m in group)))
             summary = next((m.record.get("summary") for m in group if m.record.get("summary")), "")
             fixes = sorted({f for m in group for f in m.fixed},
-                           key=lambda f: sort_key(pkg.ecosystem, f) or f)  # type: ignore[no-any-return]
+                           key=lambda f: sort_key(pkg.ecosystem, f) or f)
             detail = f"{pkg.purl}; ids: {', '.join(all_ids)}"
             if not severities:
                 detail += "; severity unknown (assumed medium)"
@@ -405,7 +403,7 @@ def _post(url: str, body: Any, timeout: float) -> Any:
 
 def _fetch(req: urllib.request.Request | str, timeout: float) -> Any:
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (fixed https URL)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.load(resp)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise OsvUnreachable(str(exc)) from exc
@@ -463,7 +461,7 @@ def scan_vulnerabilities(packages: Iterable[Package], *, target: str = "packages
         try:
             lookup = query_osv_api(pkgs, timeout=timeout)
         except OsvUnreachable as exc:
-            return Report(target, (), (f"vulnerability check skipped: OSV API unreachable ({exc}); "
-                                       "pass --osv-db with a local OSV dump",))
+            reason = f"vulnerability check skipped: OSV API unreachable ({exc}); pass --osv-db with a local OSV dump"
+            return Report(target, (), (reason,))
     findings, match_warnings = match_packages(pkgs, lookup)
     return Report(target, tuple(findings), tuple(warnings + match_warnings))

@@ -1,0 +1,261 @@
+"""`dockyard serve` and `dockyard predict`: build the serving image, run it hardened, wait for ready."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import load_config
+from .engine import Engine, RunSpec
+from .errors import RunError, UsageError
+from .plan import BUILD_DIR, MODEL_SUFFIXES
+
+Printer = Callable[[str], None]
+CONTAINER_PORT = 8080
+
+
+def predictor_module(entry: str) -> str:
+    """`predict.py:Predictor` (dockyard.yaml) -> `predict:Predictor` (the runtime's MODULE:CLASS)."""
+    path, _, cls = entry.partition(":")
+    module = path.removesuffix(".py").replace("/", ".")
+    return f"{module}:{cls}"
+
+
+@dataclass(frozen=True)
+class ServeOutcome:
+    url: str
+    container: str
+    image: str
+    tag: str
+
+
+def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None) -> str | None:
+    """A model argument (a file, or a stored version name:N) -> its build-context path.
+
+    The weights are staged in PROJECT/.dockyard/model, so they get their own image layer even
+    when they live in a folder the .dockerignore leaves out (outputs/, models/...)."""
+    if model is None:
+        return None
+    from .project import stage_model
+
+    candidate = Path(model) if os.path.isabs(model) else project_dir / model
+    if candidate.is_file():
+        return stage_model(project_dir, candidate)
+    if ":" in model or model.replace("-", "").replace("_", "").isalnum():
+        from .store import Store
+
+        dest = project_dir / BUILD_DIR / "model"
+        shutil.rmtree(dest, ignore_errors=True)
+        Store(store_root).materialize(model, dest)
+        return f"{BUILD_DIR}/model"
+    raise UsageError(f"--model {model!r} is neither a file nor a stored version", "pass a model file or name:N (see `dockyard models list`)")
+
+
+def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe: bool) -> None:
+    """Refuse pickle-family files that import dangerous callables, unless explicitly allowed."""
+    if context_path is None or allow_unsafe:
+        return
+    try:
+        from .scan.models import scan_model_file
+    except ImportError:  # scanner not installed in this build
+        return
+    root = project_dir / context_path
+    for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix not in MODEL_SUFFIXES:
+            continue
+        result = scan_model_file(path)
+        if result.status == "malicious":
+            found = "; ".join(f.title for f in result.findings[:3])
+            raise UsageError(
+                f"refusing to serve {path.name}: it would run dangerous code when loaded ({found})",
+                "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
+            )
+
+
+def serve(
+    project_dir: Path,
+    engine: Engine,
+    *,
+    model: str | None = None,
+    port: int = 8080,
+    public: bool = False,
+    allow_unsafe_model: bool = False,
+    name: str | None = None,
+    tag: str | None = None,
+    ready_timeout: float = 120.0,
+    on_line: Printer | None = None,
+    labels: Mapping[str, str] | None = None,
+    store_root: Path | None = None,
+) -> ServeOutcome:
+    """Build the serve image and start it detached; return once /readyz answers 200."""
+    from . import project
+
+    project_dir = project_dir.resolve()
+    cfg = load_config(project_dir)
+    context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
+    check_model_safety(project_dir, context_model, allow_unsafe_model)
+    built = project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line)
+    container = name or f"dockyard-serve-{cfg.name}-{port}"
+    engine.remove_container(container)
+    spec = RunSpec(
+        image=built.image_id,
+        name=container,
+        cpus=cfg.resources.cpus,
+        memory=cfg.resources.memory,
+        pids=cfg.resources.pids,
+        gpus=cfg.resources.gpus,
+        ports=((port, CONTAINER_PORT),),
+        public=public,
+        labels={"io.dockyard.project": cfg.name, "io.dockyard.role": "serve", **(labels or {})},
+        remove=False,
+    )
+    cid = engine.start(spec)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, ready_timeout, alive=lambda: _running(engine, cid))
+    except RunError as exc:
+        logs = engine.logs(cid, tail=30)
+        engine.remove_container(cid)
+        raise RunError(f"the model server did not become ready: {exc.problem}",
+                       "see the container log above; fix setup() or the model file", log_tail=logs) from None
+    except KeyboardInterrupt:
+        engine.remove_container(cid)
+        raise
+    return ServeOutcome(url, cid, built.image_id, built.tag)
+
+
+def _running(engine: Engine, cid: str) -> bool:
+    out = engine.docker("inspect", "--format", "{{.State.Running}}", cid, check=False)
+    return out.stdout.strip() == "true"
+
+
+def wait_ready(url: str, timeout: float, *, alive: Callable[[], bool] = lambda: True) -> float:
+    """Poll /readyz until 200; fail early if the server process is gone."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        if not alive():
+            raise RunError("the server exited before it was ready", "see its log")
+        time.sleep(0.05)
+    raise RunError(f"not ready after {timeout:.0f}s", "setup() may be slow: raise the timeout, or check the log")
+
+
+def follow(engine: Engine, container: str, on_line: Printer, grace_s: int = 15) -> int:
+    """Stream a serving container's logs until it exits or Ctrl-C; then stop and remove it."""
+    try:
+        proc = engine.stream("logs", "--follow", container)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            on_line(line.rstrip("\n"))
+        proc.wait()
+        return engine.wait(container)
+    except KeyboardInterrupt:
+        engine.docker("stop", "--time", str(grace_s), container, check=False, timeout=grace_s + 30)
+        raise
+    finally:
+        engine.remove_container(container)
+
+
+def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080, host: str = "127.0.0.1",
+                extra: tuple[str, ...] = ()) -> list[str]:
+    """The argv that runs the same runtime outside a container, in the current Python."""
+    project_dir = project_dir.resolve()
+    cfg = load_config(project_dir)
+    argv = [sys.executable, "-m", "dockyard.runtime", "--host", host, "--port", str(port), "--name", cfg.name,
+            "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
+            "--workers", str(cfg.serve.workers)]
+    model_file = model or cfg.serve.model
+    if cfg.serve.predictor and not (model and Path(model).suffix in MODEL_SUFFIXES):
+        argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
+    elif model_file:
+        path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
+        if not path.is_file():
+            raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
+        argv += ["--model", str(path)]
+    else:
+        raise UsageError("nothing to serve: no serve.predictor or serve.model in dockyard.yaml", "add one, or pass --model FILE")
+    return argv + list(extra)
+
+
+def parse_inputs(json_text: str | None, pairs: list[str], file: Path | None) -> dict[str, Any]:
+    """--input JSON | -i name=value (value parsed as JSON when it is JSON) | -f file.json."""
+    given = sum(x is not None and x != [] for x in (json_text, pairs or None, file))
+    if given != 1:
+        raise UsageError("give exactly one of --input JSON, -i name=value, or -f FILE", 'e.g. --input \'{"pixels": [[0, 1]]}\'')
+    if file is not None:
+        if not file.is_file():
+            raise UsageError(f"input file {file} does not exist", "pass a JSON file with -f")
+        json_text = file.read_text()
+    if json_text is not None:
+        try:
+            data = json.loads(json_text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "check quoting") from exc
+        if not isinstance(data, dict):
+            raise UsageError("input must be a JSON object of named inputs", 'e.g. {"pixels": [[0, 1]]}')
+        return data
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"bad -i {pair!r}", "use -i name=value")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> Any:
+    """POST /predict and return the decoded JSON; server errors become RunError with its message."""
+    body = json.dumps(inputs).encode()
+    req = urllib.request.Request(url.rstrip("/") + "/predict", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        try:
+            detail = json.loads(detail).get("error", detail)
+        except (json.JSONDecodeError, AttributeError):
+            pass
+        raise RunError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+    except (urllib.error.URLError, ConnectionError, OSError) as exc:
+        raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
+
+
+def predict_local(project_dir: Path, inputs: Mapping[str, Any], *, model: str | None = None) -> Any:
+    """Start the runtime on a free loopback port, predict once, stop it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(serve_local(project_dir, model=model, port=port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", 120, alive=lambda: proc.poll() is None)
+        return predict(f"http://127.0.0.1:{port}", inputs)
+    except RunError as exc:
+        if proc.poll() is not None:
+            raise RunError(exc.problem, exc.fix, log_tail=(proc.stderr.read() if proc.stderr else "")[-3000:]) from None
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
