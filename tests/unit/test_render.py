@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from dockyard.compat.resolver import Choice
-from dockyard.plan import Plan
+from dockyard.plan import Plan, make_plan
 from dockyard.render import render_dockerfile, render_dockerignore
 from dockyard.render.dockerignore import is_ignored
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dockerfile"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
 UPDATE = os.environ.get("DOCKYARD_UPDATE_GOLDEN") == "1"
 
 
@@ -85,7 +86,7 @@ CASES: dict[str, Plan] = {
         warm_imports=("torch",),
         train_command=None,
         serve_predictor=None,
-        serve_model="models/resnet.pt",
+        serve_model="resnet.pt",  # the entry inside /opt/dockyard/model
         code_files=("dockyard.yaml",),
         code_dirs=(),
         model_files=("models/resnet.pt",),
@@ -116,6 +117,11 @@ CASES: dict[str, Plan] = {
         code_dirs=("configs", "src"),
         env=(("LOG_LEVEL", "info"), ("GREETING", "hello world")),
         labels=(("io.dockyard.framework", "lightgbm"), ("io.dockyard.name", "gbm-train")),
+        choices=(
+            Choice("python", "3.11", "from dockyard.yaml"),
+            Choice("framework", "lightgbm 4.6", "no lightgbm version pinned: assuming the newest known series 4.6"),
+            Choice("base", "python:3.11-slim", "official slim Python image for CPU targets"),
+        ),
     ),
 }
 
@@ -343,13 +349,11 @@ def _hadolint() -> str:
     return found
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_golden_dockerfile_passes_hadolint_with_healthcheck_rule(case: str, tmp_path: Path) -> None:
+def _lint(text: str, tmp_path: Path) -> list[dict[str, Any]]:
     config = tmp_path / "hadolint.yaml"
     config.write_text("failure-threshold: style\n")  # our own config: no user config can hide findings
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(render_dockerfile(CASES[case], version="0"))
-
+    dockerfile.write_text(text)
     proc = subprocess.run(
         [_hadolint(), "--config", str(config), "--warning", "DL3057", "--format", "json", "--no-fail", str(dockerfile)],
         capture_output=True,
@@ -359,5 +363,31 @@ def test_golden_dockerfile_passes_hadolint_with_healthcheck_rule(case: str, tmp_
     )
 
     assert proc.returncode == 0, proc.stderr
-    findings = json.loads(proc.stdout or "[]")
-    assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
+    return list(json.loads(proc.stdout or "[]"))
+
+
+def _report(findings: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_dockerfile_passes_hadolint_with_healthcheck_rule(case: str, tmp_path: Path) -> None:
+    findings = _lint(render_dockerfile(CASES[case], version="0"), tmp_path)
+
+    assert findings == [], _report(findings)
+
+
+def test_planned_fixture_project_passes_hadolint(tmp_path: Path) -> None:
+    # The whole pure pipeline (config -> detect -> resolve -> render) on a real project folder.
+    project = tmp_path / "iris"
+    shutil.copytree(FIXTURES / "requirements_project", project)
+    (project / "dockyard.yaml").write_text(
+        "name: iris\nframework: scikit-learn\nsystem_packages: [libgomp1]\n"
+        "dependencies:\n  file: requirements.txt\n  kind: requirements\n"
+        "train:\n  command: python train.py\nserve:\n  predictor: predict.py:Predictor\n"
+    )
+
+    text = render_dockerfile(make_plan(project), version="0")
+    findings = _lint(text, tmp_path)
+
+    assert findings == [], _report(findings)

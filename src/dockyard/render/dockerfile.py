@@ -72,9 +72,12 @@ def _builder(plan: Plan) -> list[str]:
         f"    && /opt/uv/bin/uv venv --python {_python(plan)} {VENV}",
     ]
     req = f".dockyard/{'requirements.lock' if plan.locked else 'requirements.txt'}"
+    # User build secrets (private index tokens, netrc...) are visible to the install step only.
+    user_secrets = [f"    --mount=type=secret,id={sid},target=/run/secrets/{sid} \\" for sid in plan.build_secret_ids]
     lines += [
         f"COPY {req} /tmp/requirements.txt",
         "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
+        *user_secrets,
         f"    {_CA_MOUNT} \\",
         f"    {_ca('SSL_CERT_FILE')} \\",
         f"    && VIRTUAL_ENV={VENV} /opt/uv/bin/uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"

@@ -266,22 +266,16 @@ def _entry(layer: tarfile.TarFile, m: tarfile.TarInfo, path: str, index: int,
     return FileEntry(path, _kind(m), m.mode, m.uid, m.gid, m.size, linkname, index, secret, content)
 
 
-# -- the one place that runs docker (moves behind dockyard.engine later) ----------------------------
-
-
 def save_image(ref: str, dest_dir: Path) -> Path:
-    """``docker save`` ``ref`` into ``dest_dir``; returns the tar path."""
-    out = dest_dir / "image.tar"
-    argv = ["/usr/bin/docker", "save", "-o", str(out), ref]
-    log.info("running %s", shlex.join(argv))
+    """``docker save`` ``ref`` into ``dest_dir`` through the engine adapter (never pulls)."""
+    from ..engine import Engine
+    from ..errors import RunError
+
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EngineError(f"could not run docker save: {exc}", "check that the Docker Engine is installed and running") from exc
-    if proc.returncode != 0:
-        raise EngineError(f"docker save {ref} failed: {proc.stderr.strip()[:300]}",
-                          "check the image name with `docker image ls` (dockyard never pulls for a scan)")
-    return out
+        return Engine.connect().save_image(ref, dest_dir / "image.tar")
+    except RunError as exc:
+        raise EngineError(f"docker save {ref} failed: {exc.problem}",
+                          "check the image name with `docker image ls` (dockyard never pulls for a scan)") from exc
 
 
 # -- audit ---------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.i
 
 FROM python:3.11-slim AS runtime-base
 RUN echo 'dockyard:x:10001:10001:dockyard:/app:/usr/sbin/nologin' >> /etc/passwd \
-    && echo 'dockyard:x:10001:' >> /etc/group
+    && echo 'dockyard:x:10001:' >> /etc/group \
+    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
@@ -67,7 +68,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python3", "-I", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2)"]
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", "8080", "--predictor", "predict.py:Predictor", "--app-dir", "/app"]
+CMD ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", "8080", "--predictor", "predict:Predictor", "--app-dir", "/app"]
 LABEL io.dockyard.config-hash="0123456789abcdef" \
       io.dockyard.framework="scikit-learn" \
       io.dockyard.python="3.11" \

@@ -42,7 +42,8 @@ RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.i
 
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 AS runtime-base
 RUN echo 'dockyard:x:10001:10001:dockyard:/app:/usr/sbin/nologin' >> /etc/passwd \
-    && echo 'dockyard:x:10001:' >> /etc/group
+    && echo 'dockyard:x:10001:' >> /etc/group \
+    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries
 COPY --from=builder /opt/uvpy /opt/uvpy
 COPY --from=builder /opt/python /opt/python
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -66,7 +67,7 @@ LABEL io.dockyard.framework="torch" \
 LABEL io.dockyard.role="train"
 
 FROM runtime-base AS serve
-COPY "models/resnet.pt" /opt/dockyard/model/
+COPY models/resnet.pt /opt/dockyard/model/
 WORKDIR /app
 COPY "dockyard.yaml" /app/
 ENV DOCKYARD_NAME=resnet DOCKYARD_MODEL_DIR=/opt/dockyard/model DOCKYARD_WORKERS=2 DOCKYARD_MAX_BATCH_SIZE=32 DOCKYARD_MAX_BATCH_WAIT_MS=2

@@ -16,6 +16,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && /opt/uv/bin/uv venv --python python3.11 /opt/venv
 COPY .dockyard/requirements.lock /tmp/requirements.txt
 RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    --mount=type=secret,id=hf_token,target=/run/secrets/hf_token \
     --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
     if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
     && VIRTUAL_ENV=/opt/venv /opt/uv/bin/uv pip install --no-deps --require-hashes -r /tmp/requirements.txt
@@ -31,7 +32,8 @@ RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.i
 
 FROM python:3.11-slim AS runtime-base
 RUN echo 'dockyard:x:10001:10001:dockyard:/app:/usr/sbin/nologin' >> /etc/passwd \
-    && echo 'dockyard:x:10001:' >> /etc/group
+    && echo 'dockyard:x:10001:' >> /etc/group \
+    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
@@ -67,7 +69,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python3", "-I", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2)"]
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", "8080", "--predictor", "predict.py:Predictor", "--app-dir", "/app"]
+CMD ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", "8080", "--predictor", "predict:Predictor", "--app-dir", "/app"]
 LABEL io.dockyard.config-hash="0123456789abcdef" \
       io.dockyard.framework="scikit-learn" \
       io.dockyard.python="3.11" \

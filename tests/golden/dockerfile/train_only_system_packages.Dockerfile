@@ -2,7 +2,7 @@
 # `dockyard build --eject` to own this file (dockyard then builds it as-is).
 # Choices:
 #   python: 3.11 (from dockyard.yaml)
-#   framework: scikit-learn 1.5 (scikit-learn 1.5.2 from the project's requirements)
+#   framework: lightgbm 4.6 (no lightgbm version pinned: assuming the newest known series 4.6)
 #   base: python:3.11-slim (official slim Python image for CPU targets)
 
 # Never run as a container (only copied from), so it needs no HEALTHCHECK.
@@ -37,7 +37,8 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
     apt-get update && apt-get install -y --no-install-recommends curl libgomp1
 RUN echo 'dockyard:x:10001:10001:dockyard:/app:/usr/sbin/nologin' >> /etc/passwd \
-    && echo 'dockyard:x:10001:' >> /etc/group
+    && echo 'dockyard:x:10001:' >> /etc/group \
+    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
