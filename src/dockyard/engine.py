@@ -123,8 +123,12 @@ def validate_run_spec(spec: RunSpec) -> None:
             "pass --allow-host-namespaces if you really accept that risk",
         )
     for m in spec.mounts:
-        src = os.path.normpath(os.path.abspath(m.source))
-        if src in DANGEROUS_MOUNTS and not spec.allow_dangerous_mounts:
+        # realpath: a symlink to the docker socket is the socket; and mounting a parent
+        # (say /var/run) exposes everything below it.
+        src = os.path.realpath(m.source)
+        risky = {os.path.realpath(p) for p in DANGEROUS_MOUNTS} | set(DANGEROUS_MOUNTS)
+        exposes = src in risky or any(r.startswith(src.rstrip("/") + "/") for r in risky if r != "/")
+        if exposes and not spec.allow_dangerous_mounts:
             raise UsageError(
                 f"refusing to mount {src} into the container: it exposes the host",
                 "mount a narrower directory, or pass --allow-dangerous-mounts",

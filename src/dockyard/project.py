@@ -17,7 +17,7 @@ from .base import local_bases
 from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
 from .engine import BuildResult, Engine, Mount, RunSpec, Secret
 from .errors import ConfigError, UsageError
-from .plan import BUILD_DIR, Plan, make_plan
+from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
 
 Printer = Callable[[str], None]
@@ -106,6 +106,12 @@ def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
     shutil.rmtree(runtime_dst, ignore_errors=True)
     src = Path(str(resources.files("dockyard").joinpath("runtime")))
     shutil.copytree(src, runtime_dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # `from dockyard import log_metric` inside training containers: a stdlib-only shim.
+    shim = build / "runtime" / "dockyard"
+    shim.mkdir(parents=True, exist_ok=True)
+    metrics_src = Path(str(resources.files("dockyard").joinpath("store", "metrics.py")))
+    _write_if_changed(shim / "metrics.py", metrics_src.read_text())
+    _write_if_changed(shim / "__init__.py", '"""dockyard helpers inside images."""\nfrom .metrics import *  # noqa: F403\nfrom .metrics import log_metric, log_param  # noqa: F401\n')
     dockerfile = build / "Dockerfile"
     _write_if_changed(dockerfile, dockerfile_text)
     ignore = render_dockerignore()
@@ -195,9 +201,10 @@ def build(
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     if model_file is None and (target or "serve") == "serve":
-        cfg = load_config(project_dir)
-        if cfg.serve.model:
-            model_file = stage_model(project_dir, project_dir / cfg.serve.model)
+        model_file = load_config(project_dir).serve.model
+    if model_file and not model_file.startswith(BUILD_DIR):
+        path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
+        model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file)
     labels = _oci_labels(project_dir, p)
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in load_config(project_dir).build_secrets]

@@ -19,7 +19,7 @@ from typing import Any
 from .config import load_config
 from .engine import Engine, RunSpec
 from .errors import RunError, UsageError
-from .plan import BUILD_DIR, MODEL_SUFFIXES
+from .planning import BUILD_DIR, MODEL_SUFFIXES
 
 Printer = Callable[[str], None]
 CONTAINER_PORT = 8080

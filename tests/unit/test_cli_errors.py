@@ -163,10 +163,6 @@ def test_build_with_an_unreachable_engine_exits_2(project: Path) -> None:
     assert "DOCKER_HOST" in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli: --version is not an eager option, so typer demands a command (reported to the lead)",
-)
 def test_version_flag_prints_the_version() -> None:
     proc = dockyard_cli("--version")
 
@@ -174,11 +170,6 @@ def test_version_flag_prints_the_version() -> None:
     assert proc.stdout.strip() == dockyard.__version__
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.main checks click.ClickException, but typer 0.29 raises its vendored typer._click "
-    "exceptions, so usage errors become 'internal error' exit 70 (reported to the lead)",
-)
 def test_unknown_option_is_a_usage_error_not_an_internal_error(tmp_path: Path) -> None:
     proc = dockyard_cli("plan", "--no-such-flag", str(tmp_path))
 

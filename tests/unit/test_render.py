@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from dockyard.compat.resolver import Choice
-from dockyard.plan import Plan, make_plan
+from dockyard.planning import Plan, make_plan
 from dockyard.render import render_dockerfile, render_dockerignore
 from dockyard.render.dockerignore import is_ignored
 
@@ -391,3 +391,13 @@ def test_planned_fixture_project_passes_hadolint(tmp_path: Path) -> None:
     findings = _lint(text, tmp_path)
 
     assert findings == [], _report(findings)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_dockerfile_passes_dockyards_own_lint(case: str) -> None:
+    # `dockyard scan` must not flag what `dockyard build` generates (missing USER, untagged bases, secrets).
+    from dockyard.scan.lint import lint_dockerfile_text
+
+    report = lint_dockerfile_text(render_dockerfile(CASES[case], version="0"), location=case, hadolint=False)
+
+    assert list(report.findings) == []

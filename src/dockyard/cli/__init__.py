@@ -27,19 +27,22 @@ _state: dict[str, Any] = {"debug": False}
 PathArg = Annotated[Path, typer.Argument(help="project folder", show_default=True)]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and docker commands")] = False,
-    version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
+    version: Annotated[bool, typer.Option("--version", help="print the version", is_eager=True, callback=_print_version)] = False,
 ) -> None:
     _state["debug"] = debug
     if debug:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    if version:
-        out.print(__version__)
-        raise typer.Exit(0)
 
 
 def engine() -> Any:
@@ -232,11 +235,11 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, EOFError):
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(1 if exc.exit_code == 2 else exc.exit_code)
+        # typer may ship its own copy of click: find ClickException through typer's classes.
+        click_exc = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+        if isinstance(exc, click_exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(1 if exc.exit_code == 2 else exc.exit_code)  # type: ignore[attr-defined]
         err.print(f"[bold red]internal error:[/bold red] {exc!r}\nthis is a bug in dockyard - please report it (re-run with --debug for the traceback)")
         if _state["debug"]:
             traceback.print_exc()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from ..plan import USER_UID, Plan
+from ..planning import USER_UID, Plan
 
 CA_SECRET = "dockyard_ca"
 VENV = "/opt/venv"

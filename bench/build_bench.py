@@ -1,0 +1,146 @@
+"""Foundation benchmark: dockyard's build of examples/digits against the naive Dockerfile.
+
+The naive Dockerfile is the one the seed article shows (`COPY . .`, then `pip install -r
+requirements.txt`) on the SAME base image. Each round, in the same run and alternating:
+cold build (no cache, empty package caches), rebuild after a one-line edit to train.py,
+final image size; plus whether every dependency layer digest survived the edit. Medians
+of N rounds go to docs/benchmarks-build.{json,md}; the container start -> first prediction
+time of the serving image is measured too.
+
+    .venv/bin/python bench/build_bench.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKER = os.environ.get("DOCKYARD_DOCKER", "/usr/bin/docker")
+BASE = "dockyard/python:3.11-slim"
+NAIVE = f"""FROM {BASE}
+WORKDIR /app
+COPY . .
+RUN --mount=type=secret,id=ca,target=/run/secrets/ca python3 -m venv /opt/venv \\
+    && PIP_CERT=/run/secrets/ca /opt/venv/bin/pip install -r requirements.txt
+CMD ["/opt/venv/bin/python", "train.py"]
+"""
+
+
+def sh(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, env={**os.environ, **(env or {})})
+
+
+def prune_build_cache() -> None:
+    sh(DOCKER, "builder", "prune", "--all", "--force")
+
+
+def size(ref: str) -> int:
+    return int(sh(DOCKER, "image", "inspect", "--format", "{{.Size}}", ref).stdout.strip())
+
+
+def layers(ref: str) -> list[str]:
+    return json.loads(sh(DOCKER, "image", "inspect", "--format", "{{json .RootFS.Layers}}", ref).stdout)
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def naive_round(workdir: Path, ca: str) -> dict[str, float]:
+    proj = workdir / "naive"
+    shutil.copytree(REPO / "examples" / "digits", proj, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__", "dockyard.yaml"))
+    (proj / "Dockerfile").write_text(NAIVE)
+    build = lambda: sh(DOCKER, "build", "-q", "--secret", f"id=ca,src={ca}", "-t", "bench-naive:1", str(proj),  # noqa: E731
+                       env={"DOCKER_BUILDKIT": "1"})
+    prune_build_cache()
+    cold = timed(build)
+    (proj / "train.py").write_text((proj / "train.py").read_text() + "\n# edit\n")
+    rebuild = timed(build)
+    return {"cold_s": cold, "rebuild_s": rebuild, "size_bytes": size("bench-naive:1")}
+
+
+def dockyard_round(workdir: Path) -> dict[str, float]:
+    proj = workdir / "ours"
+    shutil.copytree(REPO / "examples" / "digits", proj, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__"))
+    subprocess.run([sys.executable, "train.py"], cwd=proj, check=True, capture_output=True)
+    dockyard = [sys.executable, "-m", "dockyard"]
+    build = lambda: sh(*dockyard, "build", str(proj), "-q", "-t", "bench-dockyard:1", "--model", "outputs/model.joblib")  # noqa: E731
+    prune_build_cache()
+    cold = timed(build)
+    before = layers("bench-dockyard:1")
+    (proj / "train.py").write_text((proj / "train.py").read_text() + "\n# edit\n")
+    rebuild = timed(build)
+    after = layers("bench-dockyard:1")
+    reused = before[:-1] == after[:-1] and len(before) == len(after)
+    return {"cold_s": cold, "rebuild_s": rebuild, "size_bytes": size("bench-dockyard:1"), "deps_layers_reused": float(reused),
+            "start_to_first_prediction_s": start_to_first_prediction("bench-dockyard:1", proj)}
+
+
+def start_to_first_prediction(ref: str, proj: Path) -> float:
+    """`docker run` of the serving image until the first 200 from /predict (the container's whole cold start)."""
+    body = (proj / "sample.json").read_bytes()
+    name = "bench-dockyard-start"
+    subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+    start = time.perf_counter()
+    sh(DOCKER, "run", "-d", "--name", name, "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+       "--security-opt", "no-new-privileges", "-p", "127.0.0.1:18555:8080", ref)
+    try:
+        while time.perf_counter() - start < 60:
+            try:
+                req = urllib.request.Request("http://127.0.0.1:18555/predict", data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=1) as resp:
+                    if resp.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("server never answered")
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    ca = os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+    results: dict[str, list[dict[str, float]]] = {"naive": [], "dockyard": []}
+    for i in range(args.rounds):
+        for kind in (("naive", "dockyard") if i % 2 == 0 else ("dockyard", "naive")):
+            with tempfile.TemporaryDirectory() as tmp:
+                res = naive_round(Path(tmp), ca) if kind == "naive" else dockyard_round(Path(tmp))
+            results[kind].append(res)
+            print(kind, {k: round(v, 2) for k, v in res.items()}, flush=True)
+    med = {k: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for k, rs in results.items()}
+    ratio = {m: med["dockyard"][m] / med["naive"][m] for m in ("cold_s", "rebuild_s", "size_bytes")}
+    out = {"rounds": args.rounds, "median": med, "ratio_dockyard_over_naive": ratio, "raw": results}
+    (REPO / "docs" / "benchmarks-build.json").write_text(json.dumps(out, indent=2))
+    n, d = med["naive"], med["dockyard"]
+    md = [
+        f"Median of {args.rounds} alternating rounds, same base image (`{BASE}`), build cache pruned before each cold build.",
+        "",
+        "| | naive (`COPY . .` + pip) | dockyard | dockyard / naive |",
+        "|---|---|---|---|",
+        f"| cold build | {n['cold_s']:.1f} s | {d['cold_s']:.1f} s | {ratio['cold_s']:.2f} |",
+        f"| rebuild after a one-line edit to train.py | {n['rebuild_s']:.1f} s | {d['rebuild_s']:.2f} s | {ratio['rebuild_s']:.2f} |",
+        f"| final image size | {n['size_bytes'] / 1e6:.0f} MB | {d['size_bytes'] / 1e6:.0f} MB | {ratio['size_bytes']:.2f} |",
+        f"| dependency layers reused after the edit | - | {'all' if d['deps_layers_reused'] == 1 else 'NO'} | |",
+        f"| container start -> first prediction | - | {d['start_to_first_prediction_s']:.2f} s | |",
+    ]
+    (REPO / "docs" / "benchmarks-build.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""`dockyard models ...`: the local model store (list, show, diff, rm, export, import, fsck, runs, gc)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from . import app, emit, out
+
+models_app = typer.Typer(no_args_is_help=True, help="Model versions in the local store.")
+app.add_typer(models_app, name="models")
+
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="model store directory (default $DOCKYARD_HOME/store)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _store(root: Optional[Path]) -> Any:
+    from ..store import Store
+
+    return Store(root) if root else Store()
+
+
+def _metrics(values: Any) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(values.items())) or "-"
+
+
+@models_app.command("list")
+def list_(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Every model and its versions (latest metrics shown)."""
+    s = _store(store)
+    rows = []
+    for m in s.list_models():
+        latest = s.get(f"{m.name}:{m.latest}")
+        rows.append({"name": m.name, "versions": list(m.versions), "latest": latest.ref,
+                     "metrics": dict(latest.metrics), "created": latest.to_dict()["created"]})
+    if as_json or not rows:
+        emit(rows, as_json, f"no models in {s.root}; create one with `dockyard train`")
+        return
+    for r in rows:
+        out.print(f"{r['name']:<24} versions {','.join(map(str, r['versions'])):<12} latest {r['latest']:<16}"
+                  f" {_metrics(r['metrics'])}", markup=False)
+
+
+@models_app.command()
+def show(ref: Annotated[str, typer.Argument(help="NAME, NAME:N or NAME:latest")], store: StoreOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """A version's record: artifacts with sha256, metrics, params, lineage."""
+    v = _store(store).get(ref)
+    if as_json:
+        emit({**v.to_dict(), "ref": v.ref}, True, "")
+        return
+    d = v.to_dict()
+    lines = [f"{v.ref}  created {d['created']}  run {v.run_id}",
+             f"  metrics: {_metrics(v.metrics)}",
+             "  params: " + (", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or "-"),
+             f"  image: {v.image.digest or v.image.id} ({v.image.ref or 'untagged'})",
+             f"  git: {v.git.commit or 'no git'}{' (dirty)' if v.git.dirty else ''}   code: {v.code_hash or '-'}",
+             f"  data: {v.data_fingerprint or '-'}",
+             f"  command: {' '.join(v.command)}   exit {v.exit_status}   {v.duration_s:.1f}s",
+             "  resources: " + ", ".join(f"{k}={val}" for k, val in v.resources.to_dict().items() if val is not None),
+             f"  artifacts ({len(v.artifacts)}, {v.size} bytes):"]
+    lines += [f"    {a.sha256[:12]}  {a.size:>10}  {a.path}" for a in v.artifacts]
+    if v.skipped:
+        lines.append("  skipped (not regular files): " + ", ".join(v.skipped))
+    out.print("\n".join(lines), markup=False)
+
+
+@models_app.command()
+def diff(a: Annotated[str, typer.Argument(help="NAME:N (or N)")], b: Annotated[str, typer.Argument(help="NAME:N (or N)")],
+         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """What changed between two versions: params, metrics, artifacts, image, data, code."""
+    from ..store import render_diff
+
+    d = _store(store).diff(a, b)
+    emit(dataclasses.asdict(d), as_json, render_diff(d).rstrip("\n"))
+
+
+@models_app.command()
+def rm(ref: Annotated[str, typer.Argument(help="NAME:N")], store: StoreOpt = None) -> None:
+    """Remove one version (its number is never reused)."""
+    removed = _store(store).rm(ref)
+    out.print(f"removed {removed.ref}")
+
+
+@models_app.command()
+def export(ref: Annotated[str, typer.Argument(help="NAME:N")],
+           output: Annotated[Path, typer.Option("-o", "--output", help="FILE.tar.gz or a directory")] = Path("."),
+           store: StoreOpt = None) -> None:
+    """Write a version (record + artifacts) to one .tar.gz."""
+    path = _store(store).export(ref, output)
+    out.print(f"exported {ref} to {path}")
+
+
+@models_app.command("import")
+def import_(archive: Annotated[Path, typer.Argument(help="a .tar.gz from `dockyard models export`")],
+            name: Annotated[Optional[str], typer.Option("--name", help="import under this model name")] = None,
+            store: StoreOpt = None) -> None:
+    """Import an exported version as the next version of its model."""
+    v = _store(store).import_(archive, name=name)
+    out.print(f"imported {archive} as {v.ref}")
+
+
+@models_app.command()
+def fsck(repair: Annotated[bool, typer.Option("--repair", help="rebuild the index from the version records")] = False,
+         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the store (index, records, every blob's sha256); --repair rebuilds the index."""
+    s = _store(store)
+    if repair:
+        left_out = s.rebuild_index()
+        for p in left_out:
+            out.print(str(p), markup=False)
+        out.print(f"rebuilt {s.index_path}")
+    problems = s.verify()
+    if as_json:
+        emit([dataclasses.asdict(p) for p in problems], True, "")
+    else:
+        for p in problems:
+            out.print(str(p), markup=False)
+        errors = sum(p.severity == "error" for p in problems)
+        out.print(f"{s.root}: {errors} error(s), {len(problems) - errors} warning(s)")
+    if any(p.severity == "error" for p in problems):
+        raise typer.Exit(1)
+
+
+@models_app.command()
+def gc(store: StoreOpt = None) -> None:
+    """Delete blobs no version uses, and leftovers of crashed writes."""
+    res = _store(store).gc()
+    out.print(f"removed {res.blobs_removed} blob(s) ({res.bytes_freed} bytes) and {res.temp_removed} temp entries")
+
+
+@models_app.command()
+def runs(name: Annotated[Optional[str], typer.Argument(help="only runs of this model")] = None,
+         store: StoreOpt = None, as_json: JsonOpt = False,
+         logs: Annotated[Optional[str], typer.Option("--logs", help="print the logs of this run id")] = None) -> None:
+    """Failed runs (they never become versions) and where their logs are."""
+    s = _store(store)
+    if logs:
+        out.print(s.failed_run(logs).logs_path.read_text(errors="replace"), markup=False, end="")
+        return
+    failed = s.failed_runs(name)
+    if as_json:
+        emit([{**f.to_dict(), "logs": str(f.logs_path)} for f in failed], True, "")
+        return
+    if not failed:
+        out.print("no failed runs")
+    for f in failed:
+        out.print(f"{f.run.run_id}  {f.reason:<32} {f.run.duration_s:>7.1f}s  logs: {f.logs_path}", markup=False)

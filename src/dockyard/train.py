@@ -1,0 +1,598 @@
+"""Training runs in containers, and capturing what they produce as a model version.
+
+``train()`` builds (or, with ``reproduce``, reuses) the project's train image and runs the train
+command in a hardened container:
+
+* ``--data`` is mounted read-only at ``/data`` (``$DOCKYARD_DATA``);
+* a host directory is mounted writable at ``/outputs`` (``$DOCKYARD_OUTPUTS``);
+* the image's working directory (``/app``) is replaced by a writable host *copy of the image's
+  own files*, so a project that writes ``model.joblib`` or ``mlruns/`` next to its code works
+  unchanged under a read-only root, and whatever it adds or changes there is captured too;
+* params become ``PARAM_<NAME>`` variables plus ``DOCKYARD_PARAMS`` (JSON);
+* secrets become read-only files under ``/run/secrets/`` (never env, never the image), and their
+  values are masked in every log line;
+* ``from dockyard import log_metric`` works inside the container through a read-only mount of
+  the stdlib-only ``store/metrics.py``.
+
+A successful run becomes the next version ``name:N`` in the model store; any other ending
+(non-zero exit, OOM kill, timeout, Ctrl-C, nothing written) is kept as a failed run with its logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets as _random
+import shutil
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from .config import ProjectConfig, load_config
+from .engine import Engine, Mount, RunSpec, Secret, run_args
+from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
+from .store import (
+    GitInfo,
+    ImageInfo,
+    ModelVersion,
+    Resources,
+    RunRecord,
+    Store,
+    describe_failure,
+    fingerprint_dir,
+    parse_ref,
+)
+from .store._fs import hash_file
+from .store.fingerprint import iter_files
+
+Printer = Callable[[str], None]
+
+CONTAINER_UID = 10001
+DATA_DIR = "/data"
+OUTPUTS_DIR = "/outputs"
+SECRETS_DIR = "/run/secrets"
+HELPERS_DIR = "/opt/dockyard/helpers"
+STOP_GRACE_S = 5
+LOG_TAIL = 20
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """A finished, stored training run."""
+
+    version: ModelVersion
+    run_id: str
+    image_id: str
+    seconds: float
+    captured: tuple[str, ...]  # files the run wrote into its working directory (not /outputs)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to run: decided before any container starts."""
+
+    name: str
+    image_id: str
+    image_ref: str
+    command: tuple[str, ...]
+    params: Mapping[str, str]
+    data: Path | None
+    data_fingerprint: str | None
+    resources: Resources
+    pids: int
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How the container ended."""
+
+    exit_status: int | None
+    oom_killed: bool = False
+    timed_out: bool = False
+
+
+# --- public ---------------------------------------------------------------------------------
+
+
+def train(
+    project_dir: Path,
+    engine: Engine,
+    *,
+    data: Path | None = None,
+    params: Mapping[str, str] | None = None,
+    cpus: float | None = None,
+    memory: str | None = None,
+    gpus: str | None = None,
+    timeout: float | None = None,
+    secrets: Sequence[Secret] = (),
+    store: Store | None = None,
+    on_line: Printer | None = None,
+    build_line: Printer | None = None,
+    reproduce: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> TrainOutcome:
+    """Run the project's train command in a container and store the result as ``name:N``.
+
+    Raises ``RunError`` for a failed run (its ``exit_code`` is the container's exit status for a
+    plain non-zero exit), ``UsageError``/``ConfigError`` for bad input (always before any build),
+    and re-raises ``KeyboardInterrupt`` after removing the container.
+    """
+    project_dir = Path(project_dir).resolve()
+    cfg = load_config(project_dir)
+    store = store or Store()
+    params = dict(params or {})
+    data = _check_data(data)
+    _check_params(params)
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}",
+                         "pass e.g. --timeout 3600")
+    res = Resources(cpus=cpus or cfg.resources.cpus, memory=memory or cfg.resources.memory,
+                    gpus=gpus or cfg.resources.gpus)
+    if reproduce:
+        plan = _reproduce_plan(reproduce, engine, store, cfg, data, params, res)
+    else:
+        plan = _build_plan(project_dir, engine, cfg, data, params, res, build_line)
+    return _execute(project_dir, engine, store, plan, secrets=secrets, timeout=timeout,
+                    on_line=on_line, labels=labels or {})
+
+
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """``["C=0.1", "max_iter=50"]`` -> ``{"C": "0.1", "max_iter": "50"}`` (for the CLI)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad --param {item!r}", "use --param NAME=VALUE, e.g. --param C=0.1")
+        out[key.strip()] = value
+    _check_params(out)
+    return out
+
+
+def param_env(params: Mapping[str, str]) -> dict[str, str]:
+    """The environment a train container gets for its params."""
+    env = {f"PARAM_{k.upper()}": v for k, v in params.items()}
+    env["DOCKYARD_PARAMS"] = json.dumps(dict(params), sort_keys=True)
+    return env
+
+
+# --- checks before any build ----------------------------------------------------------------
+
+
+def _check_data(data: Path | None) -> Path | None:
+    if data is None:
+        return None
+    path = Path(data).expanduser().resolve()
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise UsageError(f"--data {data} {what}", "pass an existing directory of training data")
+    return path
+
+
+def _check_params(params: Mapping[str, str]) -> None:
+    for key in params:
+        if not _PARAM_NAME.fullmatch(key):
+            raise UsageError(f"bad param name {key!r}: it becomes the variable PARAM_{key.upper()}",
+                             "use letters, digits and _ (not starting with a digit), e.g. max_iter")
+
+
+def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Path | None,
+                params: Mapping[str, str], res: Resources, build_line: Printer | None) -> _Plan:
+    from . import project
+
+    if not cfg.train.command:
+        raise ConfigError(f"{project_dir / 'dockyard.yaml'} has no train.command",
+                          "add e.g. `train: {command: python train.py}` to dockyard.yaml")
+    fingerprint = fingerprint_dir(data) if data else None
+    built = project.build(project_dir, engine, target="train", on_line=build_line)
+    return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", cfg.train.command),
+                 params, data, fingerprint, res, cfg.resources.pids)
+
+
+def _reproduce_plan(ref: str, engine: Engine, store: Store, cfg: ProjectConfig, data: Path | None,
+                    params: Mapping[str, str], res: Resources) -> _Plan:
+    """Same image, command and params as ``ref``; the data must have the same fingerprint."""
+    parse_ref(ref)
+    if params:
+        raise UsageError("--reproduce re-runs with the stored params; --param cannot change them",
+                         "drop --param, or train normally to try new params")
+    old = store.get(ref)
+    if not engine.image_exists(old.image.id):
+        raise UsageError(f"{old.ref} was trained in image {old.image.id}, which no longer exists"
+                         " on this engine",
+                         "load that image again (docker load / pull by digest); a rebuild would"
+                         " not be the same image")
+    fingerprint = fingerprint_dir(data) if data else None
+    if old.data_fingerprint and fingerprint != old.data_fingerprint:
+        got = fingerprint or "no --data"
+        raise UsageError(f"data differs from {old.ref}: it was trained on {old.data_fingerprint},"
+                         f" this run has {got}",
+                         "pass --data with the same files the original run used")
+    return _Plan(old.name, old.image.id, old.image.ref, old.command, dict(old.params), data,
+                 fingerprint, res, cfg.resources.pids)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
+             secrets: Sequence[Secret], timeout: float | None, on_line: Printer | None,
+             labels: Mapping[str, str]) -> TrainOutcome:
+    run_id = _new_run_id(plan.name)
+    container = f"dockyard-train-{run_id}"
+    work = store.root / "work" / run_id
+    try:
+        workdir, before = _prepare_workdir(engine, plan.image_id, work)
+        spec = _run_spec(engine, plan, work, workdir, secrets, container, run_id, labels)
+        logs = _Logs(_secret_values(secrets), on_line)
+        started = _now()
+        try:
+            ending = _run_container(engine, spec, container, timeout, logs)
+        except KeyboardInterrupt:
+            _record_failed(store, plan, run_id, started, None, "interrupted", logs, project_dir,
+                           before)
+            raise
+        record = _record(plan, run_id, started, ending.exit_status, project_dir, before)
+        if ending.exit_status != 0:
+            raise _failure(store, plan, record, ending, logs, timeout)
+        captured = _captured(work / "app", before) if workdir else []
+        version = _store_success(store, record, work, captured, logs)
+        return TrainOutcome(version, run_id, plan.image_id, record.duration_s,
+                            tuple(rel for rel, _ in captured))
+    finally:
+        engine.remove_container(container)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _new_run_id(name: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{name}-{stamp}-{_random.token_hex(3)}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
+              secrets: Sequence[Secret], container: str, run_id: str,
+              labels: Mapping[str, str]) -> RunSpec:
+    outputs = _writable_dir(work / "outputs")
+    mounts = [Mount(str(outputs), OUTPUTS_DIR)]
+    env = {"DOCKYARD_OUTPUTS": OUTPUTS_DIR, "DOCKYARD_RUN_ID": run_id, **param_env(plan.params)}
+    if plan.data:
+        mounts.append(Mount(str(plan.data), DATA_DIR, read_only=True))
+        env["DOCKYARD_DATA"] = DATA_DIR
+    if workdir:
+        mounts.append(Mount(str(work / "app"), workdir))
+    mounts.append(Mount(str(_helpers(work / "helpers")), HELPERS_DIR, read_only=True))
+    env["PYTHONPATH"] = _pythonpath(engine, plan.image_id)
+    for secret in secrets:
+        mounts.append(Mount(str(_secret_file(work / "secrets", secret)),
+                            f"{SECRETS_DIR}/{secret.id}", read_only=True))
+    return RunSpec(
+        image=plan.image_id, command=plan.command, name=container,
+        cpus=plan.resources.cpus or 2.0, memory=plan.resources.memory or "2g", pids=plan.pids,
+        gpus=plan.resources.gpus, mounts=tuple(mounts), env=env, remove=False,
+        labels={"io.dockyard.project": plan.name, "io.dockyard.run-id": run_id, **labels},
+    )
+
+
+def _run_container(engine: Engine, spec: RunSpec, container: str, timeout: float | None,
+                   logs: _Logs) -> _Ending:
+    """Stream the run; stop it at the timeout; on Ctrl-C kill the client and the container."""
+    proc = engine.stream(*run_args(spec))
+    assert proc.stdout is not None
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        engine.docker("stop", "-t", str(STOP_GRACE_S), container, check=False, timeout=60)
+
+    timer = threading.Timer(timeout, stop) if timeout else None
+    try:
+        if timer:
+            timer.start()
+        with proc.stdout:
+            for line in proc.stdout:
+                logs.add(line.rstrip("\n"))
+        code = proc.wait()
+    except KeyboardInterrupt:
+        # docker runs in its own session, so only we got the signal: stop the client first so
+        # it cannot start the container after we removed it, then remove the container.
+        proc.kill()
+        proc.wait()
+        engine.remove_container(container)
+        raise
+    finally:
+        if timer:
+            timer.cancel()
+    state = _state(engine, container)
+    exit_status = state.get("ExitCode", code)
+    return _Ending(int(exit_status) if exit_status is not None else code,
+                   oom_killed=bool(state.get("OOMKilled")), timed_out=timed_out.is_set())
+
+
+def _state(engine: Engine, container: str) -> dict[str, object]:
+    # Read before the container is removed: OOMKilled exists nowhere else.
+    try:
+        state = engine.inspect(container, kind="container").get("State")
+    except DockyardError:
+        return {}
+    return dict(state) if isinstance(state, dict) else {}
+
+
+# --- host directories -----------------------------------------------------------------------
+
+
+def _writable_dir(path: Path) -> Path:
+    """A directory the container user (uid 10001) can write."""
+    path.mkdir(parents=True, exist_ok=True)
+    _give_to_container(path)
+    return path
+
+
+def _give_to_container(path: Path) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, CONTAINER_UID, CONTAINER_UID)
+        os.chmod(path, 0o755)
+    else:  # cannot chown: let anyone write (the parent work dir is private to this user)
+        os.chmod(path, 0o777)
+
+
+def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | None, dict[str, str]]:
+    """Copy the image's working directory to ``work/app`` (to mount writable over it).
+
+    Returns the container path and ``{relpath: sha256}`` of the image's files, which is both the
+    code hash input and the baseline for finding what the run added or changed.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o700)
+    workdir = str(engine.inspect(image_id).get("Config", {}).get("WorkingDir") or "")  # type: ignore[union-attr]
+    if workdir in ("", "/"):
+        return None, {}
+    blob = _copy_out(engine, image_id, workdir)
+    app = work / "app"
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        _extract(tar, app)
+    before = {rel: hash_file(p)[0] for rel, p in iter_files(app)[0]}
+    for root, dirs, files in os.walk(app):
+        for entry in [root, *(os.path.join(root, d) for d in dirs)]:
+            _give_to_container(Path(entry))
+        for f in files:
+            if os.geteuid() == 0:
+                os.chown(os.path.join(root, f), CONTAINER_UID, CONTAINER_UID)
+    return workdir, before
+
+
+def _copy_out(engine: Engine, image_id: str, path: str) -> bytes:
+    cid = engine.docker("create", "--label", "io.dockyard.role=snapshot", image_id, "true").stdout.strip()
+    try:
+        out = engine.docker("cp", f"{cid}:{path}", "-", text=False, timeout=300).stdout
+        return out if isinstance(out, bytes) else out.encode()
+    finally:
+        engine.remove_container(cid)
+
+
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Unpack ``docker cp``'s tar (entries under one top directory) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for member in tar.getmembers():
+        rel = member.name.split("/", 1)[1] if "/" in member.name else ""
+        if not rel or not (member.isfile() or member.isdir()) or ".." in rel.split("/"):
+            continue  # links and devices are not code; skipping them keeps the copy inside dest
+        target = dest / rel
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        src = tar.extractfile(member)
+        assert src is not None
+        with src, open(target, "wb") as fh:
+            shutil.copyfileobj(src, fh)
+        os.chmod(target, member.mode & 0o755 | 0o644)
+
+
+def _helpers(path: Path) -> Path:
+    """``dockyard/__init__.py`` = the stdlib-only metrics helpers, for ``from dockyard import log_metric``."""
+    pkg = path / "dockyard"
+    pkg.mkdir(parents=True, exist_ok=True)
+    src = Path(str(resources.files("dockyard").joinpath("store", "metrics.py")))
+    shutil.copyfile(src, pkg / "__init__.py")
+    for p in (path, pkg):
+        os.chmod(p, 0o755)
+    os.chmod(pkg / "__init__.py", 0o644)
+    return path
+
+
+def _pythonpath(engine: Engine, image_id: str) -> str:
+    env = engine.inspect(image_id).get("Config", {}).get("Env") or []  # type: ignore[union-attr]
+    current = next((e.split("=", 1)[1] for e in env if e.startswith("PYTHONPATH=")), "")
+    return f"{current}:{HELPERS_DIR}" if current else HELPERS_DIR
+
+
+def _secret_file(directory: Path, secret: Secret) -> Path:
+    """A private copy of the secret, readable only by the container user; deleted after the run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    value = _secret_bytes(secret)
+    target = directory / secret.id
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(value)
+    if os.geteuid() == 0:
+        os.chown(target, CONTAINER_UID, CONTAINER_UID)
+        os.chmod(target, 0o400)
+    else:  # the container user is someone else; the 0700 parent keeps other host users out
+        os.chmod(target, 0o444)
+    return target
+
+
+def _secret_bytes(secret: Secret) -> bytes:
+    if secret.src:
+        try:
+            return Path(secret.src).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"secret {secret.id!r}: cannot read {secret.src}: {exc.strerror}",
+                             "point src= at a readable file") from None
+    value = os.environ.get(secret.env or "")
+    if value is None:
+        raise UsageError(f"secret {secret.id!r}: environment variable {secret.env} is not set",
+                         f"export {secret.env}=...")
+    return value.encode()
+
+
+def _secret_values(secrets: Sequence[Secret]) -> list[str]:
+    """Every text a log line must never show: whole values and their single lines."""
+    values: set[str] = set()
+    for secret in secrets:
+        text = _secret_bytes(secret).decode("utf-8", "replace").strip()
+        values |= {v for v in [text, *text.splitlines()] if len(v.strip()) >= 3}
+    return sorted(values, key=len, reverse=True)
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+class _Logs:
+    """Collects the run's output: secrets masked, each line prefixed with the elapsed time."""
+
+    def __init__(self, masks: Sequence[str], on_line: Printer | None) -> None:
+        self.masks = masks
+        self.on_line = on_line
+        self.lines: list[str] = []
+        self.started = time.monotonic()
+
+    def add(self, line: str) -> None:
+        for value in self.masks:
+            line = line.replace(value, "***")
+        line = f"[{time.monotonic() - self.started:6.1f}s] {line}"
+        self.lines.append(line)
+        if self.on_line:
+            self.on_line(line)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+    def tail(self, n: int = LOG_TAIL) -> str:
+        return "\n".join(self.lines[-n:])
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def _record(plan: _Plan, run_id: str, started: datetime, exit_status: int | None,
+            project_dir: Path, before: Mapping[str, str], reason: str = "") -> RunRecord:
+    from .project import git_revision
+
+    commit, dirty = git_revision(project_dir)
+    return RunRecord(
+        name=plan.name, run_id=run_id, command=plan.command,
+        image=ImageInfo(id=plan.image_id, ref=plan.image_ref), started=started, ended=_now(),
+        exit_status=exit_status, params=plan.params,
+        git=GitInfo(None if commit == "unknown" else commit, dirty), code_hash=code_hash(before),
+        data_fingerprint=plan.data_fingerprint, resources=plan.resources, reason=reason,
+    )
+
+
+def code_hash(files: Mapping[str, str]) -> str:
+    """``sha256:<hex>`` over the sorted (relpath, sha256) of the code in the image."""
+    if not files:
+        return ""
+    digest = hashlib.sha256()
+    for rel, sha in sorted(files.items()):
+        digest.update(f"{rel}\0{sha}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _record_failed(store: Store, plan: _Plan, run_id: str, started: datetime,
+                   exit_status: int | None, reason: str, logs: _Logs, project_dir: Path,
+                   before: Mapping[str, str]) -> None:
+    record = _record(plan, run_id, started, exit_status, project_dir, before, reason)
+    store.record_failure(record, logs.text())
+
+
+def _failure(store: Store, plan: _Plan, record: RunRecord, ending: _Ending, logs: _Logs,
+             timeout: float | None) -> RunError:
+    """Keep the failed run with its logs and say why it failed."""
+    memory = plan.resources.memory
+    reason = describe_failure(exit_status=ending.exit_status, oom_killed=ending.oom_killed,
+                              memory=memory, timeout_s=timeout if ending.timed_out else None)
+    failed = store.record_failure(_with_reason(record, reason), logs.text())
+    where = f"logs kept in {failed.logs_path} (see `dockyard models runs {plan.name}`)"
+    if ending.timed_out:
+        return RunError(f"training {record.run_id} stopped: timeout after {timeout:g}s",
+                        f"raise --timeout, or make the run shorter; {where}",
+                        exit_status=ending.exit_status, log_tail=logs.tail())
+    if ending.oom_killed:
+        return RunError(f"training {record.run_id} was killed: out of memory (memory limit {memory})",
+                        f"raise --memory (e.g. --memory 4g) or use less memory; {where}",
+                        exit_status=ending.exit_status, log_tail=logs.tail())
+    error = RunError(f"training {record.run_id} failed: the train command exited with status"
+                     f" {ending.exit_status}", f"fix the error in the last log lines above; {where}",
+                     exit_status=ending.exit_status, log_tail=logs.tail())
+    if ending.exit_status:
+        error.exit_code = ending.exit_status  # the CLI exits with the container's status
+    return error
+
+
+def _with_reason(record: RunRecord, reason: str) -> RunRecord:
+    from dataclasses import replace
+
+    return replace(record, reason=reason)
+
+
+def _captured(app: Path, before: Mapping[str, str]) -> list[tuple[str, Path]]:
+    """Files the run added to or changed in its working directory (bytecode aside)."""
+    files, _ = iter_files(app)
+    out = []
+    for rel, path in files:
+        if "__pycache__" in rel.split("/") or rel.endswith(".pyc"):
+            continue
+        if before.get(rel) != hash_file(path)[0]:
+            out.append((rel, path))
+    return out
+
+
+def _store_success(store: Store, record: RunRecord, work: Path,
+                   captured: Sequence[tuple[str, Path]], logs: _Logs) -> ModelVersion:
+    outputs = _collect(work, captured)
+    try:
+        return store.record_success(record, outputs, logs=logs.text())
+    except StoreError as exc:
+        # e.g. nothing written or an unreadable metrics.json: keep the logs as a failed run
+        store.record_failure(_with_reason(record, f"not stored: {exc.problem}"), logs.text())
+        raise
+
+
+def _collect(work: Path, captured: Sequence[tuple[str, Path]]) -> Path:
+    """One directory with /outputs plus the captured working-directory files.
+
+    Captured files keep their relative path (``model.joblib``, ``mlruns/0/...``); one that
+    clashes with a file in /outputs goes under ``workdir/`` instead.
+    """
+    outputs = work / "outputs"
+    if not captured:
+        return outputs
+    merged = work / "collected"
+    shutil.copytree(outputs, merged, symlinks=True)
+    for rel, path in captured:
+        target = merged / rel
+        if target.exists() or any(p.is_file() for p in _parents(merged, rel)):
+            target = merged / "workdir" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return merged
+
+
+def _parents(root: Path, rel: str) -> Iterator[Path]:
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        yield root.joinpath(*parts[:i])
