@@ -37,7 +37,10 @@ CMD ["/opt/venv/bin/python", "train.py"]
 
 
 def sh(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return proc
 
 
 def prune_build_cache() -> None:

@@ -87,10 +87,13 @@ def bootstrap(
         # One debootstrap, two images: the -build variant keeps binutils (to strip shared
         # libraries in builder stages); the slim runtime variant purges it.
         build_ref = ref.replace("-slim", "-build") if ref.endswith("-slim") else ref + "-build"
+        uv = _ship_uv(root)
         engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], build_ref,
                           _changes(python, suite, created, "build"))
         subprocess.run(["chroot", str(root), "dpkg", "--purge", *data["build_packages_purge"]],  # type: ignore[misc]
                        check=True, capture_output=True)
+        if uv:
+            uv.unlink()
         _slim(root, data["slim_remove"])  # type: ignore[arg-type]
         engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], ref,
                           _changes(python, suite, created, "slim"))
@@ -112,6 +115,17 @@ def _changes(python: str, suite: str, created: str, variant: str) -> list[str]:
             'CMD ["python3"]',
             f"LABEL io.dockyard.base.variant=build {PYTHON_LABEL}={python} io.dockyard.base.suite={suite}",
         ]
+
+
+def _ship_uv(root: Path) -> Path | None:
+    """Copy this host's uv into the build variant, so builder stages need no network to get it."""
+    host_uv = shutil.which("uv")
+    if host_uv is None:
+        return None
+    dest = root / "usr/local/bin/uv"
+    shutil.copy2(host_uv, dest)
+    dest.chmod(0o755)
+    return dest
 
 
 def _run_streaming(argv: list[str], on_line: "callable[[str], None] | None") -> None:  # type: ignore[valid-type]
@@ -154,14 +168,20 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def local_bases(engine: Engine) -> dict[str, str]:
-    """Python version -> local base image ref, for images made by :func:`bootstrap`."""
+def local_base_refs(engine: Engine) -> dict[str, str]:
+    """Every local image made by :func:`bootstrap` (slim and -build variants), ref -> Python
+    version, in two docker calls: list the labelled ids, then inspect them all at once."""
+    ids = engine.docker("images", "--quiet", "--no-trunc", "--filter", f"label={PYTHON_LABEL}").stdout.split()
+    if not ids:
+        return {}
     found: dict[str, str] = {}
-    for img in engine.images([f"label={BASE_LABEL}=true"]):
-        ref = f"{img['Repository']}:{img['Tag']}"
-        if img["Tag"] == "<none>":
-            continue
-        python = engine.inspect(ref)["Config"]["Labels"].get(PYTHON_LABEL)  # type: ignore[index]
-        if python and (python not in found or ref == base_ref(python)):
-            found[python] = ref
+    for info in json.loads(engine.docker("image", "inspect", *sorted(set(ids))).stdout):
+        python = (info.get("Config") or {}).get("Labels", {}).get(PYTHON_LABEL)
+        for ref in info.get("RepoTags") or []:
+            found[ref] = python
     return found
+
+
+def local_bases(engine: Engine) -> dict[str, str]:
+    """Python version -> the local slim runtime base for it."""
+    return {py: ref for ref, py in sorted(local_base_refs(engine).items()) if ref == base_ref(py)}

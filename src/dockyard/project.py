@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import __version__
-from .base import local_bases
+from .base import local_base_refs
 from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
 from .engine import BuildResult, Engine, Mount, RunSpec, Secret
 from .errors import ConfigError, UsageError
@@ -74,9 +74,7 @@ def _slug(name: str) -> str:
 
 def plan(project_dir: Path, *, engine: Engine | None = None, model_file: str | None = None) -> tuple[Plan, str]:
     """The resolved plan and its Dockerfile text."""
-    bases = frozenset(local_bases(engine).values()) if engine else frozenset()
-    if engine:
-        bases |= frozenset(ref.replace("-slim", "-build") for ref in bases if engine.image_exists(ref.replace("-slim", "-build")))
+    bases = frozenset(local_base_refs(engine)) if engine else frozenset()
     p = make_plan(project_dir, local_bases=bases, model_file=model_file)
     return p, render_dockerfile(p, version=__version__)
 

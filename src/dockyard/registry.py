@@ -646,12 +646,14 @@ class PruneResult:
 
 
 def prune(engine: Engine, name: str, keep: int, *, dry_run: bool = False) -> PruneResult:
-    """Remove all but the newest ``keep`` local versions of ``name``; never an aliased one or one a
+    """Remove all but the highest ``keep`` local versions of ``name``; never an aliased one or one a
     running container uses. Only tags are removed; docker deletes layers nothing else uses."""
     if keep < 0:
         raise UsageError(f"--keep {keep} is negative", "pass --keep 0 or more")
     versions = [v for v in local_versions(engine, name) if v.version != "-"]
-    versions.sort(key=lambda v: v.created, reverse=True)
+    # Highest version first: version numbers say what is newest even when two images were built
+    # in the same second or one was pulled later (Created is the build time, not the arrival).
+    versions.sort(key=lambda v: (_version_key(v.version), v.created), reverse=True)
     in_use = _running_image_ids(engine)
     removed, kept = [], []
     for i, v in enumerate(versions):

@@ -32,9 +32,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .config import ProjectConfig, load_config
 from .engine import Engine, Mount, RunSpec, Secret, run_args
@@ -63,6 +64,7 @@ HELPERS_DIR = "/opt/dockyard/helpers"
 STOP_GRACE_S = 5
 LOG_TAIL = 20
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MEMORY = re.compile(r"\d+(\.\d+)?[kmgKMG]?")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ def train(
     params = dict(params or {})
     data = _check_data(data)
     _check_params(params)
+    _check_secrets(secrets)
+    _check_limits(cpus, memory)
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}",
                          "pass e.g. --timeout 3600")
@@ -178,10 +182,32 @@ def _check_data(data: Path | None) -> Path | None:
 
 
 def _check_params(params: Mapping[str, str]) -> None:
+    seen: dict[str, str] = {}
     for key in params:
         if not _PARAM_NAME.fullmatch(key):
             raise UsageError(f"bad param name {key!r}: it becomes the variable PARAM_{key.upper()}",
                              "use letters, digits and _ (not starting with a digit), e.g. max_iter")
+        other = seen.setdefault(key.upper(), key)
+        if other != key:
+            raise UsageError(f"params {other!r} and {key!r} both become PARAM_{key.upper()}",
+                             "give each param once, in one spelling")
+
+
+def _check_limits(cpus: float | None, memory: str | None) -> None:
+    if cpus is not None and cpus <= 0:
+        raise UsageError(f"--cpus must be positive, got {cpus:g}", "pass e.g. --cpus 2 or --cpus 0.5")
+    if memory is not None and not _MEMORY.fullmatch(memory):
+        raise UsageError(f"bad --memory {memory!r}", "use a size like 512m, 2g or 1073741824")
+
+
+def _check_secrets(secrets: Sequence[Secret]) -> None:
+    ids = [s.id for s in secrets]
+    for sid in ids:
+        if sid in (".", "..") or ids.count(sid) > 1:
+            why = "is given twice" if ids.count(sid) > 1 else f"would become /run/secrets/{sid}"
+            raise UsageError(f"secret id {sid!r} {why}",
+                             "give each secret its own name, e.g. --secret id=hf_token,env=HF_TOKEN")
+    _secret_values(secrets)  # every value readable now, not after a long build
 
 
 def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Path | None,
@@ -249,16 +275,33 @@ def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
                             tuple(rel for rel, _ in captured))
     finally:
         engine.remove_container(container)
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_work(engine, plan.image_id, work)
+
+
+def _remove_work(engine: Engine, image_id: str, work: Path) -> None:
+    """Delete the run's host directories, including what the container user wrote there."""
+    shutil.rmtree(work, ignore_errors=True)
+    if not work.exists():
+        return
+    # Without root, files the container user created in its own subdirectories (mlruns/0/...)
+    # can only be deleted by that user: let a short container do it.
+    dirs = [d for d in (work / "app", work / "outputs") if d.is_dir()]
+    mounts = tuple(Mount(str(d), f"/cleanup/{d.name}") for d in dirs)
+    spec = RunSpec(image=image_id, command=("find", *(m.target for m in mounts), "-mindepth", "1", "-delete"),
+                   mounts=mounts, cpus=1, memory="256m", user=f"{CONTAINER_UID}:{CONTAINER_UID}",
+                   labels={"io.dockyard.role": "cleanup"})
+    if mounts:
+        engine.docker(*run_args(spec), check=False, timeout=300)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _new_run_id(name: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{name}-{stamp}-{_random.token_hex(3)}"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
@@ -294,11 +337,16 @@ def _run_container(engine: Engine, spec: RunSpec, container: str, timeout: float
 
     def stop() -> None:
         timed_out.set()
-        engine.docker("stop", "-t", str(STOP_GRACE_S), container, check=False, timeout=60)
+        # Retry: with a very short timeout the client may not have created the container yet.
+        while proc.poll() is None:
+            if engine.docker("stop", "-t", str(STOP_GRACE_S), container, check=False, timeout=60).returncode == 0:
+                return
+            time.sleep(0.5)
 
     timer = threading.Timer(timeout, stop) if timeout else None
     try:
         if timer:
+            timer.daemon = True
             timer.start()
         with proc.stdout:
             for line in proc.stdout:
@@ -316,7 +364,7 @@ def _run_container(engine: Engine, spec: RunSpec, container: str, timeout: float
             timer.cancel()
     state = _state(engine, container)
     exit_status = state.get("ExitCode", code)
-    return _Ending(int(exit_status) if exit_status is not None else code,
+    return _Ending(exit_status if isinstance(exit_status, int) else code,
                    oom_killed=bool(state.get("OOMKilled")), timed_out=timed_out.is_set())
 
 
@@ -355,7 +403,7 @@ def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | N
     """
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o700)
-    workdir = str(engine.inspect(image_id).get("Config", {}).get("WorkingDir") or "")  # type: ignore[union-attr]
+    workdir = str(_image_config(engine, image_id).get("WorkingDir") or "")
     if workdir in ("", "/"):
         return None, {}
     blob = _copy_out(engine, image_id, workdir)
@@ -370,6 +418,11 @@ def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | N
             if os.geteuid() == 0:
                 os.chown(os.path.join(root, f), CONTAINER_UID, CONTAINER_UID)
     return workdir, before
+
+
+def _image_config(engine: Engine, image_id: str) -> dict[str, Any]:
+    config = engine.inspect(image_id).get("Config")
+    return dict(config) if isinstance(config, dict) else {}
 
 
 def _copy_out(engine: Engine, image_id: str, path: str) -> bytes:
@@ -413,8 +466,8 @@ def _helpers(path: Path) -> Path:
 
 
 def _pythonpath(engine: Engine, image_id: str) -> str:
-    env = engine.inspect(image_id).get("Config", {}).get("Env") or []  # type: ignore[union-attr]
-    current = next((e.split("=", 1)[1] for e in env if e.startswith("PYTHONPATH=")), "")
+    env = _image_config(engine, image_id).get("Env") or []
+    current = next((e.split("=", 1)[1] for e in env if isinstance(e, str) and e.startswith("PYTHONPATH=")), "")
     return f"{current}:{HELPERS_DIR}" if current else HELPERS_DIR
 
 

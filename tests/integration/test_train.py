@@ -42,7 +42,7 @@ def set_train_command(project: Path, command: str) -> None:
 
 def dockyard(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **(env or {})}, check=False)
 
 
 def containers_of_run(engine: Engine, run_id: str) -> list[dict[str, str]]:
@@ -249,3 +249,16 @@ def test_project_that_never_heard_of_dockyard_goes_init_then_train_and_its_outpu
     assert any(p.startswith("mlruns/0/") and p.endswith("/metrics/accuracy") for p in paths)
     assert not any(p in paths for p in ("train.py", "requirements.txt", "dockyard.yaml"))  # unchanged code is not an output
     assert not (project / "model.joblib").exists()  # the host project folder is never written
+
+
+def test_two_trainings_at_once_make_two_distinct_versions(engine: Engine, tmp_path: Path, store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    projects = [copy_example("digits", tmp_path / f"copy{i}") for i in range(2)]
+    set_train_command(projects[1], "PARAM_C=0.01 python train.py")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda p: train(p, engine, store=store, labels=TEST_LABELS), projects))
+    assert sorted(r.version.version for r in results) == [1, 2]
+    assert len({r.run_id for r in results}) == 2
+    assert [m.versions for m in store.list_models()] == [(1, 2)]
+    assert store.verify() == []

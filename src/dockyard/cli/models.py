@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -13,11 +13,11 @@ from . import app, emit, out
 models_app = typer.Typer(no_args_is_help=True, help="Model versions in the local store.")
 app.add_typer(models_app, name="models")
 
-StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="model store directory (default $DOCKYARD_HOME/store)")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="model store directory (default $DOCKYARD_HOME/store)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
-def _store(root: Optional[Path]) -> Any:
+def _store(root: Path | None) -> Any:
     from ..store import Store
 
     return Store(root) if root else Store()
@@ -96,7 +96,7 @@ def export(ref: Annotated[str, typer.Argument(help="NAME:N")],
 
 @models_app.command("import")
 def import_(archive: Annotated[Path, typer.Argument(help="a .tar.gz from `dockyard models export`")],
-            name: Annotated[Optional[str], typer.Option("--name", help="import under this model name")] = None,
+            name: Annotated[str | None, typer.Option("--name", help="import under this model name")] = None,
             store: StoreOpt = None) -> None:
     """Import an exported version as the next version of its model."""
     v = _store(store).import_(archive, name=name)
@@ -133,9 +133,9 @@ def gc(store: StoreOpt = None) -> None:
 
 
 @models_app.command()
-def runs(name: Annotated[Optional[str], typer.Argument(help="only runs of this model")] = None,
+def runs(name: Annotated[str | None, typer.Argument(help="only runs of this model")] = None,
          store: StoreOpt = None, as_json: JsonOpt = False,
-         logs: Annotated[Optional[str], typer.Option("--logs", help="print the logs of this run id")] = None) -> None:
+         logs: Annotated[str | None, typer.Option("--logs", help="print the logs of this run id")] = None) -> None:
     """Failed runs (they never become versions) and where their logs are."""
     s = _store(store)
     if logs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,15 +13,15 @@ from . import PathArg, app, emit, engine, err, progress
 @app.command()
 def train(
     path: PathArg = Path("."),
-    data: Annotated[Optional[Path], typer.Option("--data", help="data directory, mounted read-only at /data")] = None,
-    param: Annotated[list[str], typer.Option("--param", help="NAME=VALUE, repeatable; the run sees PARAM_NAME")] = [],
-    cpus: Annotated[Optional[float], typer.Option(help="CPU limit (default from dockyard.yaml)")] = None,
-    memory: Annotated[Optional[str], typer.Option(help="memory limit, e.g. 2g (default from dockyard.yaml)")] = None,
-    gpus: Annotated[Optional[str], typer.Option(help="e.g. all or device=0")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="stop the run after this many seconds")] = None,
-    secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: a file at /run/secrets/NAME")] = [],
-    reproduce: Annotated[Optional[str], typer.Option("--reproduce", help="re-run NAME:N with its image and params")] = None,
-    store: Annotated[Optional[Path], typer.Option("--store", help="model store directory (default $DOCKYARD_HOME/store)")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="data directory, mounted read-only at /data")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable; the run sees PARAM_NAME")] = None,
+    cpus: Annotated[float | None, typer.Option(help="CPU limit (default from dockyard.yaml)")] = None,
+    memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 2g (default from dockyard.yaml)")] = None,
+    gpus: Annotated[str | None, typer.Option(help="e.g. all or device=0")] = None,
+    timeout: Annotated[float | None, typer.Option(help="stop the run after this many seconds")] = None,
+    secret: Annotated[list[str] | None, typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: a file at /run/secrets/NAME")] = None,
+    reproduce: Annotated[str | None, typer.Option("--reproduce", help="re-run NAME:N with its image and params")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="model store directory (default $DOCKYARD_HOME/store)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="hide build output")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the new version as JSON")] = False,
 ) -> None:
@@ -31,8 +31,8 @@ def train(
     from ..train import parse_params
     from ..train import train as do_train
 
-    params = parse_params(param)
-    secrets = [Secret.parse(s) for s in secret]
+    params = parse_params(param or [])
+    secrets = [Secret.parse(s) for s in secret or []]
     res = do_train(
         path, engine(), data=data, params=params, cpus=cpus, memory=memory, gpus=gpus, timeout=timeout,
         secrets=secrets, store=Store(store) if store else None, reproduce=reproduce,

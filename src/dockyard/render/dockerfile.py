@@ -65,24 +65,31 @@ def _builder(plan: Plan) -> list[str]:
     lines += _python_for_gpu(plan)
     lines += [
         "ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
+        "# uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.",
         "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \\",
         f"    {_CA_MOUNT} \\",
-        f"    {_ca('PIP_CERT')} \\",
-        f"    && {_python(plan)} -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv=={plan.uv_version} \\",
-        f"    && /opt/uv/bin/uv venv --python {_python(plan)} {VENV}",
+        "    if ! command -v uv >/dev/null; then \\",
+        f"      {_ca('PIP_CERT')} \\",
+        f"      && {_python(plan)} -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv=={plan.uv_version} \\",
+        "      && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \\",
+        f"    && uv venv --python {_python(plan)} {VENV}",
     ]
     req = f".dockyard/{'requirements.lock' if plan.locked else 'requirements.txt'}"
     # User build secrets (private index tokens, netrc...) are visible to the install step only.
     user_secrets = [f"    --mount=type=secret,id={sid},target=/run/secrets/{sid} \\" for sid in plan.build_secret_ids]
+    install = (
+        f"VIRTUAL_ENV={VENV} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
+        if plan.locked
+        else f"VIRTUAL_ENV={VENV} uv pip install -r /tmp/requirements.txt"
+    )
     lines += [
         f"COPY {req} /tmp/requirements.txt",
+        "# Install, then trim in the same step (one snapshot of the venv instead of three).",
         "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
         *user_secrets,
         f"    {_CA_MOUNT} \\",
         f"    {_ca('SSL_CERT_FILE')} \\",
-        f"    && VIRTUAL_ENV={VENV} /opt/uv/bin/uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
-        if plan.locked
-        else f"    && VIRTUAL_ENV={VENV} /opt/uv/bin/uv pip install -r /tmp/requirements.txt",
+        f"    && {install}" + (" \\" if plan.trim else ""),
     ]
     if plan.trim:
         lines += _trim(plan)
@@ -105,6 +112,7 @@ def _python_for_gpu(plan: Plan) -> list[str]:
         f"    {_CA_MOUNT} \\",
         f"    {_ca('SSL_CERT_FILE')} && {_ca('PIP_CERT')} \\",
         f"    && python3 -m venv /opt/uvboot && /opt/uvboot/bin/pip install --no-compile uv=={plan.uv_version} \\",
+        "    && ln -s /opt/uvboot/bin/uv /usr/local/bin/uv \\",
         f"    && UV_PYTHON_INSTALL_DIR=/opt/uvpy /opt/uvboot/bin/uv python install {plan.python} \\",
         (
             '    && ln -s "$(dirname "$(dirname "$(UV_PYTHON_INSTALL_DIR=/opt/uvpy '
@@ -114,14 +122,17 @@ def _python_for_gpu(plan: Plan) -> list[str]:
 
 
 def _trim(plan: Plan) -> list[str]:
-    """Drop what a deployed venv never runs; keep bytecode for what the framework imports.
+    """Continuation lines of the install RUN: drop what a deployed venv never runs, keep bytecode
+    for what the framework imports.
 
-    Only Python extension modules are stripped: libraries vendored by auditwheel under
-    ``*.libs/`` were rewritten by patchelf, and strip corrupts them.
+    Test suites, C/Cython sources and type stubs go. Only Python extension modules are
+    stripped: libraries vendored by auditwheel under ``*.libs/`` were rewritten by patchelf,
+    and strip corrupts them. Bytecode is written only for the modules the framework imports
+    (fast cold starts on a read-only root filesystem, without a full compileall); an installed
+    module that fails to import fails the build here rather than at start-up.
     """
     lines = [
-        "# Trim: test suites, C/Cython sources and type stubs; strip debug symbols from extension modules.",
-        f"RUN find {VENV} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
+        f"    && find {VENV} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
         f"    && find {VENV} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
         f"    && find {VENV} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
         "    && if command -v strip >/dev/null; then \\",
@@ -129,12 +140,11 @@ def _trim(plan: Plan) -> list[str]:
     ]
     if plan.warm_imports:
         mods = ",".join(repr(m) for m in plan.warm_imports)
-        lines += [
-            "# Bytecode only for modules the framework imports (fast cold starts on a read-only root",
-            "# filesystem without a full compileall); an installed module that fails to import fails the build.",
-            f'RUN {VENV}/bin/python -c "import importlib, importlib.util as u; '
-            f'[importlib.import_module(m) for m in ({mods},) if u.find_spec(m.split(chr(46))[0])]"',
-        ]
+        lines[-1] += " \\"
+        lines.append(
+            f'    && {VENV}/bin/python -c "import importlib, importlib.util as u; '
+            f'[importlib.import_module(m) for m in ({mods},) if u.find_spec(m.split(chr(46))[0])]"'
+        )
     return lines
 
 

@@ -9,25 +9,26 @@
 # hadolint ignore=DL3057
 FROM python:3.11 AS builder
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
-    if [ -s /run/secrets/dockyard_ca ]; then export PIP_CERT=/run/secrets/dockyard_ca; fi \
-    && python3.11 -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv==0.13.9 \
-    && /opt/uv/bin/uv venv --python python3.11 /opt/venv
+    if ! command -v uv >/dev/null; then \
+      if [ -s /run/secrets/dockyard_ca ]; then export PIP_CERT=/run/secrets/dockyard_ca; fi \
+      && python3.11 -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv==0.13.9 \
+      && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \
+    && uv venv --python python3.11 /opt/venv
 COPY .dockyard/requirements.txt /tmp/requirements.txt
+# Install, then trim in the same step (one snapshot of the venv instead of three).
 RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
     if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
-    && VIRTUAL_ENV=/opt/venv /opt/uv/bin/uv pip install -r /tmp/requirements.txt
-# Trim: test suites, C/Cython sources and type stubs; strip debug symbols from extension modules.
-RUN find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
+    && VIRTUAL_ENV=/opt/venv uv pip install -r /tmp/requirements.txt \
+    && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
     && find /opt/venv -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \) -delete \
     && find /opt/venv -depth -type d -name __pycache__ -exec rm -rf {} + \
     && if command -v strip >/dev/null; then \
-         find /opt/venv -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} + ; fi
-# Bytecode only for modules the framework imports (fast cold starts on a read-only root
-# filesystem without a full compileall); an installed module that fails to import fails the build.
-RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.import_module(m) for m in ('lightgbm',) if u.find_spec(m.split(chr(46))[0])]"
+         find /opt/venv -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} + ; fi \
+    && /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.import_module(m) for m in ('lightgbm',) if u.find_spec(m.split(chr(46))[0])]"
 
 FROM python:3.11-slim AS runtime-base
 # Unpinned on purpose: Debian keeps only the current version of a package, so pins break builds
