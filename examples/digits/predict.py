@@ -12,6 +12,7 @@ class Predictor:
     # ONE request (64 pixels -> a digit); with batch = True each argument arrives as a list
     # of those and predict() returns one output per request.
     batch = True
+    input_shapes = {"pixels": (64,)}  # validated per request: a wrong length is a 400 naming "pixels"
     example = {"pixels": [0.0] * 64}  # the warm-up input: ready only after it predicts
 
     def setup(self) -> None:

@@ -13,8 +13,13 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # dockyard.yaml sets it too; this keeps `python train.py` working
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+    """28x28 uint8 images -> rows of 784 floats in 0..1."""
+    return images.reshape(len(images), -1).astype("float32") / 255.0
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
@@ -23,8 +28,7 @@ def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     if mnist.is_file():
         with np.load(mnist) as d:
             x_train, y_train, x_test, y_test = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
-        flat = lambda x: x.reshape(len(x), -1).astype("float32") / 255.0  # noqa: E731
-        return flat(x_train), y_train, flat(x_test), y_test, str(mnist)
+        return _flat(x_train), y_train, _flat(x_test), y_test, str(mnist)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

@@ -171,7 +171,9 @@ def _remove(path: Path) -> None:
 def local_base_refs(engine: Engine) -> dict[str, str]:
     """Every local image made by :func:`bootstrap` (slim and -build variants), ref -> Python
     version, in two docker calls: list the labelled ids, then inspect them all at once."""
-    ids = engine.docker("images", "--quiet", "--no-trunc", "--filter", f"label={PYTHON_LABEL}").stdout.split()
+    # By reference, not label: every image built FROM a base inherits its labels.
+    repo = base_ref("X").split(":")[0]
+    ids = engine.docker("images", "--quiet", "--no-trunc", "--filter", f"reference={repo}").stdout.split()
     if not ids:
         return {}
     found: dict[str, str] = {}

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -129,8 +130,9 @@ def validate_run_spec(spec: RunSpec) -> None:
         risky = {os.path.realpath(p) for p in DANGEROUS_MOUNTS} | set(DANGEROUS_MOUNTS)
         exposes = src in risky or any(r.startswith(src.rstrip("/") + "/") for r in risky if r != "/")
         if exposes and not spec.allow_dangerous_mounts:
+            shown = m.source if os.path.normpath(m.source) == src else f"{m.source} (= {src})"
             raise UsageError(
-                f"refusing to mount {src} into the container: it exposes the host",
+                f"refusing to mount {shown} into the container: it exposes the host",
                 "mount a narrower directory, or pass --allow-dangerous-mounts",
             )
 
@@ -338,7 +340,9 @@ class Engine:
     ) -> BuildResult:
         """Build with BuildKit; stream plain progress lines to ``on_line``."""
         self.require_buildkit()
-        args = ["build", "--progress", "plain", "-f", str(dockerfile), "-t", tag]
+        # --iidfile: the id of THIS build, not whatever the tag points at by the time we ask.
+        iidfile = Path(tempfile.mkstemp(prefix="dockyard-iid-")[1])
+        args = ["build", "--progress", "plain", "--iidfile", str(iidfile), "-f", str(dockerfile), "-t", tag]
         if self.support.mode == "buildx":
             args = ["buildx", *args, "--load"]
         for s in secrets:
@@ -356,9 +360,11 @@ class Engine:
         lines = list(self._follow(args, on_line, env={"DOCKER_BUILDKIT": "1"}))
         code = lines.pop() if lines and isinstance(lines[-1], int) else 1
         text_lines = [x for x in lines if isinstance(x, str)]
+        image_id = iidfile.read_text().strip() if iidfile.exists() else ""
+        iidfile.unlink(missing_ok=True)
         if code != 0:
             raise build_failure(text_lines)
-        return BuildResult(self.image_id(tag), tag, time.monotonic() - started, "\n".join(text_lines))
+        return BuildResult(image_id or self.image_id(tag), tag, time.monotonic() - started, "\n".join(text_lines))
 
     def _follow(
         self,

@@ -113,21 +113,25 @@ def set_lock_in_config(text: str, lock_name: str = LOCK_NAME) -> str:
                               f"write it as a block (dependencies:\\n  file: ...) or add `lock: {lock_name}` yourself")
         sep = "" if not text or text.endswith("\n") else "\n"
         return text + f"{sep}dependencies:\n  lock: {lock_name}\n"
-    end, indent = start + 1, "  "
-    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t" or lines[end].lstrip().startswith("#")):
-        m = re.match(r"^(\s+)(\w+):", lines[end])
-        if m:
+    indent, last = "", start  # last: the block's last indented line; indent: its first key's
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue  # blank lines and comments belong to whatever comes next
+        if line[0] not in " \t":
+            break
+        last = i
+        m = re.match(r"^(\s+)(\w+):", line)
+        if m and (not indent or m.group(1) == indent):
             indent = m.group(1)
             if m.group(2) == "lock":
-                comment = re.search(r"\s+#.*$", lines[end].rstrip("\n"))
-                lines[end] = f"{indent}lock: {lock_name}{comment.group(0) if comment else ''}\n"
+                comment = re.search(r"\s+#.*$", line.rstrip("\n"))
+                lines[i] = f"{indent}lock: {lock_name}{comment.group(0) if comment else ''}\n"
                 return "".join(lines)
-        end += 1
-    while end > start + 1 and not lines[end - 1].strip():  # insert before trailing blank lines
-        end -= 1
-    if not lines[end - 1].endswith("\n"):
-        lines[end - 1] += "\n"
-    lines.insert(end, f"{indent}lock: {lock_name}\n")
+    end = last + 1
+    if not lines[last].endswith("\n"):
+        lines[last] += "\n"
+    lines.insert(end, f"{indent or '  '}lock: {lock_name}\n")
     return "".join(lines)
 
 
@@ -291,6 +295,13 @@ def _point_config_at(project_dir: Path, lock_name: str) -> None:
         raise
 
 
+def lock_hash(project_dir: Path) -> str | None:
+    """Short sha256 of the project's lock file, for the ``io.dockyard.lock-hash`` image label."""
+    name = load_config(project_dir.resolve()).dependencies.lock
+    path = project_dir / name if name else None
+    return file_digest(path)[7:23] if path is not None and path.is_file() else None
+
+
 # -- frozen builds --------------------------------------------------------------------------
 def check_frozen(project_dir: Path, engine: Engine | None = None) -> LockHeader:
     """Refuse a stale lock: an input file changed, Python changed, or a base digest moved."""
@@ -316,7 +327,8 @@ def check_frozen(project_dir: Path, engine: Engine | None = None) -> LockHeader:
     added = sorted(current - {f for f, _ in header.inputs})
     if added:
         raise ConfigError(f"{added[0]} is a dependency input that {name} does not cover", "run `dockyard lock`")
-    _check_bases(header, engine or Engine.connect(), name)
+    if header.bases:
+        _check_bases(header, engine or Engine.connect(), name)
     return header
 
 
@@ -331,4 +343,4 @@ def _check_bases(header: LockHeader, engine: Engine, name: str) -> None:
                               f"restore that base (docker pull {ref.split(':')[0]}@{digest}) or run `dockyard lock`")
 
 
-__all__ = ["LOCK_NAME", "LockHeader", "LockResult", "check_frozen", "lock", "parse_header", "set_lock_in_config"]
+__all__ = ["LOCK_NAME", "LockHeader", "LockResult", "check_frozen", "lock", "lock_hash", "parse_header", "set_lock_in_config"]

@@ -6,7 +6,7 @@ import configparser
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -194,8 +194,10 @@ def build(
     model_file: str | None = None,
     on_line: Printer | None = None,
     no_cache: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> BuildOutcome:
-    """Build the project image with BuildKit and return its id."""
+    """Build the project image with BuildKit and return its id. ``labels`` add provenance
+    (model version, metrics...) on top of the OCI and dockyard labels."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     if model_file is None and (target or "serve") == "serve":
@@ -204,7 +206,7 @@ def build(
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file)
-    labels = _oci_labels(project_dir, p)
+    labels = {**_oci_labels(project_dir, p), **(labels or {})}
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in load_config(project_dir).build_secrets]
     all_secrets = build_secrets(p, secrets, cfg_secrets)
     if p.own_dockerfile:
@@ -236,14 +238,33 @@ def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
     """Labels that change per build go on the command line, so the Dockerfile stays deterministic."""
     revision, dirty = git_revision(project_dir)
     labels = {
-        "org.opencontainers.image.created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.created": source_date(project_dir, p, clean_git=revision != "unknown" and not dirty),
         "org.opencontainers.image.revision": revision + ("-dirty" if dirty else ""),
         "org.opencontainers.image.source": git_remote(project_dir) or f"file://{project_dir}",
         "org.opencontainers.image.version": os.environ.get("DOCKYARD_VERSION", "dev"),
         "org.opencontainers.image.title": p.name,
         "io.dockyard.version": __version__,
     }
+    if p.locked:
+        from .lock import lock_hash
+
+        labels["io.dockyard.lock-hash"] = lock_hash(project_dir) or "unknown"
     return labels
+
+
+def source_date(project_dir: Path, p: Plan, *, clean_git: bool) -> str:
+    """A reproducible `created` stamp, so unchanged sources give the same image id:
+    SOURCE_DATE_EPOCH if set, else the commit time of a clean checkout, else the newest
+    modification time among the files that go into the image."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch and clean_git:
+        epoch = _git(project_dir, "log", "-1", "--format=%ct")
+    if not epoch:
+        paths = [project_dir / f for f in (*p.code_files, *p.model_files)]
+        for d in p.code_dirs:
+            paths += [f for f in (project_dir / d).rglob("*") if f.is_file()]
+        epoch = str(int(max((f.stat().st_mtime for f in paths if f.exists()), default=0)))
+    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _git(project_dir: Path, *args: str) -> str | None:

@@ -64,7 +64,7 @@ class RegistryRef:
         raw = text.strip()
         for scheme in ("https://", "http://"):
             raw = raw.removeprefix(scheme)
-        host, _, namespace = raw.strip("/").partition("/")
+        host, _, namespace = raw.rstrip("/").partition("/")
         if not host or not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?", host):
             raise UsageError(f"bad --registry {text!r}", "use HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:5000/team")
         if namespace and not _REPO.match(namespace):
@@ -87,6 +87,10 @@ def split_ref(ref: str, default_tag: str = "latest") -> tuple[str, str]:
     name, sep, tag = ref.rpartition(":")
     if not sep or "/" in tag:
         name, tag = ref, default_tag
+    first = name.split("/", 1)[0]
+    if "/" in name and ("." in first or ":" in first or first == "localhost"):
+        raise UsageError(f"{ref!r} names a registry host ({first}); dockyard names images without one",
+                         f"pass the host separately: NAME:VERSION --registry {first}")
     if not _REPO.match(name):
         raise UsageError(f"bad image name {name!r}", "names are lower case: letters, digits, and . _ - /")
     if not _TAG.match(tag):
@@ -100,7 +104,8 @@ def is_version_tag(tag: str) -> bool:
 
 
 def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") or "]:" in host else host.strip("[]")
+    # host, host:port, [v6] or [v6]:port
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
     if name == "localhost":
         return True
     try:
@@ -445,11 +450,14 @@ def push(engine: Engine, ref: str, registry: str, *, on_line: Printer | None = N
         raise UsageError(f"no local image {name}:{tag}", f"build it first (dockyard build -t {name}:{tag}) or check `docker images {name}`")
     RegistryClient(reg.host).ping()  # clear errors for refused/unauthorised before docker's own
     remote = reg.image(name, tag)
+    had_remote_tag = engine.image_exists(remote)
     engine.tag(f"{name}:{tag}", remote)
     lines = _follow(engine, ["push", remote], on_line)
     code = lines.pop() if lines and isinstance(lines[-1], int) else 1
     text = "\n".join(str(x) for x in lines)
     if code != 0:
+        if not had_remote_tag:  # drop only the name we just added; the image keeps name:version
+            engine.docker("image", "rm", remote, check=False)
         raise _push_pull_error("push", reg.host, text)
     m = re.search(r"digest: (sha256:[0-9a-f]{64})", text)
     digest = m.group(1) if m else (RegistryClient(reg.host).head(reg.repository(name), tag) or "")

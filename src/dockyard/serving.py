@@ -62,6 +62,27 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
     raise UsageError(f"--model {model!r} is neither a file nor a stored version", "pass a model file or name:N (see `dockyard models list`)")
 
 
+def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
+    """Image labels tying a serving image to the stored version it carries."""
+    if not model or Path(model).suffix in MODEL_SUFFIXES:
+        return {}
+    from .errors import StoreError
+    from .store import Store
+
+    try:
+        version = Store(store_root).get(model)
+    except StoreError:  # a model file path, not a stored version
+        return {}
+    labels = {
+        "io.dockyard.model": version.name,
+        "io.dockyard.model-version": str(version.version),
+        "io.dockyard.model-run": version.run_id,
+        "io.dockyard.model-git-commit": (version.git.commit if version.git else "") or "unknown",
+    }
+    labels.update({f"io.dockyard.metrics.{k}": f"{v:g}" for k, v in sorted(version.metrics.items())})
+    return labels
+
+
 def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe: bool) -> None:
     """Refuse pickle-family files that import dangerous callables, unless explicitly allowed."""
     if context_path is None or allow_unsafe:
@@ -105,7 +126,8 @@ def serve(
     cfg = load_config(project_dir)
     context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
     check_model_safety(project_dir, context_model, allow_unsafe_model)
-    built = project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line)
+    built = project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line,
+                          labels=model_labels(model, store_root))
     container = name or f"dockyard-serve-{cfg.name}-{port}"
     engine.remove_container(container)
     spec = RunSpec(

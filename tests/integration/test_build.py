@@ -108,25 +108,29 @@ def test_run_executes_command_hardened_and_propagates_exit_code(engine: Engine, 
 
 
 def test_ctrl_c_during_run_leaves_no_container(engine: Engine, digits_project: Path) -> None:
+    # A project name of its own, so other digits containers cannot be mistaken for ours.
+    cfg = digits_project / "dockyard.yaml"
+    cfg.write_text(cfg.read_text().replace("name: digits", "name: ctrlc-probe"))
     project.build(digits_project, engine, target="train")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "run", str(digits_project), "-q", "--", "sleep", "60"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not engine.containers(["label=io.dockyard.project=digits", "status=running"]):
+    while time.time() < deadline and not engine.containers(["label=io.dockyard.project=ctrlc-probe", "status=running"]):
         time.sleep(0.3)
-    assert engine.containers(["label=io.dockyard.project=digits", "status=running"]), "container never started"
+    assert engine.containers(["label=io.dockyard.project=ctrlc-probe", "status=running"]), "container never started"
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     deadline = time.time() + 20
-    while time.time() < deadline and engine.containers(["label=io.dockyard.project=digits"]):
+    while time.time() < deadline and engine.containers(["label=io.dockyard.project=ctrlc-probe"]):
         time.sleep(0.5)
-    assert engine.containers(["label=io.dockyard.project=digits"]) == []
+    assert engine.containers(["label=io.dockyard.project=ctrlc-probe"]) == []
 
 
 def test_ctrl_c_during_build_leaves_no_container(engine: Engine, digits_project: Path) -> None:
     (digits_project / "requirements.txt").write_text("scikit-learn\njoblib\n# bust the cache: %d\n" % time.time_ns())
     (digits_project / "slow.txt").write_text("x")
+    before = set(engine.docker("ps", "-aq").stdout.split())
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "build", str(digits_project), "--no-cache", "--target", "train"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
     assert proc.stdout is not None
@@ -137,8 +141,8 @@ def test_ctrl_c_during_build_leaves_no_container(engine: Engine, digits_project:
     proc.wait(timeout=60)
     assert proc.returncode != 0
     time.sleep(2)
-    leftovers = engine.docker("ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}}").stdout.strip()
-    assert leftovers == ""
+    leftovers = set(engine.docker("ps", "-aq").stdout.split()) - before
+    assert leftovers == set()
 
 
 def test_eject_writes_dockerfile_that_is_then_honoured(engine: Engine, digits_project: Path, unique_tag: str) -> None:

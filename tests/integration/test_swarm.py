@@ -24,7 +24,6 @@ import pytest
 from dockyard import project
 from dockyard.deploy import ShutdownBudget, swarm
 from dockyard.engine import TEST_LABEL, Engine
-from dockyard.errors import DeployError
 
 pytestmark = pytest.mark.slow
 
@@ -262,6 +261,16 @@ def test_replica_spec_is_hardened_and_stop_grace_matches_the_drain(swarm_manager
     assert health == "healthy"
 
 
+def test_redeploying_the_same_version_restarts_no_replica(swarm_manager: Engine, images: Images,
+                                                         service: Service) -> None:
+    engine = swarm_manager
+    before = {t.id for t in deploy(engine, service, images.v1).current}
+
+    after = deploy(engine, service, images.v1)
+
+    assert {t.id for t in after.current} == before and after.running == REPLICAS
+
+
 def test_killing_a_replica_mid_load_loses_no_request(swarm_manager: Engine, images: Images, service: Service) -> None:
     engine = swarm_manager
     deploy(engine, service, images.v1)
@@ -329,8 +338,8 @@ def test_cli_status_and_rollback_return_to_the_previous_version(swarm_manager: E
     deploy(engine, service, images.v2)
     cli = [sys.executable, "-m", "dockyard", "deploy"]
 
-    rolled = subprocess.run([*cli, "rollback", service.name, "--json"], capture_output=True, text=True, timeout=300)
-    status = subprocess.run([*cli, "status", service.name, "--json"], capture_output=True, text=True, timeout=60)
+    rolled = subprocess.run([*cli, "rollback", service.name, "--json"], check=False, capture_output=True, text=True, timeout=300)
+    status = subprocess.run([*cli, "status", service.name, "--json"], check=False, capture_output=True, text=True, timeout=60)
 
     assert rolled.returncode == 0, rolled.stderr
     data = json.loads(status.stdout)
@@ -347,21 +356,28 @@ def test_missing_image_is_refused_naming_the_image_and_the_build_command(swarm_m
     assert "dockyard build" in failure.value.fix
 
 
-def test_rm_removes_the_service_and_status_then_says_it_is_unknown(swarm_manager: Engine, images: Images) -> None:
+def test_cli_deploys_an_image_and_rm_removes_the_service(swarm_manager: Engine, images: Images) -> None:
     engine = swarm_manager
-    name = f"dockyard-test-rm-{uuid.uuid4().hex[:6]}"
-    network = name
+    name = f"dockyard-test-cli-{uuid.uuid4().hex[:6]}"
+    cli = [sys.executable, "-m", "dockyard", "deploy"]
     try:
-        swarm.deploy(engine, images.v1, name=name, replicas=1, cpus=CPUS, memory=MEMORY, network=network,
-                     labels={TEST_LABEL: "1"}, **FAST)  # type: ignore[arg-type]
-        swarm.rm(engine, name)
+        made = subprocess.run([*cli, "swarm", "--image", images.v1, "--name", name, "--replicas", "1", "--cpus",
+                               "0.5", "--memory", "256m", "--network", name, "--timeout", "120", "-q"],
+                              check=False, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert f"deployed {name}: 1/1 replicas healthy on network {name}" in made.stdout
+        assert swarm.status(engine, name).image_ref == images.v1
+
+        removed = subprocess.run([*cli, "rm", name], check=False, capture_output=True, text=True, timeout=120)
+        again = subprocess.run([*cli, "rm", name], check=False, capture_output=True, text=True, timeout=120)
+
+        assert removed.returncode == 0, removed.stderr
         with pytest.raises(swarm.ServiceNotFound):
             swarm.status(engine, name)
-        with pytest.raises(DeployError, match="no Swarm service"):
-            swarm.rm(engine, name)
+        assert again.returncode == 1 and f"no Swarm service named '{name}'" in again.stderr
     finally:
         engine.docker("service", "rm", name, check=False)
         for _ in range(60):
-            if engine.docker("network", "rm", network, check=False).returncode == 0:
+            if engine.docker("network", "rm", name, check=False).returncode == 0:
                 break
             time.sleep(1)

@@ -129,3 +129,30 @@ def test_batching_predictor_gets_concurrent_requests_in_one_call(tmp_path: Path)
         assert max(r[1]["output"]["batch"] for r in results) > 1
         metrics = request(server.port, "GET", "/metrics")[2].decode()
         assert 'dockyard_batch_size_sum{model="batched"} 8.0\n' in metrics  # warm-up is not counted
+
+
+SHAPED = '''
+class Shaped:
+    batch = True
+    input_shapes = {"pixels": (4,)}
+    example = {"pixels": [0.0, 0.0, 0.0, 0.0]}
+
+    def setup(self):
+        pass
+
+    def predict(self, pixels: list[float]) -> list:
+        return [sum(p) for p in pixels]
+'''
+
+
+def test_declared_input_shapes_are_validated_and_advertised(tmp_path: Path) -> None:
+    app = write_predictor(tmp_path, SHAPED)
+    with Server(["--predictor", "predict:Shaped", "--app-dir", app], tmp_path) as server:
+        server.wait_ready()
+        assert post_json(server.port, "/predict", {"pixels": [1, 2, 3, 4]}) == (200, {"output": 10.0})
+        status, body = post_json(server.port, "/predict", {"pixels": [1, 2, 3]})
+        assert status == 422  # /predict answers schema violations with 422, V2 tensors with 400
+        assert body["error"] == "input 'pixels': expected shape [4], got [3]"
+        status, _, raw = request(server.port, "GET", "/v2/models/shaped")
+        assert status == 200
+        assert json.loads(raw)["inputs"][0]["shape"] == [4]

@@ -213,8 +213,8 @@ def _register_optional() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: DockyardError -> problem + fix lines + exit code, never a traceback."""
-    _register_optional()
     try:
+        _register_optional()
         # Non-standalone typer returns (rather than raises) the code of typer.Exit and
         # turns Ctrl-C into Exit(130).
         code = app(args=argv, standalone_mode=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -37,12 +37,12 @@ def _print_status(st: Any, as_json: bool) -> None:
 @deploy_app.command("swarm")
 def swarm_cmd(
     path: PathArg = Path("."),
-    image: Annotated[Optional[str], typer.Option("--image", help="deploy this local image instead of building")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="build around a model file or stored version name:N")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="deploy this local image instead of building")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="build around a model file or stored version name:N")] = None,
     replicas: Annotated[int, typer.Option("--replicas", "-r", help="healthy replicas to run (>= 1)")] = 2,
-    name: Annotated[Optional[str], typer.Option("--name", help="service name (default: project name)")] = None,
-    cpus: Annotated[Optional[float], typer.Option(help="CPU limit per replica (default: dockyard.yaml)")] = None,
-    memory: Annotated[Optional[str], typer.Option(help="memory limit per replica, e.g. 512m (default: dockyard.yaml)")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="service name (default: project name)")] = None,
+    cpus: Annotated[float | None, typer.Option(help="CPU limit per replica (default: dockyard.yaml)")] = None,
+    memory: Annotated[str | None, typer.Option(help="memory limit per replica, e.g. 512m (default: dockyard.yaml)")] = None,
     network: Annotated[str, typer.Option(help="overlay network (created, attachable, when missing)")] = "dockyard",
     drain_s: Annotated[int, typer.Option("--drain-s", help="seconds a stopping replica may finish requests")] = 10,
     init: Annotated[bool, typer.Option("--init", help="make this engine a single-node swarm first if it is not one")] = False,
@@ -52,8 +52,7 @@ def swarm_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Create or update a Swarm service (dnsrr on an overlay network, health-gated rolling updates)."""
-    from ..deploy import ShutdownBudget
-    from ..deploy import swarm
+    from ..deploy import ShutdownBudget, swarm
 
     swarm.check_replicas(replicas)  # before any build
     eng = engine()
@@ -102,13 +101,13 @@ def rm_cmd(name: NameArg) -> None:
 def kubernetes_cmd(
     path: PathArg = Path("."),
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the YAML files")] = Path("k8s"),
-    image: Annotated[Optional[str], typer.Option("--image", help="image the cluster pulls (prefer repo@sha256:...)")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="image the cluster pulls (prefer repo@sha256:...)")] = None,
     version: Annotated[str, typer.Option(help="model version label")] = "1",
     replicas: Annotated[int, typer.Option("--replicas", "-r")] = 2,
-    namespace: Annotated[Optional[str], typer.Option(help="Kubernetes namespace")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace")] = None,
     drain_s: Annotated[int, typer.Option("--drain-s", help="seconds a stopping pod may finish requests")] = 10,
     apply: Annotated[bool, typer.Option("--apply", help="kubectl apply the serving set after writing it")] = False,
-    kubeconfig: Annotated[Optional[Path], typer.Option(help="kubeconfig for --apply (default: kubectl's)")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="kubeconfig for --apply (default: kubectl's)")] = None,
 ) -> None:
     """Write Deployment/Service/HPA/PDB (+ training Job, KServe InferenceService) manifests."""
     from ..deploy import kubernetes

@@ -173,6 +173,8 @@ def init_swarm(engine: Engine, advertise_addr: str = "127.0.0.1") -> bool:
     if state == "active":
         return False
     proc = engine.docker("swarm", "init", "--advertise-addr", advertise_addr, check=False, timeout=60)
+    if proc.returncode != 0 and "already part of a swarm" in proc.stderr:
+        return False  # someone else initialised it a moment ago
     if proc.returncode != 0:
         raise SwarmNotActive(f"`docker swarm init` failed: {_last_line(proc.stderr)}",
                              "check the advertise address, or run `docker swarm init` yourself")
@@ -246,20 +248,45 @@ def check_env(env: Mapping[str, str]) -> None:
 
 
 def resolve_image(engine: Engine, image: str) -> str:
-    """The local image id for ``image``; a clear error when this node does not have it.
+    """The pinned reference every node can run for ``image``; a clear error when they cannot.
 
-    Swarm nodes pull images themselves; dockyard deploys what this engine has, pinned by id
-    (see the module docstring), so an image that is only in a registry must be pulled first.
+    A pushed image (it has a registry digest) is deployed as ``repo@sha256:<digest>``: every
+    node pulls the same bits. An image that exists only here is deployed by its local id,
+    which works on a single-node swarm only - other nodes could never get it.
     """
     if not image or any(c.isspace() for c in image):
         raise DeploySpecError(f"{image!r} is not an image reference", "pass e.g. --image digits:3")
-    proc = engine.docker("image", "inspect", "--format", "{{.Id}}", image, check=False, timeout=60)
+    proc = engine.docker("image", "inspect", "--format", "{{.Id}} {{json .RepoDigests}}", image,
+                         check=False, timeout=60)  # fmt: skip
     if proc.returncode != 0 or not proc.stdout.strip():
         raise ImageNotFound(
             f"image {image} is not on this node, so the swarm cannot start it",
             f"build it first (`dockyard build -t {image}`), or pull/push it so every node can get it",
         )
-    return proc.stdout.strip()
+    image_id, _, digests_json = proc.stdout.strip().partition(" ")
+    digests = [str(d) for d in json.loads(digests_json or "[]") or []]
+    if digests:
+        return _same_repo_digest(image, digests)
+    if swarm_nodes(engine) > 1:
+        raise ImageNotFound(
+            f"image {image} exists only on this node; the other nodes of the swarm cannot get it",
+            "push it to a registry every node can reach (`dockyard push`), then deploy the pushed reference",
+        )
+    return image_id
+
+
+def _same_repo_digest(image: str, digests: Sequence[str]) -> str:
+    """Prefer the digest from the repository the user named (an image can be in several)."""
+    repo = image.split("@", 1)[0]
+    if ":" in repo.rsplit("/", 1)[-1]:
+        repo = repo.rsplit(":", 1)[0]
+    return next((d for d in digests if d.split("@", 1)[0] == repo), digests[0])
+
+
+def swarm_nodes(engine: Engine) -> int:
+    proc = engine.docker("info", "--format", "{{.Swarm.Nodes}}", check=False, timeout=30)
+    text = proc.stdout.strip()
+    return int(text) if text.isdigit() else 1
 
 
 def runtime_env(cpus: float, budget: ShutdownBudget, port: int) -> dict[str, str]:
@@ -352,9 +379,13 @@ def create_args(s: ServiceSettings) -> list[str]:
 def update_args(s: ServiceSettings, current_env: Sequence[str]) -> list[str]:
     args = ["update", "--detach", "--image", s.image_id, "--replicas", str(s.replicas), *s.shared_flags()]
     wanted = s.full_env()
+    have = {item.partition("=")[0]: item.partition("=")[2] for item in current_env}
+    # Only changed keys: the docker CLI rebuilds the env list in map order on any --env-add,
+    # and a reordered list is a new task template, i.e. a needless rolling restart.
     for key, value in wanted.items():
-        args += ["--env-add", f"{key}={value}"]
-    for key in sorted({item.split("=", 1)[0] for item in current_env} - set(wanted)):
+        if have.get(key) != value:
+            args += ["--env-add", f"{key}={value}"]
+    for key in sorted(set(have) - set(wanted)):
         args += ["--env-rm", key]
     for key, value in s.labels().items():
         args += ["--label-add", f"{key}={value}"]
@@ -414,7 +445,7 @@ def _task(raw: Mapping[str, object]) -> TaskStatus:
         id=str(raw.get("ID", "")), slot=int(raw.get("Slot") or 0),  # type: ignore[call-overload]
         state=str(status.get("State", "")), desired_state=str(raw.get("DesiredState", "")),
         error=str(status.get("Err", "")), message=str(status.get("Message", "")),
-        image=image.split("@")[0], container_id=str(container.get("ContainerID", "")),
+        image=image, container_id=str(container.get("ContainerID", "")),
         addresses=tuple(addresses),
     )  # fmt: skip
 
@@ -441,7 +472,7 @@ def _status_from(raw: Mapping[str, object], tasks: tuple[TaskStatus, ...]) -> Se
     spec = dict(raw.get("Spec") or {})  # type: ignore[call-overload]
     labels = dict(spec.get("Labels") or {})
     template = dict(spec.get("TaskTemplate") or {})
-    image = str(dict(template.get("ContainerSpec") or {}).get("Image", "")).split("@")[0]
+    image = str(dict(template.get("ContainerSpec") or {}).get("Image", ""))
     nets = [str(n.get("Target", "")) for n in template.get("Networks") or []]
     update = dict(raw.get("UpdateStatus") or {})  # type: ignore[call-overload]
     return ServiceStatus(
@@ -650,7 +681,11 @@ def project_image(
     cfg = load_config(project_dir)  # no dockyard.yaml: ConfigError says to run `dockyard init`
     context_model = serving.resolve_model(project_dir, model or cfg.serve.model)
     serving.check_model_safety(project_dir, context_model, allow_unsafe_model)
-    version = model.rpartition(":")[2] if model and ":" in model else ""
+    version = ""
+    if model and not (project_dir / model).is_file() and not Path(model).is_file():
+        from dockyard.store import Store
+
+        version = str(Store().get(model).version)  # name:latest -> the number it means now
     tag = f"{cfg.name}:{version or 'latest'}"
     project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line)
     return ProjectImage(tag, version, _service_name(cfg.name), cfg.resources.cpus, cfg.resources.memory)

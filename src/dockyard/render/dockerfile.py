@@ -65,6 +65,7 @@ def _builder(plan: Plan) -> list[str]:
     lines += _python_for_gpu(plan)
     lines += [
         "ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
+        *_project_env(plan),
         "# uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.",
         "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \\",
         f"    {_CA_MOUNT} \\",
@@ -94,6 +95,14 @@ def _builder(plan: Plan) -> list[str]:
     if plan.trim:
         lines += _trim(plan)
     return lines
+
+
+def _project_env(plan: Plan) -> list[str]:
+    """dockyard.yaml env in the builder too: the bytecode warm-up imports the framework, which
+    may read it (KERAS_BACKEND, say)."""
+    if not plan.env:
+        return []
+    return ["ENV " + " ".join(f"{k}={_env_quote(v)}" for k, v in plan.env)]
 
 
 def _python(plan: Plan) -> str:

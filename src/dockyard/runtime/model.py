@@ -12,6 +12,7 @@ import importlib
 import inspect
 import sys
 import typing
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -239,13 +240,21 @@ class Field:
     required: bool
     optional: bool
     default: Any = None
+    shape: tuple[int, ...] | None = None  # from the predictor's `input_shapes`; -1 = any length
 
     @property
     def spec(self) -> TensorSpec:
         if self.scalar in ("array", "any"):
-            return TensorSpec(self.name, "FP64" if self.scalar == "array" else "BYTES", (-1,))
+            return TensorSpec(self.name, "FP64" if self.scalar == "array" else "BYTES", self.shape or (-1,))
         datatype = _SCALARS[self.scalar][0]
-        return TensorSpec(self.name, datatype, (1,) if self.depth == 0 else (-1,) * self.depth)
+        return TensorSpec(self.name, datatype, (1,) if self.depth == 0 else (self.shape or (-1,) * self.depth))
+
+    def check_shape(self, shape: tuple[int, ...], error: type[Exception]) -> None:
+        """Reject a value whose shape differs from the declared one (a 4xx naming the input)."""
+        if self.shape is None:
+            return
+        if len(shape) != len(self.shape) or any(w not in (-1, g) for w, g in zip(self.shape, shape)):
+            raise error(f"input {self.name!r}: expected shape {list(self.shape)}, got {list(shape)}")
 
     def describe(self) -> str:
         if self.scalar in ("array", "any"):
@@ -324,7 +333,22 @@ def convert_json(fld: Field, value: Any) -> Any:
             raise InputError(f"input {fld.name!r}: expected a numeric array, got {array.dtype.name} values")
         return array
     _check_value(value, fld, fld.depth, repr(fld.name))
+    if fld.shape is not None:
+        fld.check_shape(_nested_shape(value, fld.depth), InputError)
     return value
+
+
+def _nested_shape(value: Any, depth: int) -> tuple[int, ...]:
+    """Shape of a nested list; ragged rows give a shape that no declaration matches."""
+    shape: list[int] = []
+    level = [value]
+    for _ in range(depth):
+        lengths = {len(v) for v in level}
+        if len(lengths) != 1:
+            return (-2,)
+        shape.append(lengths.pop())
+        level = [x for v in level for x in v]
+    return tuple(shape)
 
 
 def convert_tensor(fld: Field, array: Any, sent: str) -> Any:
@@ -345,6 +369,7 @@ def convert_tensor(fld: Field, array: Any, sent: str) -> Any:
     if fld.scalar != "any" and array.ndim != fld.depth:
         raise TensorError(f"input {fld.name!r}: expected {fld.depth} dimension(s) ({fld.describe()}), "
                           f"got shape {list(array.shape)}")
+    fld.check_shape(tuple(array.shape), TensorError)
     value = array.tolist()
     return _decode_bytes(value) if sent == "BYTES" else value
 
@@ -353,6 +378,27 @@ def _decode_bytes(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode_bytes(v) for v in value]
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _with_shapes(fields: list[Field], shapes: Any, target: str) -> list[Field]:
+    """Apply a predictor's optional ``input_shapes = {"name": (64,)}`` (-1 = any length)."""
+    if shapes is None:
+        return fields
+    names = {f.name for f in fields}
+    if not isinstance(shapes, dict) or not set(shapes) <= names:
+        raise SetupError(f"{target}.input_shapes must map predict() argument names to shapes",
+                         f"e.g. input_shapes = {{{next(iter(names), 'x')!r}: (64,)}}")
+    out = []
+    for f in fields:
+        shape = shapes.get(f.name)
+        if shape is not None:
+            shape = tuple(int(d) for d in shape)
+            if f.scalar not in ("array", "any") and len(shape) != f.depth:
+                raise SetupError(f"{target}.input_shapes[{f.name!r}] has {len(shape)} dimension(s) but the "
+                                 f"type hint {f.describe()} has {f.depth}", "make them agree")
+            f = dataclasses.replace(f, shape=shape)
+        out.append(f)
+    return out
 
 
 class PythonModel:
@@ -378,7 +424,7 @@ class PythonModel:
         if not callable(predict):
             raise SetupError(f"{self.target} has no predict() method",
                              "define `def predict(self, **inputs)` on the class")
-        self.fields = _fields_of(predict)
+        self.fields = _with_shapes(_fields_of(predict), getattr(cls, "input_shapes", None), self.target)
         self.batchable = getattr(cls, "batch", False) is True
         example = getattr(cls, "example", None)
         self._example = dict(example) if isinstance(example, dict) else None

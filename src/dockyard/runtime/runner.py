@@ -161,4 +161,9 @@ class Runner:
         if not self.model.outputs:
             from .model import output_specs
 
-            self.model.outputs = output_specs(self.model.to_tensors(item, result))
+            try:
+                self.model.outputs = output_specs(self.model.to_tensors(item, result))
+            except ImportError:
+                # A pure-Python predictor without numpy: /predict works; V2 metadata simply
+                # lists no outputs until numpy is installed.
+                self.model.outputs = ()

@@ -22,7 +22,7 @@ import pytest
 
 from dockyard import project, registry
 from dockyard.engine import TEST_LABEL, Engine, RunSpec
-from dockyard.errors import RegistryError
+from dockyard.errors import RegistryError, RunError
 from dockyard.serving import predict, wait_ready
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "registry" / "tiny"
@@ -161,7 +161,7 @@ def version_of(engine: Engine, base: str, ref: str, tmp_path: Path, **metrics: f
 
 
 def dockyard(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dockyard", *args], input=stdin, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "dockyard", *args], check=False, input=stdin, capture_output=True, text=True,
                           timeout=600, env={**os.environ, **(env or {})})
 
 
@@ -171,7 +171,7 @@ def serve_prediction(engine: Engine, image: str, inputs: dict[str, object]) -> o
     try:
         try:
             wait_ready(f"http://127.0.0.1:{port}", 90)
-        except Exception as exc:
+        except RunError as exc:
             raise AssertionError(f"{image} did not serve: {exc}\n{engine.logs(cid, tail=20)}") from None
         return predict(f"http://127.0.0.1:{port}", inputs)
     finally:
@@ -258,7 +258,7 @@ def test_pulling_an_unknown_tag_lists_the_tags_that_exist(
     registry.push(engine, f"{image_name}:1", open_registry.host)
     out = dockyard("pull", f"{image_name}:7", "--registry", open_registry.host)
     assert out.returncode == 2
-    assert f"has no tag '7' (it has: 1)" in out.stderr
+    assert "has no tag '7' (it has: 1)" in out.stderr
     with pytest.raises(RegistryError, match="has no images"):
         registry.pull(engine, f"{image_name}-never-pushed:1", open_registry.host)
     with pytest.raises(RegistryError, match="has no tag 'nope'"):
@@ -325,3 +325,33 @@ def test_push_needs_login_then_works_with_stored_credentials(
     assert status == 200 and json.loads(body)["tags"] == ["1"]
     assert registry.RegistryClient(auth_registry.host).tags(image_name) == ["1"]  # creds from the config
     assert pushed.stdout.strip() == registry.RegistryClient(auth_registry.host).head(image_name, "1")
+
+
+def test_login_with_a_credential_helper_keeps_the_password_out_of_config_json(
+    engine: Engine, auth_registry: Registry, docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tiny_image: str, image_name: str,
+) -> None:
+    # A real helper program speaking docker's credential protocol, storing into a file of its own.
+    vault = tmp_path / "vault.json"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-dockyardtest"
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in\n  store) cat > "{vault}" ;;\n'
+        f'  get) read host; [ -s "{vault}" ] && cat "{vault}" || {{ echo "credentials not found in native keychain"; exit 1; }} ;;\n'
+        f'  erase) rm -f "{vault}" ;;\n  list) echo "{{}}" ;;\nesac\n'
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    (docker_config / "config.json").write_text(json.dumps({"credsStore": "dockyardtest"}))
+
+    out = dockyard("login", auth_registry.host, "-u", USER, "--password-stdin", stdin=PASSWORD)
+    assert out.returncode == 0, out.stderr
+    assert PASSWORD not in (docker_config / "config.json").read_text()
+    assert json.loads(vault.read_text())["Secret"] == PASSWORD
+
+    version_of(engine, tiny_image, f"{image_name}:1", tmp_path)
+    pushed = dockyard("push", f"{image_name}:1", "--registry", auth_registry.host, "--quiet")
+    assert pushed.returncode == 0, pushed.stderr
+    assert registry.RegistryClient(auth_registry.host).tags(image_name) == ["1"]  # creds via the helper
