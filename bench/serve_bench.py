@@ -245,6 +245,11 @@ def main() -> None:
     if chart(report, args.out.with_suffix(".png")):
         md += f"\n![serving benchmark]({args.out.with_suffix('.png').name})\n"
     args.out.with_suffix(".md").write_text(md)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _report import write_section
+
+    write_section("serving", "Serving: dockyard's runtime vs peer servers", md.removeprefix("# Serving benchmark\n\n")
+                  + "\nRun: `python bench/serve_bench.py` (peers from `../shared/bench/peers/setup.sh`).")
     print(md)
 
 

@@ -113,6 +113,9 @@ class Images:
     v1: str
     v2: str
     never_ready: str
+    project: Path  # the digits project, renamed to `name` so no real tag is overwritten
+    name: str
+    model_file: Path
 
 
 @dataclass(frozen=True)
@@ -172,15 +175,18 @@ def swarm_manager(engine: Engine) -> Iterator[Engine]:
 def images(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
     """v1 and v2 (a code edit) of the digits serving image, and a v1 whose server never starts."""
     root = tmp_path_factory.mktemp("swarm")
+    name = f"dockyard-test-swarm-{uuid.uuid4().hex[:8]}"
     digits = root / "digits"
     shutil.copytree(EXAMPLE, digits, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__"))
+    config = digits / "dockyard.yaml"
+    config.write_text(config.read_text().replace("name: digits", f"name: {name}"))
     outputs = root / "outputs"
     outputs.mkdir()
     outputs.chmod(0o777)  # the training container runs as uid 10001
     assert project.run(digits, engine, ["python", "train.py"], volumes=[f"{outputs}:/app/outputs"]) == 0
     model = project.stage_model(digits, outputs / "model.joblib")
-    tag = f"dockyard-test-swarm-{uuid.uuid4().hex[:8]}"
-    made = Images(v1=f"{tag}:1", v2=f"{tag}:2", never_ready=f"{tag}:never-ready")
+    made = Images(v1=f"{name}:1", v2=f"{name}:2", never_ready=f"{name}:never-ready", project=digits, name=name,
+                  model_file=outputs / "model.joblib")
     project.build(digits, engine, target="serve", model_file=model, tag=made.v1)
     with (digits / "predict.py").open("a") as f:
         f.write("\n# v2: a code change, so a new image\n")
@@ -189,7 +195,7 @@ def images(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     dockerfile = f'FROM {engine.image_id(made.v1)}\nCMD ["python", "-c", "import time; time.sleep(3600)"]\n'
     engine.docker("build", "--quiet", "--label", f"{TEST_LABEL}=1", "-t", made.never_ready, "-", input=dockerfile)
     yield made
-    for ref in (made.v1, made.v2, made.never_ready):
+    for ref in (made.v1, made.v2, made.never_ready, f"{name}:train", f"{name}:latest"):
         engine.remove_image(ref, force=True)
     shutil.rmtree(root, ignore_errors=True)
 
@@ -356,17 +362,20 @@ def test_missing_image_is_refused_naming_the_image_and_the_build_command(swarm_m
     assert "dockyard build" in failure.value.fix
 
 
-def test_cli_deploys_an_image_and_rm_removes_the_service(swarm_manager: Engine, images: Images) -> None:
+def test_cli_builds_the_project_deploys_it_and_rm_removes_the_service(swarm_manager: Engine,
+                                                                     images: Images) -> None:
     engine = swarm_manager
-    name = f"dockyard-test-cli-{uuid.uuid4().hex[:6]}"
+    name = images.name  # the service is named after the project
     cli = [sys.executable, "-m", "dockyard", "deploy"]
     try:
-        made = subprocess.run([*cli, "swarm", "--image", images.v1, "--name", name, "--replicas", "1", "--cpus",
-                               "0.5", "--memory", "256m", "--network", name, "--timeout", "120", "-q"],
-                              check=False, capture_output=True, text=True, timeout=300)  # fmt: skip
+        made = subprocess.run([*cli, "swarm", str(images.project), "--model", str(images.model_file),
+                               "--replicas", "1", "--cpus", "0.5", "--memory", "256m", "--network", name,
+                               "--timeout", "120", "-q"], check=False, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
         assert made.returncode == 0, made.stderr
         assert f"deployed {name}: 1/1 replicas healthy on network {name}" in made.stdout
-        assert swarm.status(engine, name).image_ref == images.v1
+        st = swarm.status(engine, name)
+        assert st.image_ref == f"{name}:latest" and st.image == engine.image_id(f"{name}:latest")
 
         removed = subprocess.run([*cli, "rm", name], check=False, capture_output=True, text=True, timeout=120)
         again = subprocess.run([*cli, "rm", name], check=False, capture_output=True, text=True, timeout=120)

@@ -93,6 +93,7 @@ def test_update_sends_only_changed_env_so_an_unchanged_deploy_restarts_nothing()
     assert flag_values(changed, "--env-add") == ["LOG_LEVEL=debug"]
     assert flag_values(changed, "--env-rm") == ["OLD"]
     assert flag(changed, "--image") == IMAGE_ID and changed[-1] == "digits"
+    assert flag(changed, "--endpoint-mode") == "dnsrr"
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_unknown_service_and_missing_previous_spec_are_named() -> None:
         "previous spec", name="digits")  # fmt: skip
 
     assert isinstance(unknown, swarm.ServiceNotFound) and "'digits'" in unknown.problem
-    assert no_prev is not None and "no previous version" in no_prev.problem
+    assert no_prev is not None and "no previous version" in no_prev.problem and no_prev.exit_code == 1
     assert swarm.classify_swarm_failure("something else entirely") is None
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from dockyard.deploy import MANAGED_ENV, DeploySpecError, memory_bytes
 from dockyard.deploy.shutdown import ShutdownBudget
 from dockyard.engine import Engine
-from dockyard.errors import DeployError, EnvironmentProblem
+from dockyard.errors import DeployError, DockyardError, EnvironmentProblem, UsageError
 
 Printer = Callable[[str], None]
 
@@ -181,15 +181,15 @@ def init_swarm(engine: Engine, advertise_addr: str = "127.0.0.1") -> bool:
     return True
 
 
-def classify_swarm_failure(stderr: str, *, name: str = "") -> DeployError | EnvironmentProblem | None:
+def classify_swarm_failure(stderr: str, *, name: str = "") -> DockyardError | None:
     """Map a failed ``docker service ...`` stderr to our error, or None if unknown."""
     if "not a swarm manager" in stderr or "This node is not part of a swarm" in stderr:
         return SwarmNotActive("this Docker Engine is not a swarm manager", INIT_FIX)
     if re.search(r"service .* not found|no such service", stderr, re.IGNORECASE):
         return ServiceNotFound(f"no Swarm service named {name!r}", "list services with `docker service ls`")
     if "does not have a previous spec" in stderr:
-        return DeployError(f"service {name!r} has no previous version to roll back to",
-                           "deploy a new version with `dockyard deploy swarm` instead", details=stderr.strip())
+        return UsageError(f"service {name!r} has no previous version to roll back to",
+                          "deploy a new version with `dockyard deploy swarm` instead", details=stderr.strip())
     return None
 
 
@@ -377,7 +377,9 @@ def create_args(s: ServiceSettings) -> list[str]:
 
 
 def update_args(s: ServiceSettings, current_env: Sequence[str]) -> list[str]:
-    args = ["update", "--detach", "--image", s.image_id, "--replicas", str(s.replicas), *s.shared_flags()]
+    # --endpoint-mode too: a service first created elsewhere in vip mode is moved to dnsrr.
+    args = ["update", "--detach", "--image", s.image_id, "--replicas", str(s.replicas),
+            "--endpoint-mode", "dnsrr", *s.shared_flags()]
     wanted = s.full_env()
     have = {item.partition("=")[0]: item.partition("=")[2] for item in current_env}
     # Only changed keys: the docker CLI rebuilds the env list in map order on any --env-add,
@@ -664,8 +666,6 @@ def project_image(
     or a stored version ``name:N``; an unknown version is a :class:`StoreError`)."""
     from dockyard import project, serving
     from dockyard.config import CONFIG_NAME, load_config
-    from dockyard.errors import UsageError
-
     if image and model:
         raise UsageError("give either --image or --model, not both",
                          "--image deploys a built image; --model builds one around a model")
