@@ -141,7 +141,12 @@ def test_ctrl_c_during_build_leaves_no_container(engine: Engine, digits_project:
     proc.wait(timeout=60)
     assert proc.returncode != 0
     time.sleep(2)
-    leftovers = set(engine.docker("ps", "-aq").stdout.split()) - before
+    # Containers other tests or Swarm create concurrently carry their own labels; a container
+    # leaked by this build would carry neither.
+    foreign = set()
+    for label in ("com.docker.swarm.task.id", "io.dockyard.test", "io.dockyard.project"):
+        foreign |= set(engine.docker("ps", "-aq", "--filter", f"label={label}").stdout.split())
+    leftovers = set(engine.docker("ps", "-aq").stdout.split()) - before - foreign
     assert leftovers == set()
 
 

@@ -212,7 +212,7 @@ def service(swarm_manager: Engine, images: Images) -> Iterator[Service]:
     suffix = uuid.uuid4().hex[:8]
     svc = Service(name=f"dockyard-test-{suffix}", network=f"dockyard-test-{suffix}")
     yield svc
-    swarm.rm(engine, svc.name) if engine.docker("service", "inspect", svc.name, check=False).returncode == 0 else None
+    engine.docker("service", "rm", svc.name, check=False)
     # The network can only go once the task containers have stopped.
     for _ in range(60):
         if engine.docker("network", "rm", svc.network, check=False).returncode == 0:

@@ -9,6 +9,7 @@
 # hadolint ignore=DL3057
 FROM python:3.11 AS builder
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV LOG_LEVEL=info GREETING="hello world"
 # uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
