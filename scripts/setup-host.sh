@@ -35,8 +35,10 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 log "installing dockyard[test] into .venv"
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+pip_log=$(mktemp)
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[test]'; } >"$pip_log" 2>&1; then
+  grep -v "^WARNING: Location" "$pip_log" | tail -30; echo "pip install failed (full log: $pip_log)"; exit 2
+fi
 
 if ! /usr/bin/docker image inspect dockyard/python:3.11-slim >/dev/null 2>&1 \
    || ! /usr/bin/docker image inspect dockyard/python:3.11-build >/dev/null 2>&1; then
