@@ -54,6 +54,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     trim: bool = True
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
+    model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
     uid: int = USER_UID
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -62,7 +63,13 @@ class Plan:
         return "serve" if (self.serve_predictor or self.serve_model) else "train"
 
 
-def make_plan(project_dir: Path, *, local_bases: frozenset[str] = frozenset(), model_file: str | None = None) -> Plan:
+def make_plan(
+    project_dir: Path,
+    *,
+    local_bases: frozenset[str] = frozenset(),
+    model_file: str | None = None,
+    model_version: str | None = None,
+) -> Plan:
     """Config + detection + compat data -> Plan. Reads project files; touches no engine."""
     from .detect import detect  # local import: detection is the slowest part of plan
 
@@ -125,6 +132,7 @@ def make_plan(project_dir: Path, *, local_bases: frozenset[str] = frozenset(), m
         choices=res.choices,
         warnings=tuple(detection.warnings),
         own_dockerfile="Dockerfile" if own.is_file() else None,
+        model_version=model_version,
     )
 
 

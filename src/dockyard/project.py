@@ -72,10 +72,12 @@ def _slug(name: str) -> str:
     return slug or "project"
 
 
-def plan(project_dir: Path, *, engine: Engine | None = None, model_file: str | None = None) -> tuple[Plan, str]:
+def plan(
+    project_dir: Path, *, engine: Engine | None = None, model_file: str | None = None, model_version: str | None = None
+) -> tuple[Plan, str]:
     """The resolved plan and its Dockerfile text."""
     bases = frozenset(local_base_refs(engine)) if engine else frozenset()
-    p = make_plan(project_dir, local_bases=bases, model_file=model_file)
+    p = make_plan(project_dir, local_bases=bases, model_file=model_file, model_version=model_version)
     return p, render_dockerfile(p, version=__version__)
 
 
@@ -205,7 +207,8 @@ def build(
     if model_file and not model_file.startswith(BUILD_DIR):
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         model_file = stage_model(project_dir, path)
-    p, text = plan(project_dir, engine=engine, model_file=model_file)
+    p, text = plan(project_dir, engine=engine, model_file=model_file,
+                   model_version=(labels or {}).get("io.dockyard.model-version"))
     labels = {**_oci_labels(project_dir, p), **(labels or {})}
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in load_config(project_dir).build_secrets]
     all_secrets = build_secrets(p, secrets, cfg_secrets)

@@ -37,6 +37,13 @@ def test_serve_a_stored_version_answers_predictions(engine: Engine, digits_proje
         assert serving.predict(res.url, sample) == {"output": 0}
         layers = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", res.image).stdout
         assert "COPY .dockyard/model /opt/dockyard/model/" in layers, "weights get a layer of their own"
+        labels = engine.inspect(res.image)["Config"]["Labels"]
+        assert labels["io.dockyard.model"] == "digits" and labels["io.dockyard.model-version"] == "2"
+        assert float(labels["io.dockyard.metrics.accuracy"]) > 0.8
+        import urllib.request
+
+        with urllib.request.urlopen(f"{res.url}/v2/models/digits") as resp:
+            assert json.loads(resp.read())["versions"] == ["2"]
     finally:
         engine.remove_container(res.container)
 

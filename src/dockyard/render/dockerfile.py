@@ -218,6 +218,8 @@ def _serve_stage(plan: Plan) -> list[str]:
     lines = ["FROM runtime-base AS serve"]
     for f in plan.model_files:
         lines.append(f"COPY {f} {MODEL_DIR}/")
+    if plan.model_version:
+        lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
     lines += _code(plan)
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
     if plan.serve_predictor:
