@@ -302,8 +302,11 @@ def run(
     on_line: Printer | None = None,
     build_line: Printer | None = None,
     allow_dangerous_mounts: bool = False,
+    risky: Mapping[str, bool] | None = None,
 ) -> int:
-    """Build (or reuse) the project image and run a command in it; returns the exit code."""
+    """Build (or reuse) the project image and run a command in it; returns the exit code.
+
+    ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements."""
     from .config import load_config
 
     from .engine import validate_run_spec
@@ -311,7 +314,7 @@ def run(
     cfg = load_config(project_dir.resolve())
     mounts = tuple(parse_volume(v) for v in volumes)
     # Refuse risky requests before spending time on a build.
-    validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts))
+    validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts, **(risky or {})))
     outcome = build(project_dir, engine, target="train", on_line=build_line)
     spec = RunSpec(
         image=outcome.image_id,
@@ -324,6 +327,7 @@ def run(
         env=dict(parse_env(e) for e in env),
         labels={"io.dockyard.project": cfg.name},
         allow_dangerous_mounts=allow_dangerous_mounts,
+        **(risky or {}),
     )
     return engine.run(spec, on_line=on_line)
 

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .engine import Engine, RunSpec
+from .engine import Engine, Mount, RunSpec, Secret
 from .errors import RunError, UsageError
 from .planning import BUILD_DIR, MODEL_SUFFIXES
 
@@ -118,11 +120,17 @@ def serve(
     on_line: Printer | None = None,
     labels: Mapping[str, str] | None = None,
     store_root: Path | None = None,
+    secrets: Sequence[Secret] = (),
 ) -> ServeOutcome:
-    """Build the serve image and start it detached; return once /readyz answers 200."""
+    """Build the serve image and start it detached; return once /readyz answers 200.
+
+    Secrets become read-only files under /run/secrets in the container. The host copies live
+    in a private temporary directory only until the container has mounted them."""
     from . import project
+    from .runsecrets import check_secrets
 
     project_dir = project_dir.resolve()
+    check_secrets(secrets)
     cfg = load_config(project_dir)
     context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
     check_model_safety(project_dir, context_model, allow_unsafe_model)
@@ -142,7 +150,13 @@ def serve(
         labels={"io.dockyard.project": cfg.name, "io.dockyard.role": "serve", **(labels or {})},
         remove=False,
     )
-    cid = engine.start(spec)
+    with tempfile.TemporaryDirectory(prefix="dockyard-secrets-") as tmp:
+        if secrets:
+            from .runsecrets import SECRETS_DIR, secret_file
+
+            mounts = tuple(Mount(str(secret_file(Path(tmp), s)), f"{SECRETS_DIR}/{s.id}", read_only=True) for s in secrets)
+            spec = dataclasses.replace(spec, mounts=spec.mounts + mounts)
+        cid = engine.start(spec)  # the bind mounts keep the files alive after tmp is removed
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, ready_timeout, alive=lambda: _running(engine, cid))

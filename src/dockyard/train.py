@@ -51,6 +51,7 @@ from .store import (
     fingerprint_dir,
     parse_ref,
 )
+from .runsecrets import check_secrets, secret_file, secret_values
 from .store._fs import hash_file
 from .store.fingerprint import iter_files
 
@@ -134,7 +135,7 @@ def train(
     params = dict(params or {})
     data = _check_data(data)
     _check_params(params)
-    _check_secrets(secrets)
+    check_secrets(secrets)
     _check_limits(cpus, memory)
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}",
@@ -200,16 +201,6 @@ def _check_limits(cpus: float | None, memory: str | None) -> None:
         raise UsageError(f"bad --memory {memory!r}", "use a size like 512m, 2g or 1073741824")
 
 
-def _check_secrets(secrets: Sequence[Secret]) -> None:
-    ids = [s.id for s in secrets]
-    for sid in ids:
-        if sid in (".", "..") or ids.count(sid) > 1:
-            why = "is given twice" if ids.count(sid) > 1 else f"would become /run/secrets/{sid}"
-            raise UsageError(f"secret id {sid!r} {why}",
-                             "give each secret its own name, e.g. --secret id=hf_token,env=HF_TOKEN")
-    _secret_values(secrets)  # every value readable now, not after a long build
-
-
 def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Path | None,
                 params: Mapping[str, str], res: Resources, build_line: Printer | None) -> _Plan:
     from . import project
@@ -258,7 +249,7 @@ def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
     try:
         workdir, before = _prepare_workdir(engine, plan.image_id, work)
         spec = _run_spec(engine, plan, work, workdir, secrets, container, run_id, labels)
-        logs = _Logs(_secret_values(secrets), on_line)
+        logs = _Logs(secret_values(secrets), on_line)
         started = _now()
         try:
             ending = _run_container(engine, spec, container, timeout, logs)
@@ -318,7 +309,7 @@ def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
     mounts.append(Mount(str(_helpers(work / "helpers")), HELPERS_DIR, read_only=True))
     env["PYTHONPATH"] = _pythonpath(engine, plan.image_id)
     for secret in secrets:
-        mounts.append(Mount(str(_secret_file(work / "secrets", secret)),
+        mounts.append(Mount(str(secret_file(work / "secrets", secret)),
                             f"{SECRETS_DIR}/{secret.id}", read_only=True))
     return RunSpec(
         image=plan.image_id, command=plan.command, name=container,
@@ -469,46 +460,6 @@ def _pythonpath(engine: Engine, image_id: str) -> str:
     env = _image_config(engine, image_id).get("Env") or []
     current = next((e.split("=", 1)[1] for e in env if isinstance(e, str) and e.startswith("PYTHONPATH=")), "")
     return f"{current}:{HELPERS_DIR}" if current else HELPERS_DIR
-
-
-def _secret_file(directory: Path, secret: Secret) -> Path:
-    """A private copy of the secret, readable only by the container user; deleted after the run."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    value = _secret_bytes(secret)
-    target = directory / secret.id
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(value)
-    if os.geteuid() == 0:
-        os.chown(target, CONTAINER_UID, CONTAINER_UID)
-        os.chmod(target, 0o400)
-    else:  # the container user is someone else; the 0700 parent keeps other host users out
-        os.chmod(target, 0o444)
-    return target
-
-
-def _secret_bytes(secret: Secret) -> bytes:
-    if secret.src:
-        try:
-            return Path(secret.src).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"secret {secret.id!r}: cannot read {secret.src}: {exc.strerror}",
-                             "point src= at a readable file") from None
-    value = os.environ.get(secret.env or "")
-    if value is None:
-        raise UsageError(f"secret {secret.id!r}: environment variable {secret.env} is not set",
-                         f"export {secret.env}=...")
-    return value.encode()
-
-
-def _secret_values(secrets: Sequence[Secret]) -> list[str]:
-    """Every text a log line must never show: whole values and their single lines."""
-    values: set[str] = set()
-    for secret in secrets:
-        text = _secret_bytes(secret).decode("utf-8", "replace").strip()
-        values |= {v for v in [text, *text.splitlines()] if len(v.strip()) >= 3}
-    return sorted(values, key=len, reverse=True)
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -139,3 +139,47 @@ def test_serve_refuses_a_malicious_pickle(engine: Engine, digits_project: Path, 
     res = _dockyard("serve", str(digits_project), "--model", "evil.joblib", "--port", "18392", "-d")
     assert res.returncode == 1
     assert "refusing to serve evil.joblib" in res.stderr and "--allow-unsafe-model" in res.stderr
+
+
+def test_serve_secret_is_a_read_only_file_and_nowhere_else(engine: Engine, digits_project: Path, unique_tag: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.engine import Secret
+
+    subprocess.run([sys.executable, "train.py"], cwd=digits_project, check=True, capture_output=True)
+    monkeypatch.setenv("DOCKYARD_TEST_SERVE_SECRET", CANARY)
+    res = serving.serve(digits_project, engine, model="outputs/model.joblib", port=18393, tag=unique_tag,
+                        name="dockyard-test-serve-secret", labels={"io.dockyard.test": "1"},
+                        secrets=[Secret.parse("id=api_key,env=DOCKYARD_TEST_SERVE_SECRET")])
+    try:
+        inside = engine.docker("exec", res.container, "sh", "-c", "cat /run/secrets/api_key; echo; stat -c %a /run/secrets/api_key")
+        assert inside.stdout.split() == [CANARY, "400"]
+        assert CANARY not in json.dumps(engine.inspect(res.container, "container"))
+        assert CANARY not in engine.logs(res.container)
+        assert CANARY not in json.dumps(engine.inspect(res.image))
+        write = engine.docker("exec", res.container, "sh", "-c", "echo x > /run/secrets/api_key", check=False)
+        assert write.returncode != 0
+    finally:
+        engine.remove_container(res.container)
+
+
+@pytest.mark.parametrize(("flags", "needle", "allow"), [
+    (["--privileged"], "privileged", "--allow-privileged"),
+    (["--host-network"], "host network", "--allow-host-namespaces"),
+    (["--host-pid"], "host pid", "--allow-host-namespaces"),
+    (["--host-ipc"], "host ipc", "--allow-host-namespaces"),
+    (["-v", "/:/host"], "refusing to mount /", "--allow-dangerous-mounts"),
+    (["-v", "/proc:/p"], "refusing to mount /proc", "--allow-dangerous-mounts"),
+    (["-v", "/sys:/s"], "refusing to mount /sys", "--allow-dangerous-mounts"),
+])
+def test_risky_run_requests_need_a_flag_that_names_the_risk(digits_project: Path, flags: list[str], needle: str,
+                                                            allow: str) -> None:
+    res = _dockyard("run", str(digits_project), *flags, "--", "true")
+    assert res.returncode == 1
+    assert needle in res.stderr and allow in res.stderr
+
+
+def test_an_acknowledged_risky_request_is_honoured(engine: Engine, digits_project: Path) -> None:
+    res = _dockyard("run", str(digits_project), "--host-pid", "--allow-host-namespaces", "-q", "--",
+                    "sh", "-c", "test -d /proc/1 && cat /proc/1/comm")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() != "sh", "with the host PID namespace, PID 1 is the host's init, not our shell"

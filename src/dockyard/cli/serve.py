@@ -22,10 +22,12 @@ def serve(
     local: Annotated[bool, typer.Option("--local", help="run the runtime here, outside a container")] = False,
     public: Annotated[bool, typer.Option("--public", help="publish on all interfaces, not just 127.0.0.1")] = False,
     allow_unsafe_model: Annotated[bool, typer.Option(help="serve a model file the scanner flags as dangerous")] = False,
+    secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: a file at /run/secrets/NAME")] = [],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Build the serving image and run it; waits for ready and prints the URL."""
     from .. import serving
+    from ..engine import Secret
 
     p = path.resolve()
     if local:
@@ -34,7 +36,7 @@ def serve(
         os.execv(argv[0], argv)
     eng = engine()
     res = serving.serve(p, eng, model=model, port=port, public=public, allow_unsafe_model=allow_unsafe_model,
-                        on_line=progress(quiet))
+                        on_line=progress(quiet), secrets=[Secret.parse(x) for x in secret])
     out.print(f"ready: {res.url}  (docs: {res.url}/docs, container {res.container[:12]})")
     if detach:
         return
