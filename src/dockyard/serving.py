@@ -134,8 +134,11 @@ def serve(
     cfg = load_config(project_dir)
     context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
     check_model_safety(project_dir, context_model, allow_unsafe_model)
+    provenance = model_labels(model, store_root)
+    if tag is None and provenance:  # a stored version: the image is NAME:N, ready for `dockyard push NAME:N`
+        tag = f"{cfg.name}:{provenance['io.dockyard.model-version']}"
     built = project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line,
-                          labels=model_labels(model, store_root))
+                          labels=provenance)
     container = name or f"dockyard-serve-{cfg.name}-{port}"
     engine.remove_container(container)
     spec = RunSpec(

@@ -30,9 +30,10 @@ def test_serve_a_stored_version_answers_predictions(engine: Engine, digits_proje
     train(digits_project, engine, store=store, labels={"io.dockyard.test": "1"})
     v2 = train(digits_project, engine, params={"C": "0.1"}, store=store, labels={"io.dockyard.test": "1"})
     assert str(v2.version.version) == "2"
-    res = serving.serve(digits_project, engine, model="digits:2", port=18411, tag=unique_tag,
+    res = serving.serve(digits_project, engine, model="digits:2", port=18411,
                         name="dockyard-test-serve-store", store_root=store.root, labels={"io.dockyard.test": "1"})
     try:
+        assert res.tag == "digits:2" and engine.image_id("digits:2") == res.image
         sample = json.loads((digits_project / "sample.json").read_text())
         assert serving.predict(res.url, sample) == {"output": 0}
         layers = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", res.image).stdout
@@ -46,6 +47,7 @@ def test_serve_a_stored_version_answers_predictions(engine: Engine, digits_proje
             assert json.loads(resp.read())["versions"] == ["2"]
     finally:
         engine.remove_container(res.container)
+        engine.remove_image("digits:2", force=True)
 
 
 def test_standard_v2_client_talks_to_the_served_container(engine: Engine, digits_project: Path, unique_tag: str) -> None:
