@@ -59,8 +59,15 @@ def _fail(field_name: str, problem: str, fix: str) -> DeploySpecError:
     return DeploySpecError(f"deploy spec field '{field_name}': {problem}", fix)
 
 
+# Docker/dockyard.yaml sizes: a lower-case one-letter binary unit ("256m" = 256 MiB). Kubernetes
+# would read "256m" as 0.256 bytes, so these are recognised first.
+_DOCKER_SIZE = re.compile(r"^(\d+)([bkmg])$")
+_DOCKER_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+
+
 def memory_bytes(value: int | str) -> int:
-    """Bytes in a memory amount given as an int or a Kubernetes quantity ("512Mi")."""
+    """Bytes in a memory amount: an int, a docker size ("256m", "2g") or a Kubernetes
+    quantity ("512Mi", "2G")."""
     if isinstance(value, bool):
         raise _fail(
             "memory",
@@ -69,6 +76,9 @@ def memory_bytes(value: int | str) -> int:
         )
     if isinstance(value, int):
         return value
+    docker = _DOCKER_SIZE.match(str(value).strip())
+    if docker:
+        return int(docker.group(1)) * _DOCKER_UNITS[docker.group(2)]
     match = _QUANTITY.match(str(value).strip())
     if not match:
         raise _fail(

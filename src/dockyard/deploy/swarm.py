@@ -53,8 +53,6 @@ LABEL_VERSION = "io.dockyard.version"
 LABEL_SERVICE = "io.dockyard.service"
 # Service names become DNS names (NAME, tasks.NAME) on the overlay network.
 _SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DOCKER_MEMORY = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
-_DOCKER_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 # Update states after which Swarm does nothing more on its own.
 _UPDATE_DONE = {"completed", "rollback_completed", "paused", "rollback_paused"}
 POLL_S = 1.0
@@ -222,13 +220,6 @@ def check_replicas(replicas: int) -> None:
 
 def parse_memory(memory: int | str) -> int:
     """Bytes from docker style (``256m``, ``2g``) or Kubernetes style (``256Mi``) amounts."""
-    if isinstance(memory, str):
-        m = _DOCKER_MEMORY.match(memory.strip())
-        if m:
-            value = int(m.group(1)) * _DOCKER_UNITS[m.group(2).lower()]
-            if value <= 0:
-                raise DeploySpecError(f"memory {memory!r} must be more than zero", 'pass e.g. "256m"')
-            return value
     value = memory_bytes(memory)
     if value <= 0:
         raise DeploySpecError(f"memory {memory!r} must be more than zero", 'pass e.g. "256m"')
