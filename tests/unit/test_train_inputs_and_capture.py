@@ -12,6 +12,8 @@ import pytest
 
 from dockyard.engine import Secret
 from dockyard.errors import UsageError
+from dockyard.runsecrets import secret_file as _secret_file
+from dockyard.runsecrets import secret_values as _secret_values
 from dockyard.store._fs import hash_file
 from dockyard.train import (
     _captured,
@@ -19,8 +21,6 @@ from dockyard.train import (
     _collect,
     _extract,
     _Logs,
-    _secret_file,
-    _secret_values,
     code_hash,
     param_env,
     parse_params,

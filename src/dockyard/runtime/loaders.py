@@ -117,21 +117,45 @@ def _onnx(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
-    specs = []
+    specs, fixed_batch = [], None
     for arg in session.get_inputs():
         dims = tuple(d if isinstance(d, int) and d > 0 else -1 for d in arg.shape)
         if not dims:
             dims = (-1,)
+        if dims[0] > 0:  # exported with a fixed batch (often 1): feed it rows in chunks of that size
+            fixed_batch = dims[0]
         if shape and any(d < 0 for d in dims[1:]):
             dims = (-1, *shape)
         specs.append(TensorSpec(arg.name, _ONNX_TYPES.get(arg.type, "FP32"), (-1, *dims[1:])))
     output_names = [o.name for o in session.get_outputs()]
 
-    def predict(arrays: dict[str, Any]) -> dict[str, Any]:
+    def run(arrays: dict[str, Any]) -> dict[str, Any]:
         values = session.run(output_names, arrays)
         return {n: v for n, v in zip(output_names, values) if hasattr(v, "shape")}
 
+    predict = run if fixed_batch is None else _in_chunks(run, fixed_batch)
     return Loaded("onnxruntime_onnx", tuple(specs), predict)
+
+
+def _in_chunks(run: Callable[[dict[str, Any]], dict[str, Any]], size: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Run a fixed-batch model on any number of rows: pad the last chunk with zeros, trim its outputs."""
+    import numpy as np
+
+    def predict(arrays: dict[str, Any]) -> dict[str, Any]:
+        rows = next(iter(arrays.values())).shape[0]
+        parts: list[dict[str, Any]] = []
+        for start in range(0, rows, size):
+            chunk = {}
+            for name, array in arrays.items():
+                piece = array[start:start + size]
+                if piece.shape[0] < size:
+                    pad = np.zeros((size - piece.shape[0], *piece.shape[1:]), dtype=piece.dtype)
+                    piece = np.concatenate([piece, pad])
+                chunk[name] = piece
+            parts.append({k: v[:min(size, rows - start)] for k, v in run(chunk).items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return predict
 
 
 def _xgboost(path: Path, shape: tuple[int, ...] | None) -> Loaded:
@@ -164,12 +188,7 @@ def _torchscript(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     module = torch.jit.load(str(path), map_location="cpu")
     module.eval()
     if not shape:
-        # TorchScript keeps no input shapes; the first 2-D weight is usually a Linear(in, out).
-        weights = [p for p in module.parameters() if p.dim() == 2]
-        if not weights:
-            raise SetupError(f"{path.name} does not record its input shape",
-                             "pass --input-shape, e.g. --input-shape 3,224,224")
-        shape = (int(weights[0].shape[1]),)
+        shape = _torchscript_features(module, path)
 
     def predict(arrays: dict[str, Any]) -> dict[str, Any]:
         with torch.inference_mode():
@@ -179,7 +198,47 @@ def _torchscript(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     return Loaded("pytorch_torchscript", (TensorSpec("input", "FP32", (-1, *shape)),), predict)
 
 
+def _torchscript_features(module: Any, path: Path) -> tuple[int, ...]:
+    """TorchScript keeps no input shapes; a first layer that is a Linear(in, out) tells us ``in``.
+
+    Only the *first* layer with weights counts: a Linear after a Conv would give a wrong guess.
+    """
+    for sub in module.modules():
+        weights = list(sub.parameters(recurse=False))
+        if not weights:
+            continue
+        if getattr(sub, "original_name", "") == "Linear" and weights[0].dim() == 2:
+            return (int(weights[0].shape[1]),)
+        break
+    raise SetupError(f"{path.name} does not record its input shape (its first layer is not a Linear)",
+                     "pass --input-shape with the per-row shape, e.g. --input-shape 3,224,224")
+
+
+def _choose_keras_backend() -> None:
+    """Keras 3 defaults to TensorFlow; when that is missing, use an installed backend instead.
+
+    An explicit KERAS_BACKEND, or a keras.json naming an installed backend, still wins.
+    """
+    import importlib.util
+    import json
+    import os
+
+    if os.environ.get("KERAS_BACKEND"):
+        return
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    configured = "tensorflow"
+    try:
+        with open(os.path.join(home, "keras.json")) as fh:
+            configured = str(json.load(fh).get("backend", configured))
+    except (OSError, ValueError, AttributeError):
+        pass
+    installed = [b for b in (configured, "jax", "torch", "tensorflow") if importlib.util.find_spec(b) is not None]
+    if installed and installed[0] != configured:
+        os.environ["KERAS_BACKEND"] = installed[0]
+
+
 def _keras(path: Path, shape: tuple[int, ...] | None) -> Loaded:
+    _choose_keras_backend()
     import keras
 
     net = keras.models.load_model(str(path))
