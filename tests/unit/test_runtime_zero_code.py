@@ -17,15 +17,16 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "runtime"))
-from runtime_testkit import Server, post_json, request  # noqa: E402
+from runtime_testkit import Server, post_json, request
 
 np = pytest.importorskip("numpy")
 
@@ -144,13 +145,18 @@ def keras_backend() -> str:
     pytest.skip("no Keras backend installed (jax, torch or tensorflow)")
 
 
-def build_keras(tmp: Path) -> Case:
-    home = tmp / "keras-home"  # keep keras.json out of the real home directory
+def import_keras(home: Path) -> ModuleType:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KERAS_BACKEND", keras_backend())
-        mp.setenv("KERAS_HOME", str(home))
+        mp.setenv("KERAS_HOME", str(home))  # keep keras.json out of the real home directory
         keras = need("keras")  # the backend is fixed at first import; the env is restored after
     keras.utils.set_random_seed(0)
+    return keras
+
+
+def build_keras(tmp: Path) -> Case:
+    home = tmp / "keras-home"
+    keras = import_keras(home)
     net = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
                             keras.layers.Dense(10, activation="softmax")])
     path = tmp / "digits_keras.keras"
@@ -183,8 +189,8 @@ class Served:
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp(request.param)
     case = BUILDERS[request.param](tmp)
-    # A batch waits up to 50 ms to fill so that the concurrency test reliably sees batches.
-    args = ["--model", str(case.path), "--max-batch-wait-ms", "50", *case.extra_args]
+    # A batch waits up to 100 ms to fill so that the concurrency test reliably sees batches.
+    args = ["--model", str(case.path), "--max-batch-wait-ms", "100", *case.extra_args]
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("KERAS_BACKEND", raising=False)
         server = Server(args, tmp, env=dict(case.env))
@@ -251,6 +257,30 @@ def test_predict_rows_and_single_row_equal_the_frameworks_own_predictions(served
     assert status == 200, body
     for name, value in predict_outputs(case, body).items():  # one row in, one row out (no batch dim)
         assert_same(value, want[name][0], name)
+
+
+V2_NUMPY = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4"}
+
+
+def test_v2_binary_tensors_equal_the_frameworks_own_predictions(served: Served) -> None:
+    case, rows = served.case, served.rows[30:30 + ROWS]
+    raw = rows.astype(V2_NUMPY[case.datatype]).tobytes()
+    header = json.dumps({"inputs": [{"name": case.input_name, "shape": list(rows.shape), "datatype": case.datatype,
+                                     "parameters": {"binary_data_size": len(raw)}}],
+                         "outputs": [{"name": n, "parameters": {"binary_data": True}} for n in case.outputs]})
+    status, headers, data = request(served.server.port, "POST", f"/v2/models/{case.name}/infer",
+                                    header.encode() + raw,
+                                    headers={"Inference-Header-Content-Length": str(len(header)),
+                                             "Content-Type": "application/octet-stream"})
+    assert status == 200, data[:500]
+    n = int(headers["inference-header-content-length"])
+    offset, want = n, case.reference(rows)
+    for out in json.loads(data[:n])["outputs"]:  # binary outputs follow the header in order
+        size = out["parameters"]["binary_data_size"]
+        got = np.frombuffer(data[offset:offset + size], dtype=V2_NUMPY[out["datatype"]]).reshape(out["shape"])
+        assert_same(got, want[out["name"]], out["name"])
+        offset += size
+    assert offset == len(data)
 
 
 def batch_size_counts(metrics: str, model: str) -> tuple[int, int]:
@@ -382,3 +412,73 @@ def test_json_file_that_is_not_an_xgboost_model_fails_setup_naming_the_file(tmp_
     with Server(["--model", str(tmp_path / "config.json")], tmp_path) as server:
         assert server.proc.wait(60) != 0
         assert "config.json is JSON but not an XGBoost model" in server.log
+
+
+def test_keras_model_with_two_typed_inputs_and_two_outputs_serves_them_by_name(tmp_path: Path) -> None:
+    keras = import_keras(tmp_path / "keras-home")
+    pixels = keras.Input((64,), name="pixels")
+    flags = keras.Input((2,), name="flags", dtype="int32")
+    hidden = keras.layers.Concatenate()([pixels, keras.ops.cast(flags, "float32")])
+    net = keras.Model([pixels, flags], [keras.layers.Dense(1, name="score")(hidden),
+                                        keras.layers.Dense(10, activation="softmax", name="klass")(hidden)])
+    net.save(str(tmp_path / "two.keras"))
+    rows, ints = digits()[0][:ROWS], np.arange(ROWS * 2, dtype=np.int32).reshape(ROWS, 2)
+    score, klass = keras.models.load_model(str(tmp_path / "two.keras")).predict_on_batch([rows, ints])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("KERAS_BACKEND", raising=False)
+        server = Server(["--model", str(tmp_path / "two.keras")], tmp_path,
+                        env={"KERAS_HOME": str(tmp_path / "keras-home")})
+    with server:
+        server.wait_ready(READY_TIMEOUT_S)
+        meta = json.loads(request(server.port, "GET", "/v2/models/two")[2])
+        status, body = post_json(server.port, "/predict", {"pixels": rows.tolist(), "flags": ints.tolist()})
+        v2_status, v2 = post_json(server.port, "/v2/models/two/infer", {"inputs": [
+            v2_tensor("pixels", "FP32", rows), v2_tensor("flags", "INT32", ints)]})
+    assert meta["inputs"] == [{"name": "pixels", "datatype": "FP32", "shape": [-1, 64]},
+                              {"name": "flags", "datatype": "INT32", "shape": [-1, 2]}]
+    assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"score": [-1, 1], "klass": [-1, 10]}
+    assert status == 200, body
+    assert_same(body["outputs"]["score"], score, "score")
+    assert_same(body["outputs"]["klass"], klass, "klass")
+    assert v2_status == 200, v2
+    got = {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in v2["outputs"]}
+    assert_same(got["score"], score, "score")
+    assert_same(got["klass"], klass, "klass")
+
+
+TWO_HEADS = '''
+import torch
+
+
+class TwoHeads(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.body(x)
+        return logits, torch.softmax(logits, dim=1)
+'''
+
+
+def test_torchscript_returning_a_tuple_serves_each_output(tmp_path: Path) -> None:
+    torch = need("torch")
+    (tmp_path / "two_heads.py").write_text(TWO_HEADS)  # torch.jit.script reads the class's source file
+    spec = importlib.util.spec_from_file_location("two_heads", tmp_path / "two_heads.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    net = module.TwoHeads().eval()
+    torch.jit.save(torch.jit.script(net), str(tmp_path / "heads.pt"))
+    rows = digits()[0][:ROWS]
+    with torch.inference_mode():
+        logits, probs = (t.numpy() for t in net(torch.from_numpy(rows)))
+    with Server(["--model", str(tmp_path / "heads.pt")], tmp_path) as server:
+        server.wait_ready(READY_TIMEOUT_S)
+        meta = json.loads(request(server.port, "GET", "/v2/models/heads")[2])
+        status, body = post_json(server.port, "/predict", {"input": rows.tolist()})
+    assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"output_0": [-1, 10], "output_1": [-1, 10]}
+    assert status == 200, body
+    assert_same(body["outputs"]["output_0"], logits, "output_0")
+    assert_same(body["outputs"]["output_1"], probs, "output_1")

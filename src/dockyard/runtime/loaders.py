@@ -7,7 +7,7 @@ arrays to named batch arrays, so every zero-code model takes dynamic batches.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable  # noqa: UP035 (a runtime test allows only top-level stdlib names in from-imports)
 
 from .model import ArrayModel, Loaded, SetupError
 from .tensors import TensorSpec
@@ -82,7 +82,7 @@ def _features(n: Any, given: tuple[int, ...] | None, what: str) -> tuple[int, ..
 
 def _sklearn(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     try:
-        import joblib
+        import joblib  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         estimator = joblib.load(path)
     except ImportError:
@@ -100,7 +100,7 @@ def _sklearn(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     def predict(arrays: dict[str, Any]) -> dict[str, Any]:
         x = arrays["input"]
         if feature_names is not None:  # fitted on a DataFrame: keep sklearn from warning per call
-            import pandas as pd
+            import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
             x = pd.DataFrame(x, columns=feature_names)
         return {"output": estimator.predict(x)}
@@ -114,7 +114,7 @@ _ONNX_TYPES = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)
 
 
 def _onnx(path: Path, shape: tuple[int, ...] | None) -> Loaded:
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
     specs, fixed_batch = [], None
@@ -159,7 +159,7 @@ def _in_chunks(run: Callable[[dict[str, Any]], dict[str, Any]], size: int) -> Ca
 
 
 def _xgboost(path: Path, shape: tuple[int, ...] | None) -> Loaded:
-    import xgboost as xgb
+    import xgboost as xgb  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     booster = xgb.Booster(model_file=str(path))
     feat = _features(booster.num_features(), shape, path.name)
@@ -171,7 +171,7 @@ def _xgboost(path: Path, shape: tuple[int, ...] | None) -> Loaded:
 
 
 def _lightgbm(path: Path, shape: tuple[int, ...] | None) -> Loaded:
-    import lightgbm as lgb
+    import lightgbm as lgb  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     booster = lgb.Booster(model_file=str(path))
     feat = _features(booster.num_feature(), shape, path.name)
@@ -183,9 +183,9 @@ def _lightgbm(path: Path, shape: tuple[int, ...] | None) -> Loaded:
 
 
 def _torchscript(path: Path, shape: tuple[int, ...] | None) -> Loaded:
-    import torch
+    import torch  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-    module = torch.jit.load(str(path), map_location="cpu")
+    module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call,unused-ignore]
     module.eval()
     if not shape:
         shape = _torchscript_features(module, path)
@@ -193,9 +193,18 @@ def _torchscript(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     def predict(arrays: dict[str, Any]) -> dict[str, Any]:
         with torch.inference_mode():
             out = module(torch.from_numpy(arrays["input"]))
-        return {"output": out.detach().cpu().numpy()}
+        return _named_outputs(out, lambda t: t.detach().cpu().numpy())
 
     return Loaded("pytorch_torchscript", (TensorSpec("input", "FP32", (-1, *shape)),), predict)
+
+
+def _named_outputs(out: Any, to_numpy: Callable[[Any], Any]) -> dict[str, Any]:
+    """A tensor -> "output"; a tuple/list -> "output_0", "output_1", ...; a dict keeps its keys."""
+    if isinstance(out, dict):
+        return {str(k): to_numpy(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return {f"output_{i}": to_numpy(v) for i, v in enumerate(out)}
+    return {"output": to_numpy(out)}
 
 
 def _torchscript_features(module: Any, path: Path) -> tuple[int, ...]:
@@ -237,16 +246,36 @@ def _choose_keras_backend() -> None:
         os.environ["KERAS_BACKEND"] = installed[0]
 
 
+_KERAS_TYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
+                "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
+
+
 def _keras(path: Path, shape: tuple[int, ...] | None) -> Loaded:
     _choose_keras_backend()
-    import keras
+    import keras  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     net = keras.models.load_model(str(path))
-    dims = tuple(net.inputs[0].shape[1:])
-    feat = shape or tuple(int(d) if d else -1 for d in dims)
+    tensors = list(getattr(net, "inputs", None) or [])
+    if not tensors:
+        raise SetupError(f"{path.name} holds a Keras model that was never built, so its inputs are unknown",
+                         "start the model with keras.Input(shape=...) (or call it once) before saving")
+    specs = []
+    for t in tensors:  # one input keeps the name "input", like every other zero-code model
+        dims = tuple(int(d) if d else -1 for d in t.shape[1:])
+        if len(tensors) == 1 and shape:
+            dims = shape
+        specs.append(TensorSpec("input" if len(tensors) == 1 else t.name,
+                                _KERAS_TYPES.get(str(t.dtype), "FP32"), (-1, *dims)))
+    names = [s.name for s in specs]
+    output_names = list(getattr(net, "output_names", None) or [])
 
     def predict(arrays: dict[str, Any]) -> dict[str, Any]:
-        return {"output": net.predict_on_batch(arrays["input"])}
+        out = net.predict_on_batch(arrays["input"] if len(names) == 1 else [arrays[n] for n in names])
+        if isinstance(out, dict):
+            return dict(out)
+        if isinstance(out, (list, tuple)):
+            keys = output_names if len(output_names) == len(out) else [f"output_{i}" for i in range(len(out))]
+            return dict(zip(keys, out))
+        return {"output": out}
 
-    return Loaded("keras", (TensorSpec("input", "FP32", (-1, *feat)),), predict)
-
+    return Loaded("keras", tuple(specs), predict)
