@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -56,7 +57,7 @@ def bootstrap(
     *,
     mirror: str | None = None,
     tag: str | None = None,
-    on_line: "callable[[str], None] | None" = None,  # type: ignore[valid-type]
+    on_line: Callable[[str], None] | None = None,
 ) -> BaseImage:
     """Build and import a slim Python base image from Debian packages."""
     data = _data()
@@ -98,7 +99,8 @@ def bootstrap(
         engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], ref,
                           _changes(python, suite, created, "slim"))
     info = engine.inspect(ref)
-    return BaseImage(ref, python, suite, str(info["Id"]), int(info.get("Size", 0)))  # type: ignore[arg-type]
+    size = info.get("Size", 0)
+    return BaseImage(ref, python, suite, str(info["Id"]), size if isinstance(size, int) else 0)
 
 
 def _changes(python: str, suite: str, created: str, variant: str) -> list[str]:
@@ -128,7 +130,7 @@ def _ship_uv(root: Path) -> Path | None:
     return dest
 
 
-def _run_streaming(argv: list[str], on_line: "callable[[str], None] | None") -> None:  # type: ignore[valid-type]
+def _run_streaming(argv: list[str], on_line: Callable[[str], None] | None) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     tail: list[str] = []

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from .errors import BuildError, EngineError, RunError, UsageError
 
@@ -108,6 +109,17 @@ class RunSpec:
     allow_privileged: bool = False
     allow_host_namespaces: bool = False
     allow_dangerous_mounts: bool = False
+
+
+class RiskyOptions(TypedDict, total=False):
+    """RunSpec's risky requests and the acknowledgements that allow them (CLI flags)."""
+
+    privileged: bool
+    host_network: bool
+    host_pid: bool
+    host_ipc: bool
+    allow_privileged: bool
+    allow_host_namespaces: bool
 
 
 def validate_run_spec(spec: RunSpec) -> None:

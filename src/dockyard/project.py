@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__
 from .base import local_base_refs
 from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
-from .engine import BuildResult, Engine, Mount, RunSpec, Secret
+from .engine import BuildResult, Engine, Mount, RiskyOptions, RunSpec, Secret
 from .errors import ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
@@ -216,9 +216,9 @@ def build(
         dockerfile = project_dir / p.own_dockerfile
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
-        res = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+        own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
                            target=target, on_line=on_line, no_cache=no_cache)
-        return BuildOutcome(ref, res.image_id, res.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
+        return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
     chosen = target or p.default_target
     if chosen == "serve" and not (p.serve_predictor or p.serve_model):
@@ -302,7 +302,7 @@ def run(
     on_line: Printer | None = None,
     build_line: Printer | None = None,
     allow_dangerous_mounts: bool = False,
-    risky: Mapping[str, bool] | None = None,
+    risky: RiskyOptions | None = None,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 

@@ -146,7 +146,7 @@ class HttpConnection(asyncio.Protocol):
                 self._continue_sent = True
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return False
-        body = buf[start:start + length]
+        body = bytes(memoryview(buf)[start:start + length])  # one copy, typed bytes
         self.buf = buf[start + length:]
         self._need = 0
         self._continue_sent = False

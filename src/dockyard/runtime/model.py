@@ -259,7 +259,7 @@ class Field:
     def describe(self) -> str:
         if self.scalar in ("array", "any"):
             return "a numeric array" if self.scalar == "array" else "any JSON value"
-        text = self.scalar.__name__
+        text = str(self.scalar.__name__)
         for _ in range(self.depth):
             text = f"list[{text}]"
         return text

@@ -249,7 +249,7 @@ def _v2_request(request: dict[str, Any], model: Any) -> V2Request:
         wanted = {}
         for out in request["outputs"]:
             name = out.get("name") if isinstance(out, dict) else None
-            if name not in known:
+            if not isinstance(name, str) or name not in known:
                 raise HttpError(400, f"unknown output {name!r}; this model has {', '.join(sorted(known))}")
             p = out.get("parameters") or {}
             wanted[name] = bool(p.get("binary_data", binary_all)) if isinstance(p, dict) else binary_all

@@ -59,7 +59,7 @@ def make_model(config: ServeConfig) -> Any:
 
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
-        import uvloop  # optional: faster when the image happens to have it
+        import uvloop  # type: ignore[import-not-found,unused-ignore]  # optional: faster when present
 
         return uvloop.new_event_loop()  # type: ignore[no-any-return]
     except ImportError:
