@@ -41,6 +41,15 @@ def _data() -> dict[str, object]:
     return dict(json.loads(text))
 
 
+def check_python(python: str) -> None:
+    """Refuse a version no Debian suite ships as python3 (before any engine work)."""
+    if python not in supported_pythons():
+        raise UsageError(
+            f"no Debian suite ships Python {python} as python3",
+            f"choose one of: {', '.join(supported_pythons())} (e.g. --python 3.11)",
+        )
+
+
 def supported_pythons() -> list[str]:
     debian = _data()["debian"]
     assert isinstance(debian, dict)
@@ -60,14 +69,10 @@ def bootstrap(
     on_line: Callable[[str], None] | None = None,
 ) -> BaseImage:
     """Build and import a slim Python base image from Debian packages."""
+    check_python(python)
     data = _data()
     debian = data["debian"]
     assert isinstance(debian, dict)
-    if python not in debian:
-        raise UsageError(
-            f"no Debian suite ships Python {python} as python3",
-            f"choose one of: {', '.join(sorted(debian))} (e.g. --python 3.11)",
-        )
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem("debootstrap is not installed", "apt-get install -y debootstrap")
     if os.geteuid() != 0:

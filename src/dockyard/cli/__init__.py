@@ -183,8 +183,9 @@ def base_bootstrap(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Build a Python base image from Debian packages (debootstrap + docker import); no registry needed."""
-    from ..base import bootstrap
+    from ..base import bootstrap, check_python
 
+    check_python(python)
     res = bootstrap(engine(), python, mirror=mirror, on_line=progress(quiet))
     out.print(f"imported {res.ref} ({res.size_bytes / 1e6:.0f} MB, Debian {res.suite}) and its -build variant")
 
