@@ -124,9 +124,19 @@ def _changes(python: str, suite: str, created: str, variant: str) -> list[str]:
         ]
 
 
+def find_uv() -> str | None:
+    """The uv binary dockyard installed with (the `uv` package), else one on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
 def _ship_uv(root: Path) -> Path | None:
     """Copy this host's uv into the build variant, so builder stages need no network to get it."""
-    host_uv = shutil.which("uv")
+    host_uv = find_uv()
     if host_uv is None:
         return None
     dest = root / "usr/local/bin/uv"

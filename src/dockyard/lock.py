@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -208,7 +207,9 @@ def lock(project_dir: Path, engine: Engine, *, lock_name: str = LOCK_NAME, uv: s
     """Write a hash-pinned lock and point ``dependencies.lock`` at it."""
     project_dir = project_dir.resolve()
     config = load_config(project_dir)
-    uv_bin = uv or shutil.which("uv")
+    from .base import find_uv
+
+    uv_bin = uv or find_uv()
     if not uv_bin:
         raise EnvironmentProblem("`uv` is not installed on this host; dockyard lock runs it",
                                  "install it: pip install uv (or see https://docs.astral.sh/uv/)")
