@@ -22,13 +22,14 @@ loads: Callable[[bytes], Any]
 dumps: Callable[[Any], bytes]
 
 try:
-    import orjson as _orjson
+    import orjson as _orjson  # type: ignore[import-not-found,unused-ignore]  # optional
 
     _OPTS = _orjson.OPT_SERIALIZE_NUMPY
 
     def _or_dumps(value: Any) -> bytes:
         try:
-            return _orjson.dumps(value, default=_default, option=_OPTS)
+            out: bytes = _orjson.dumps(value, default=_default, option=_OPTS)
+            return out
         except TypeError:  # e.g. non-contiguous arrays, ints over 64 bits
             return _std_dumps(value)
 
