@@ -25,6 +25,7 @@ from .planning import BUILD_DIR, MODEL_SUFFIXES
 
 Printer = Callable[[str], None]
 CONTAINER_PORT = 8080
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
 
 
 def predictor_module(entry: str) -> str:
@@ -103,6 +104,13 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
             raise UsageError(
                 f"refusing to serve {path.name}: it would run dangerous code when loaded ({found})",
                 "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
+            )
+        # A file that will be unpickled but that the scanner cannot read could hide anything.
+        if result.status == "unscannable" and path.suffix in PICKLE_SUFFIXES:
+            why = result.findings[0].detail if result.findings else "unreadable"
+            raise UsageError(
+                f"refusing to serve {path.name}: it would be unpickled, but it could not be scanned ({why})",
+                "re-save the model, or pass --allow-unsafe-model if you trust the file",
             )
 
 

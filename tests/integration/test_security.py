@@ -125,8 +125,14 @@ def test_dangerous_run_requests_are_refused_before_any_build(digits_project: Pat
     assert "refusing to mount /etc" in res.stderr and "--allow-dangerous-mounts" in res.stderr
 
 
-@pytest.mark.parametrize("flagged", [True])
-def test_serve_refuses_a_malicious_pickle(engine: Engine, digits_project: Path, flagged: bool) -> None:
+def test_serve_refuses_a_pickle_it_cannot_scan(engine: Engine, digits_project: Path) -> None:
+    (digits_project / "opaque.joblib").write_bytes(b"\x80\x05" + bytes(range(256)) * 4)
+    res = _dockyard("serve", str(digits_project), "--model", "opaque.joblib", "--port", "18394", "-d")
+    assert res.returncode == 1
+    assert "refusing to serve opaque.joblib" in res.stderr and "could not be scanned" in res.stderr
+
+
+def test_serve_refuses_a_malicious_pickle(engine: Engine, digits_project: Path) -> None:
     import pickle
 
     class Evil:
