@@ -530,14 +530,19 @@ def _check_alias(alias: str) -> None:
                          "an alias is a tag name that does not look like a version: e.g. production, staging")
 
 
-def promote(ref: str, alias: str, registry: str) -> AliasMove:
-    """Point ``alias`` at version ``name:N`` registry-side (manifest PUT; no layers move)."""
-    name, version = split_ref(ref, default_tag="")
+def _alias_target(name: str, alias: str, registry: str) -> tuple[RegistryRef, RegistryClient, str, list[str]]:
+    """Validate the alias and look up the repository and its tags (promote and rollback)."""
     _check_alias(alias)
     reg = RegistryRef.parse(registry)
     client = RegistryClient(reg.host)
     repo = reg.repository(name)
-    tags = client.tags(repo)
+    return reg, client, repo, client.tags(repo)
+
+
+def promote(ref: str, alias: str, registry: str) -> AliasMove:
+    """Point ``alias`` at version ``name:N`` registry-side (manifest PUT; no layers move)."""
+    name, version = split_ref(ref, default_tag="")
+    reg, client, repo, tags = _alias_target(name, alias, registry)
     if version not in tags:
         raise client.unknown(repo, version)
     manifest = client.manifest(repo, version)
@@ -565,11 +570,7 @@ def alias_stack(client: RegistryClient, repo: str, alias: str, tags: Sequence[st
 
 def rollback(name: str, alias: str, registry: str) -> AliasMove:
     """Point ``alias`` back at the version it had before the last promotion."""
-    _check_alias(alias)
-    reg = RegistryRef.parse(registry)
-    client = RegistryClient(reg.host)
-    repo = reg.repository(name)
-    tags = client.tags(repo)
+    reg, client, repo, tags = _alias_target(name, alias, registry)
     if alias not in tags:
         raise RegistryError(f"{reg.host}/{repo} has no alias {alias!r}",
                             f"promote a version first: dockyard promote {name}:N --as {alias} --registry {registry}")
