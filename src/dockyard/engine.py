@@ -8,6 +8,7 @@ BuildKit (secret and cache mounts), which dockyard depends on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -454,7 +455,7 @@ class Engine:
     def run(self, spec: RunSpec, *, on_line: Callable[[str], None] | None = None) -> int:
         """Run a container in the foreground, streaming its output; Ctrl-C removes it."""
         name = spec.name or f"dockyard-run-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
-        spec = _with_name(spec, name)
+        spec = dataclasses.replace(spec, name=name)
         try:
             lines = list(self._follow(run_args(spec), on_line, grace=2.0))
         except KeyboardInterrupt:
@@ -465,7 +466,7 @@ class Engine:
 
     def start(self, spec: RunSpec) -> str:
         """Start a detached container and return its id."""
-        detached = RunSpec(**{**spec.__dict__, "detach": True})
+        detached = dataclasses.replace(spec, detach=True)
         return self.docker(*run_args(detached)).stdout.strip()
 
     def remove_container(self, ref: str) -> None:
@@ -484,10 +485,6 @@ class Engine:
         for f in filters:
             args += ["--filter", f]
         return [json.loads(line) for line in self.docker(*args).stdout.splitlines() if line.strip()]
-
-
-def _with_name(spec: RunSpec, name: str) -> RunSpec:
-    return RunSpec(**{**spec.__dict__, "name": name})
 
 
 def _as_text(data: str | bytes | None) -> str:

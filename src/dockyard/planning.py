@@ -22,6 +22,12 @@ BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".onnx", ".pt", ".pth", ".keras", ".ubj", ".safetensors", ".lgb")
 
 
+def predictor_module(entry: str) -> str:
+    """`predict.py:Predictor` (dockyard.yaml) -> `predict:Predictor` (the runtime's MODULE:CLASS)."""
+    path, _, cls = entry.partition(":")
+    return f"{path.removesuffix('.py').replace('/', '.')}:{cls}"
+
+
 @dataclass(frozen=True)
 class Plan:
     name: str

@@ -122,15 +122,24 @@ def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
     return dockerfile
 
 
+MODEL_STAGE = f"{BUILD_DIR}/model"  # build-context path of the staged weights
+
+
+def clear_model_stage(project_dir: Path) -> Path:
+    """Empty PROJECT/.dockyard/model (removed; the caller fills it) and return its path."""
+    dest = project_dir / MODEL_STAGE
+    shutil.rmtree(dest, ignore_errors=True)
+    return dest
+
+
 def stage_model(project_dir: Path, model_file: Path) -> str:
     """Copy a model file into PROJECT/.dockyard/model and return that context path."""
     if not model_file.is_file():
         raise ConfigError(f"model file {model_file} does not exist", "train first, or fix serve.model / --model")
-    dest = project_dir / BUILD_DIR / "model"
-    shutil.rmtree(dest, ignore_errors=True)
+    dest = clear_model_stage(project_dir)
     dest.mkdir(parents=True)
     shutil.copy2(model_file, dest / model_file.name)
-    return f"{BUILD_DIR}/model"
+    return MODEL_STAGE
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -172,7 +181,8 @@ def host_ca_bundle() -> Path | None:
     return None
 
 
-def build_secrets(p: Plan | None, extra: Sequence[Secret], config_secrets: Sequence[Secret] = ()) -> list[Secret]:
+def build_secrets(extra: Sequence[Secret], config_secrets: Sequence[Secret] = ()) -> list[Secret]:
+    """The user's build secrets plus the host CA bundle (as `dockyard_ca`) when there is one."""
     secrets = list(extra) + list(config_secrets)
     ca = host_ca_bundle()
     if ca is not None and all(s.id != "dockyard_ca" for s in secrets):
@@ -202,16 +212,17 @@ def build(
     (model version, metrics...) on top of the OCI and dockyard labels."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
+    cfg = load_config(project_dir)
     if model_file is None and (target or "serve") == "serve":
-        model_file = load_config(project_dir).serve.model
+        model_file = cfg.serve.model
     if model_file and not model_file.startswith(BUILD_DIR):
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file,
                    model_version=(labels or {}).get("io.dockyard.model-version"))
     labels = {**_oci_labels(project_dir, p), **(labels or {})}
-    cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in load_config(project_dir).build_secrets]
-    all_secrets = build_secrets(p, secrets, cfg_secrets)
+    cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in cfg.build_secrets]
+    all_secrets = build_secrets(secrets, cfg_secrets)
     if p.own_dockerfile:
         dockerfile = project_dir / p.own_dockerfile
         chosen = target or ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,18 +20,11 @@ from typing import Any
 from .config import load_config
 from .engine import Engine, Mount, RunSpec, Secret
 from .errors import RunError, UsageError
-from .planning import BUILD_DIR, MODEL_SUFFIXES
+from .planning import MODEL_SUFFIXES, predictor_module
 
 Printer = Callable[[str], None]
 CONTAINER_PORT = 8080
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
-
-
-def predictor_module(entry: str) -> str:
-    """`predict.py:Predictor` (dockyard.yaml) -> `predict:Predictor` (the runtime's MODULE:CLASS)."""
-    path, _, cls = entry.partition(":")
-    module = path.removesuffix(".py").replace("/", ".")
-    return f"{module}:{cls}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +42,7 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
     when they live in a folder the .dockerignore leaves out (outputs/, models/...)."""
     if model is None:
         return None
-    from .project import stage_model
+    from .project import MODEL_STAGE, clear_model_stage, stage_model
 
     candidate = Path(model) if os.path.isabs(model) else project_dir / model
     if candidate.is_file():
@@ -58,10 +50,8 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
     if ":" in model or model.replace("-", "").replace("_", "").isalnum():
         from .store import Store
 
-        dest = project_dir / BUILD_DIR / "model"
-        shutil.rmtree(dest, ignore_errors=True)
-        Store(store_root).materialize(model, dest)
-        return f"{BUILD_DIR}/model"
+        Store(store_root).materialize(model, clear_model_stage(project_dir))
+        return MODEL_STAGE
     raise UsageError(f"--model {model!r} is neither a file nor a stored version", "pass a model file or name:N (see `dockyard models list`)")
 
 
@@ -90,10 +80,8 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
     """Refuse pickle-family files that import dangerous callables, unless explicitly allowed."""
     if context_path is None or allow_unsafe:
         return
-    try:
-        from .scan.models import scan_model_file
-    except ImportError:  # scanner not installed in this build
-        return
+    from .scan.models import scan_model_file
+
     root = project_dir / context_path
     for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix not in MODEL_SUFFIXES:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from ..planning import USER_UID, Plan
+from ..planning import USER_UID, Plan, predictor_module
 
 CA_SECRET = "dockyard_ca"
 VENV = "/opt/venv"
@@ -223,8 +223,7 @@ def _serve_stage(plan: Plan) -> list[str]:
     lines += _code(plan)
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
     if plan.serve_predictor:
-        module = plan.serve_predictor.partition(":")[0].removesuffix(".py").replace("/", ".")
-        cmd += ["--predictor", f"{module}:{plan.serve_predictor.partition(':')[2]}", "--app-dir", APP_DIR]
+        cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]
     elif plan.serve_model:
         cmd += ["--model", f"{MODEL_DIR}/{plan.serve_model}"]
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{plan.port}/readyz', timeout=2)"
