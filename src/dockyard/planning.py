@@ -58,7 +58,6 @@ class Plan:
     labels: tuple[tuple[str, str], ...]
     choices: tuple[Choice, ...]
     warnings: tuple[str, ...] = ()
-    trim: bool = True
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
     uid: int = USER_UID

@@ -74,6 +74,31 @@ def test_image_has_no_package_cache_and_no_trace_of_build_ca(
     assert any(n.startswith("opt/venv/lib/python3.11/site-packages/sklearn") for n in names)
 
 
+def test_only_the_serve_image_carries_bytecode_and_it_is_what_python_loads(
+    engine: Engine, digits_project: Path, unique_tag: str
+) -> None:
+    serve = project.build(digits_project, engine, tag=unique_tag, target="serve")
+    train = project.build(digits_project, engine, tag=unique_tag + "-train", target="train")
+
+    def sh(image: str, script: str) -> str:
+        proc = subprocess.run(["docker", "run", "--rm", "--read-only", "--entrypoint", "sh", image, "-c", script],
+                              capture_output=True, text=True, check=True)
+        return proc.stdout + proc.stderr
+
+    count_pyc = "find /opt/venv /opt/dockyard/runtime -name '*.pyc' | wc -l"
+    assert int(sh(train.image_id, count_pyc)) == 0
+    assert int(sh(serve.image_id, count_pyc)) > 100
+    # `python -v` says where each module's code came from: nothing of the venv or runtime is
+    # compiled from source when the serving stack and the framework load.
+    verbose = sh(serve.image_id, "python -v -c 'import dockyard_runtime.server, sklearn.linear_model, joblib' 2>&1")
+    sources = [ln for ln in verbose.splitlines() if ln.startswith("# code object from") and not ln.rstrip("'").endswith(".pyc")]
+    loaded = [ln for ln in verbose.splitlines() if ln.startswith("# code object from") and "/opt/venv/" in ln]
+    assert len(loaded) > 100 and sources == [], sources[:5]
+    # numpy and scipy vendor the same libgfortran: one inode, stored once.
+    links = sh(train.image_id, "stat -c '%h %n' /opt/venv/lib/python3.11/site-packages/*.libs/libgfortran-*")
+    assert any(line.startswith("2 ") for line in links.splitlines()), links
+
+
 def test_code_edit_rebuild_reuses_every_dependency_layer(engine: Engine, digits_project: Path, unique_tag: str) -> None:
     first = project.build(digits_project, engine, tag=unique_tag, target="train")
     before = engine.inspect(first.image_id)["RootFS"]["Layers"]

@@ -245,14 +245,34 @@ def test_serve_stage_layers_ordered_by_how_often_they_change(case: str) -> None:
     def first(pattern: str, start: int = 0) -> int:
         return next(i for i, ln in enumerate(lines) if i >= start and re.match(pattern, ln))
 
-    venv = first(r"COPY --from=builder /opt/venv ")
-    runtime = first(r"COPY \.dockyard/runtime ")
+    base_start = lines.index(next(ln for ln in lines if ln.endswith(" AS runtime-base")))
+    venv = first(r"COPY --from=builder /opt/venv ", base_start)
+    runtime = first(r"COPY \.dockyard/runtime ", base_start)
+    bytecode = first(r"COPY --from=bytecode ", serve_start)
     code = first(r"COPY .* /app/", serve_start)
     label = first(r"LABEL ", serve_start)
-    assert venv < runtime < serve_start < code < label
+    assert base_start < venv < runtime < serve_start < bytecode < code < label
     if plan.model_files:
         model = first(r"COPY .* /opt/dockyard/model/", serve_start)
-        assert runtime < model < code
+        assert bytecode < model < code
+
+
+def test_bytecode_is_built_beside_runtime_base_and_only_the_serve_image_carries_it() -> None:
+    stages = _stages(render_dockerfile(CASES["cpu_sklearn_predictor"]))
+    assert stages["bytecode"][0] == "FROM builder AS bytecode"
+    # The warm-up imports exactly the framework's modules, then keeps only the .pyc it wrote.
+    warm = next(ln for ln in stages["bytecode"] if "import_module" in ln)
+    assert "'sklearn.linear_model'" in warm and "'joblib'" in warm
+    assert not any("--from=bytecode" in ln for name in ("runtime-base", "train") for ln in stages[name])
+    assert [ln for ln in stages["serve"] if "--from=bytecode" in ln] == ["COPY --from=bytecode /bytecode/ /"]
+    # The builder's venv itself ships no bytecode (the train image needs none).
+    assert any("-name __pycache__ -exec rm -rf" in ln for ln in stages["builder"])
+
+
+def test_identical_vendored_libraries_become_hard_links() -> None:
+    text = render_dockerfile(CASES["cpu_sklearn_predictor"])
+    assert "-path '*.libs/*' -exec sha256sum {} + > /tmp/libs.sha256" in text
+    assert 'ln -f "$first" "$twin"' in text
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -2,8 +2,10 @@
 
 Stages: ``builder`` (uv + locked deps into /opt/venv, trimmed) -> ``runtime-base`` (slim base,
 non-root user, the venv, dockyard's serving runtime) -> ``train`` and ``serve`` (weights, then
-code, then labels). Layers are ordered by how often they change: system packages -> locked
-dependencies -> runtime -> model weights -> code -> labels. No ``# syntax=`` line: it would make
+code, then labels). ``bytecode`` (built from ``builder`` in parallel with ``runtime-base``) holds
+the .pyc of what the framework imports; only ``serve`` copies it, since start-up time matters
+there and nowhere else. Layers are ordered by how often they change: system packages -> locked
+dependencies -> runtime -> bytecode -> model weights -> code -> labels. No ``# syntax=`` line: it would make
 BuildKit pull a frontend image, which fails offline; the built-in frontend supports RUN --mount.
 """
 
@@ -33,6 +35,7 @@ def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
     stages = [
         _header(plan, version),
         _builder(plan),
+        _bytecode(plan),
         _runtime_base(plan),
     ]
     train, serve = _train_stage(plan), _serve_stage(plan)
@@ -66,14 +69,6 @@ def _builder(plan: Plan) -> list[str]:
     lines += [
         "ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
         *_project_env(plan),
-        "# uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.",
-        "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \\",
-        f"    {_CA_MOUNT} \\",
-        "    if ! command -v uv >/dev/null; then \\",
-        f"      {_ca('PIP_CERT')} \\",
-        f"      && {_python(plan)} -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv=={plan.uv_version} \\",
-        "      && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \\",
-        f"    && uv venv --python {_python(plan)} {VENV}",
     ]
     req = f".dockyard/{'requirements.lock' if plan.locked else 'requirements.txt'}"
     # User build secrets (private index tokens, netrc...) are visible to the install step only.
@@ -85,15 +80,21 @@ def _builder(plan: Plan) -> list[str]:
     )
     lines += [
         f"COPY {req} /tmp/requirements.txt",
-        "# Install, then trim in the same step (one snapshot of the venv instead of three).",
-        "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
+        "# uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.",
+        "# Then install and trim in the same step: one snapshot of the venv instead of several.",
+        "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \\",
+        "    --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
         *user_secrets,
         f"    {_CA_MOUNT} \\",
-        f"    {_ca('SSL_CERT_FILE')} \\",
-        f"    && {install}" + (" \\" if plan.trim else ""),
+        "    if ! command -v uv >/dev/null; then \\",
+        f"      {_ca('PIP_CERT')} \\",
+        f"      && {_python(plan)} -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv=={plan.uv_version} \\",
+        "      && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \\",
+        f"    && {_ca('SSL_CERT_FILE')} \\",
+        f"    && uv venv --quiet --python {_python(plan)} {VENV} \\",
+        f"    && {install} \\",
+        *_trim(),
     ]
-    if plan.trim:
-        lines += _trim(plan)
     return lines
 
 
@@ -130,31 +131,50 @@ def _python_for_gpu(plan: Plan) -> list[str]:
     ]
 
 
-def _trim(plan: Plan) -> list[str]:
-    """Continuation lines of the install RUN: drop what a deployed venv never runs, keep bytecode
-    for what the framework imports.
+def _trim() -> list[str]:
+    """Continuation lines of the install RUN: drop what a deployed venv never runs.
 
-    Test suites, C/Cython sources and type stubs go. Only Python extension modules are
+    Test suites, C/Cython sources, type stubs and bytecode go. Only Python extension modules are
     stripped: libraries vendored by auditwheel under ``*.libs/`` were rewritten by patchelf,
-    and strip corrupts them. Bytecode is written only for the modules the framework imports
-    (fast cold starts on a read-only root filesystem, without a full compileall); an installed
-    module that fails to import fails the build here rather than at start-up.
+    and strip corrupts them, but byte-identical copies of one library vendored by two wheels
+    (numpy's and scipy's libgfortran, say) become hard links.
     """
-    lines = [
+    return [
         f"    && find {VENV} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
         f"    && find {VENV} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
         f"    && find {VENV} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
         "    && if command -v strip >/dev/null; then \\",
-        f"         find {VENV} -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {{}} + ; fi",
+        f"         find {VENV} -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {{}} + ; fi \\",
+        f"    && find {VENV} -type f -path '*.libs/*' -exec sha256sum {{}} + > /tmp/libs.sha256 \\",
+        "    && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \\",
+        '    && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins',
+
     ]
+
+
+def _bytecode(plan: Plan) -> list[str]:
+    """Bytecode for dockyard's runtime and for the modules the framework imports: fast cold starts
+    on a read-only root filesystem, without a full compileall (which would also compile the
+    thousands of modules a server never imports). Built from the trimmed venv, in parallel with
+    ``runtime-base``, and reused whenever the dependency layer is; an installed module that fails
+    to import fails the build here, not at start-up."""
+    lines = [
+        "# Never run as a container (only copied from), so it needs no HEALTHCHECK.",
+        "# hadolint ignore=DL3057",
+        "FROM builder AS bytecode",
+    ]
+    collect = "mkdir -p /bytecode && find {} -name '*.pyc' -exec cp --parents -t /bytecode {{}} +"
     if plan.warm_imports:
         mods = ",".join(repr(m) for m in plan.warm_imports)
-        lines[-1] += " \\"
-        lines.append(
-            f'    && {VENV}/bin/python -c "import importlib, importlib.util as u; '
-            f'[importlib.import_module(m) for m in ({mods},) if u.find_spec(m.split(chr(46))[0])]"'
-        )
-    return lines
+        lines += [
+            f'RUN {VENV}/bin/python -c "import importlib, importlib.util as u; '
+            f'[importlib.import_module(m) for m in ({mods},) if u.find_spec(m.split(chr(46))[0])]" \\',
+            f"    && {collect.format(VENV)}",
+        ]
+    return lines + [
+        f"COPY .dockyard/runtime {RUNTIME_DIR}",
+        f"RUN {VENV}/bin/python -m compileall -q {RUNTIME_DIR} && {collect.format(RUNTIME_DIR)}",
+    ]
 
 
 def _runtime_base(plan: Plan) -> list[str]:
@@ -188,7 +208,6 @@ def _runtime_base(plan: Plan) -> list[str]:
     lines.append("ENV " + " \\\n    ".join(f"{k}={_env_quote(v)}" for k, v in env.items()))
     lines.append(f"COPY --from=builder {VENV} {VENV}")
     lines.append(f"COPY .dockyard/runtime {RUNTIME_DIR}")
-    lines.append(f"RUN python -m compileall -q {RUNTIME_DIR}")
     return lines
 
 
@@ -216,6 +235,7 @@ def _train_stage(plan: Plan) -> list[str]:
 
 def _serve_stage(plan: Plan) -> list[str]:
     lines = ["FROM runtime-base AS serve"]
+    lines.append("COPY --from=bytecode /bytecode/ /")
     for f in plan.model_files:
         lines.append(f"COPY {f} {MODEL_DIR}/")
     if plan.model_version:

@@ -21,26 +21,35 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && UV_PYTHON_INSTALL_DIR=/opt/uvpy /opt/uvboot/bin/uv python install 3.11 \
     && ln -s "$(dirname "$(dirname "$(UV_PYTHON_INSTALL_DIR=/opt/uvpy /opt/uvboot/bin/uv python find 3.11)")")" /opt/python
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY .dockyard/requirements.txt /tmp/requirements.txt
 # uv comes with the base image when it has one (`dockyard base bootstrap` ships it), else from PyPI.
+# Then install and trim in the same step: one snapshot of the venv instead of several.
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
     if ! command -v uv >/dev/null; then \
       if [ -s /run/secrets/dockyard_ca ]; then export PIP_CERT=/run/secrets/dockyard_ca; fi \
       && /opt/python/bin/python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv==0.13.9 \
       && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \
-    && uv venv --python /opt/python/bin/python3 /opt/venv
-COPY .dockyard/requirements.txt /tmp/requirements.txt
-# Install, then trim in the same step (one snapshot of the venv instead of three).
-RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
-    --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
-    if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
+    && if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
+    && uv venv --quiet --python /opt/python/bin/python3 /opt/venv \
     && VIRTUAL_ENV=/opt/venv uv pip install -r /tmp/requirements.txt \
     && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
     && find /opt/venv -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \) -delete \
     && find /opt/venv -depth -type d -name __pycache__ -exec rm -rf {} + \
     && if command -v strip >/dev/null; then \
          find /opt/venv -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} + ; fi \
-    && /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.import_module(m) for m in ('torch',) if u.find_spec(m.split(chr(46))[0])]"
+    && find /opt/venv -type f -path '*.libs/*' -exec sha256sum {} + > /tmp/libs.sha256 \
+    && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \
+    && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins
+
+# Never run as a container (only copied from), so it needs no HEALTHCHECK.
+# hadolint ignore=DL3057
+FROM builder AS bytecode
+RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.import_module(m) for m in ('torch',) if u.find_spec(m.split(chr(46))[0])]" \
+    && mkdir -p /bytecode && find /opt/venv -name '*.pyc' -exec cp --parents -t /bytecode {} +
+COPY .dockyard/runtime /opt/dockyard/runtime
+RUN /opt/venv/bin/python -m compileall -q /opt/dockyard/runtime && mkdir -p /bytecode && find /opt/dockyard/runtime -name '*.pyc' -exec cp --parents -t /bytecode {} +
 
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 AS runtime-base
 RUN echo 'dockyard:x:10001:10001:dockyard:/app:/usr/sbin/nologin' >> /etc/passwd \
@@ -56,7 +65,6 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     HOME=/tmp
 COPY --from=builder /opt/venv /opt/venv
 COPY .dockyard/runtime /opt/dockyard/runtime
-RUN python -m compileall -q /opt/dockyard/runtime
 
 FROM runtime-base AS train
 WORKDIR /app
@@ -69,6 +77,7 @@ LABEL io.dockyard.framework="torch" \
 LABEL io.dockyard.role="train"
 
 FROM runtime-base AS serve
+COPY --from=bytecode /bytecode/ /
 COPY models/resnet.pt /opt/dockyard/model/
 WORKDIR /app
 COPY "dockyard.yaml" /app/
