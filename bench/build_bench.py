@@ -158,7 +158,7 @@ def main() -> None:
     md += [
         "",
         "Targets (issue 2): cold build <= 0.5x naive, image <= 0.7x naive, rebuild after a code edit < 2 s with every",
-        "dependency layer reused. Run: `python bench/build_bench.py --rounds 3` (prunes the BuildKit cache: run it alone).",
+        "dependency layer reused. Run: `python bench/build_bench.py --rounds 5` (prunes the BuildKit cache: run it alone).",
     ]
     (REPO / "docs" / "benchmarks-build.md").write_text("\n".join(md) + "\n")
     sys.path.insert(0, str(Path(__file__).parent))
