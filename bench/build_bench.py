@@ -8,7 +8,7 @@ of N rounds go to docs/benchmarks-build.{json,md}. dockyard is measured twice: i
 (the like-for-like image: it runs train.py, as the naive one does) and its `serve` target, whose
 container start -> first prediction time is measured too.
 
-    .venv/bin/python bench/build_bench.py --rounds 3
+    .venv/bin/python bench/build_bench.py --rounds 5
 """
 
 from __future__ import annotations
