@@ -84,6 +84,11 @@ class Serve(_Strict):
     workers: int = Field(default=1, ge=1, le=64)
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=10_000)
+    bytecode: bool = Field(
+        default=True,
+        description="precompile what the framework imports into the serving image: about 1 s faster cold "
+                    "starts for scikit-learn, for about 22 MB of image",
+    )
 
     # Field validators (not a model validator) so the error points at the offending line.
     @field_validator("predictor")

@@ -113,7 +113,7 @@ def make_plan(
         locked=locked,
         lock_file=lock_file,
         system_packages=tuple(dict.fromkeys(config.system_packages + res.system_packages)),
-        warm_imports=res.warm_imports,
+        warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
         train_command=config.train.command,
         serve_predictor=config.serve.predictor,

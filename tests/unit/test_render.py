@@ -421,3 +421,22 @@ def test_golden_dockerfile_passes_dockyards_own_lint(case: str) -> None:
     report = lint_dockerfile_text(render_dockerfile(CASES[case], version="0"), location=case, hadolint=False)
 
     assert list(report.findings) == []
+
+
+def test_serve_bytecode_can_be_switched_off_in_dockyard_yaml(tmp_path: Path) -> None:
+    project = tmp_path / "iris"
+    shutil.copytree(FIXTURES / "requirements_project", project)
+    config = (
+        "name: iris\nframework: scikit-learn\ndependencies:\n  file: requirements.txt\n  kind: requirements\n"
+        "serve:\n  predictor: predict.py:Predictor\n"
+    )
+    (project / "dockyard.yaml").write_text(config)
+    on = _stages(render_dockerfile(make_plan(project), version="0"))
+    (project / "dockyard.yaml").write_text(config + "  bytecode: false\n")
+    off = _stages(render_dockerfile(make_plan(project), version="0"))
+
+    assert any("import_module" in ln for ln in on["bytecode"])
+    # Off: no framework warm-up, but the runtime's own bytecode (a few KB) still ships.
+    assert not any("import_module" in ln for ln in off["bytecode"])
+    assert any("compileall -q /opt/dockyard/runtime" in ln for ln in off["bytecode"])
+    assert "COPY --from=bytecode /bytecode/ /" in off["serve"]

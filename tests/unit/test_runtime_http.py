@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "runtime"))
 from runtime_testkit import Server, make_digits_model, post_json, request  # noqa: E402
+
+from dockyard.runtime.http import decode_chunked  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +190,120 @@ def test_openapi_describes_predict_from_the_signature(served: tuple[Server, list
     assert schema["required"] == ["input"]
     assert schema["properties"]["input"]["items"] == {"type": "number"}
     assert "/v2/models/digits/infer" in spec["paths"]
+
+
+def _chunked(body: bytes, size: int) -> bytes:
+    parts = [b"%x;ext=1\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\nX-Trailer: yes\r\n\r\n"
+
+
+def test_chunked_request_bodies_are_decoded_from_a_standard_client(served: tuple[Server, list[float]]) -> None:
+    server, row = served
+    body = json.dumps({"input": row}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    # http.client sends an iterable body chunk by chunk with Transfer-Encoding: chunked.
+    conn.request("POST", "/predict", body=iter([body[:10], body[10:100], body[100:]]),
+                 headers={"Content-Type": "application/json"}, encode_chunked=True)
+    resp = conn.getresponse()
+    assert (resp.status, json.loads(resp.read())) == (200, {"output": 0})
+    conn.close()
+
+
+def test_chunked_body_arriving_in_pieces_then_a_pipelined_request(served: tuple[Server, list[float]]) -> None:
+    server, row = served
+    body = json.dumps({"input": row}).encode()
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    follow = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    wire = head + _chunked(body, 7) + follow
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        for i in range(0, len(wire), 50):  # the server sees every partial state of the framing
+            sock.sendall(wire[i:i + 50])
+            time.sleep(0.002)
+        data = b""
+        while data.count(b'{"output":0}') < 2:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+
+
+@pytest.mark.parametrize(("headers", "body", "status", "needle"), [
+    (b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n", 400, "both Transfer-Encoding"),
+    (b"Transfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n", 501, "not supported"),
+    (b"Transfer-Encoding: chunked\r\n", b"zz\r\nhello\r\n0\r\n\r\n", 400, "not a hexadecimal"),
+    (b"Transfer-Encoding: chunked\r\n", b"0x5\r\nhello\r\n0\r\n\r\n", 400, "not a hexadecimal"),
+    (b"Transfer-Encoding: chunked\r\n", b"5\r\nhelloXX0\r\n\r\n", 400, "not followed by CRLF"),
+    (b"Transfer-Encoding: chunked\r\n", b"30000\r\n", 413, "--max-body-bytes"),
+])
+def test_bad_chunked_framing_is_answered_and_the_connection_closed(
+        served: tuple[Server, list[float]], headers: bytes, body: bytes, status: int, needle: str) -> None:
+    server, row = served
+    data = _raw(server.port, b"POST /predict HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + body, 1)
+    assert data.startswith(b"HTTP/1.1 %d " % status), data[:80]
+    assert b"connection: close" in data.lower()
+    assert needle in json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]
+    assert post_json(server.port, "/predict", {"input": row}) == (200, {"output": 0})  # still serving
+
+
+@pytest.mark.parametrize(("wire", "expected"), [
+    (b"5\r\nhello\r\n0\r\n\r\nNEXT", (b"hello", 15)),
+    (b"5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nA: b\r\nC: d\r\n\r\n", (b"hello world", 45)),
+    (b"0\r\n\r\n", (b"", 5)),
+    (b"5\r\nhel", None),
+    (b"5\r\nhello\r\n0\r\n", None),
+    (b"5\r\nhello\r\n0\r\nTrailer: x\r\n", None),
+    (b"", None),
+])
+def test_decode_chunked_table(wire: bytes, expected: tuple[bytes, int] | None) -> None:
+    assert decode_chunked(wire, 0, 100) == expected
+
+
+def test_decode_chunked_refuses_what_it_cannot_trust() -> None:
+    with pytest.raises(OverflowError):
+        decode_chunked(b"65\r\n", 0, 100)  # 0x65 = 101 bytes declared, limit 100
+    for bad in (b"-5\r\n", b"+5\r\n", b"5_0\r\n", b"\r\n", b"1" * 17 + b"\r\n", b"1" * 2000):
+        with pytest.raises(ValueError):
+            decode_chunked(bad, 0, 100)
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, list[float]]]:
+    tmp = tmp_path_factory.mktemp("impatient")
+    row = make_digits_model(tmp / "digits.joblib")
+    server = Server(["--model", str(tmp / "digits.joblib"), "--read-timeout-s", "0.5",
+                     "--keepalive-timeout-s", "1"], tmp)
+    with server:
+        yield server.wait_ready(), row
+
+
+@pytest.mark.parametrize("partial", [
+    b"POST /predict HTTP/1.1\r\nHost: x\r\n",  # the head never ends (slowloris)
+    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in",  # the body stalls
+    b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",  # a chunk stalls
+])
+def test_a_request_that_stalls_gets_408_and_the_connection_closes(
+        impatient: tuple[Server, list[float]], partial: bytes) -> None:
+    server, row = impatient
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(partial)
+        started = time.monotonic()
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 408 ") and b"--read-timeout-s" in data, data
+    assert 0.4 < time.monotonic() - started < 4
+    assert post_json(server.port, "/predict", {"input": row}) == (200, {"output": 0})
+
+
+def test_idle_keep_alive_connections_are_closed_but_busy_ones_are_not(impatient: tuple[Server, list[float]]) -> None:
+    server, row = impatient
+    body = json.dumps({"input": row}).encode()
+    req = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        for _ in range(4):  # requests 0.4 s apart keep it open past the 1 s idle limit
+            sock.sendall(req)
+            assert b'{"output":0}' in sock.recv(65536)
+            time.sleep(0.4)
+        started = time.monotonic()
+        assert sock.recv(65536) == b""  # then, idle, the server closes it
+    assert 0.5 < time.monotonic() - started < 4

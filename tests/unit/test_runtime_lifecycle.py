@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "runtime"))
 from runtime_testkit import REPO, Server, free_port, make_digits_model, post_json, request, write_predictor  # noqa: E402

@@ -37,6 +37,8 @@ class ServeConfig:
     max_batch_wait_ms: float = 0.0
     max_body_bytes: int = 16 * 1024 * 1024
     request_timeout_s: float = 30.0
+    read_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 75.0
     max_queue: int = 256
     grace_period_s: float = 10.0
     input_shape: str | None = None
@@ -58,6 +60,9 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
                                  "while the model was busy"),
     "max-body-bytes": (int, "largest request body; bigger ones get 413"),
     "request-timeout-s": (float, "per-request time limit; slower requests get 504 (0: none)"),
+    "read-timeout-s": (float, "time a client may take to send one whole request; slower ones get 408 (0: none)"),
+    "keepalive-timeout-s": (float, "idle keep-alive connections close after this long; keep it above a "
+                                   "load balancer's idle timeout (0: never)"),
     "max-queue": (int, "requests waiting for the model before new ones get 503"),
     "grace-period-s": (float, "after SIGTERM, how long in-flight requests may take"),
     "input-shape": (str, "per-row input shape for models that do not record it, e.g. 64 or "
@@ -130,6 +135,8 @@ def check(config: ServeConfig) -> None:
                 "max-body-bytes": config.max_body_bytes >= 1,
                 "max-batch-wait-ms": config.max_batch_wait_ms >= 0,
                 "request-timeout-s": config.request_timeout_s >= 0,
+                "read-timeout-s": config.read_timeout_s >= 0,
+                "keepalive-timeout-s": config.keepalive_timeout_s >= 0,
                 "grace-period-s": config.grace_period_s >= 0}
     for flag, ok in positive.items():
         if not ok:

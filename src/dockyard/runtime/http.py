@@ -1,4 +1,5 @@
-"""HTTP/1.1 over asyncio.Protocol: Content-Length bodies, keep-alive, pipelining, limits.
+"""HTTP/1.1 over asyncio.Protocol: Content-Length and chunked bodies, keep-alive, pipelining,
+limits, and timeouts for clients that send too slowly or sit idle.
 
 One request per connection is handled at a time; pipelined requests wait in the buffer, so
 responses always leave in request order. Routing lives in routes.py; this module only frames.
@@ -12,6 +13,7 @@ import time
 from typing import Any, Protocol as TypingProtocol
 
 MAX_HEAD_BYTES = 64 * 1024
+_HEX = frozenset(b"0123456789abcdefABCDEF")
 _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
             422: "Unprocessable Content", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
@@ -38,7 +40,7 @@ def error_body(message: str) -> bytes:
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = ("app", "transport", "buf", "busy", "keep_alive", "started", "route", "job", "timer",
-                 "_in_process", "_continue_sent", "closed", "_need", "_paused")
+                 "_in_process", "_continue_sent", "closed", "_need", "_paused", "waiting_since", "idle_since")
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -55,6 +57,8 @@ class HttpConnection(asyncio.Protocol):
         self._in_process = False
         self._continue_sent = False
         self.closed = False
+        self.waiting_since = 0.0  # when the request now arriving became incomplete (0: none)
+        self.idle_since = time.perf_counter()  # when the connection last finished a response
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -108,6 +112,8 @@ class HttpConnection(asyncio.Protocol):
         if end < 0:
             if len(buf) > MAX_HEAD_BYTES:
                 self._fail(431, "request headers are over 64 KiB; send smaller headers")
+            elif not self.waiting_since:
+                self.waiting_since = time.perf_counter()
             return False
         if end > MAX_HEAD_BYTES:
             self._fail(431, "request headers are over 64 KiB; send smaller headers")
@@ -125,37 +131,78 @@ class HttpConnection(asyncio.Protocol):
         if not version.startswith("HTTP/1."):
             self._fail(505, f"{version} is not supported; use HTTP/1.1")
             return False
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._fail(411, "chunked request bodies are not supported; send a Content-Length header")
-            return False
-        try:
-            length = int(headers.get("content-length", "0"))
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            self._fail(400, "Content-Length must be a non-negative integer")
-            return False
-        if length > self.app.max_body_bytes:
-            self._fail(413, f"request body is {length} bytes, over the {self.app.max_body_bytes}-byte limit; "
-                            "send less data per request or raise --max-body-bytes")
-            return False
         start = end + 4
-        if len(buf) < start + length:
-            self._need = start + length  # skip re-parsing the head until the body is all here
-            if not self._continue_sent and headers.get("expect", "").lower() == "100-continue":
-                self._continue_sent = True
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            return False
-        body = bytes(memoryview(buf)[start:start + length])  # one copy, typed bytes
-        self.buf = buf[start + length:]
+        limit = self.app.max_body_bytes
+        if "transfer-encoding" in headers:
+            framed = self._chunked(headers, version, buf, start, limit)
+            if framed is None:
+                return False
+            body, stop = framed
+        else:
+            try:
+                length = int(headers.get("content-length", "0"))
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                self._fail(400, "Content-Length must be a non-negative integer")
+                return False
+            if length > limit:
+                self._fail(413, f"request body is {length} bytes, over the {limit}-byte limit; "
+                                "send less data per request or raise --max-body-bytes")
+                return False
+            stop = start + length
+            if len(buf) < stop:
+                self._need = stop  # skip re-parsing the head until the body is all here
+                self._wait(headers)
+                return False
+            body = bytes(memoryview(buf)[start:stop])  # one copy, typed bytes
+        self.buf = buf[stop:]
         self._need = 0
         self._continue_sent = False
+        self.waiting_since = 0.0
         conn_header = headers.get("connection", "").lower()
         self.keep_alive = (conn_header != "close") if version == "HTTP/1.1" else (conn_header == "keep-alive")
         self.busy, self.started, self.route = True, time.perf_counter(), "other"
         path, _, query = target.partition("?")
         self.app.handle(self, method, path, query, headers, body)
         return True
+
+    def _wait(self, headers: dict[str, str]) -> None:
+        """The head is here, the body is not (yet): start the read clock, honour Expect."""
+        if not self.waiting_since:
+            self.waiting_since = time.perf_counter()
+        if not self._continue_sent and headers.get("expect", "").lower() == "100-continue":
+            self._continue_sent = True
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _chunked(self, headers: dict[str, str], version: str, buf: bytes | bytearray, start: int,
+                 limit: int) -> tuple[bytes, int] | None:
+        """A Transfer-Encoding body: (body, end offset), or None when answered or incomplete."""
+        if headers["transfer-encoding"].strip().lower() != "chunked" or version != "HTTP/1.1":
+            self._fail(501, f"Transfer-Encoding {headers['transfer-encoding']!r} on {version} is not supported; "
+                            "send HTTP/1.1 with Content-Length or Transfer-Encoding: chunked")
+            return None
+        if "content-length" in headers:
+            # Both framings at once is how requests are smuggled past proxies: refuse (RFC 9112 6.3).
+            self._fail(400, "a request must not carry both Transfer-Encoding and Content-Length; send one")
+            return None
+        try:
+            decoded = decode_chunked(buf, start, limit)
+        except OverflowError:
+            self._fail(413, f"chunked request body is over the {limit}-byte limit; "
+                            "send less data per request or raise --max-body-bytes")
+            return None
+        except ValueError as exc:
+            self._fail(400, f"malformed chunked body: {exc}")
+            return None
+        if decoded is None:
+            if len(buf) - start > 2 * limit + MAX_HEAD_BYTES:  # framing overhead of tiny chunks
+                self._fail(413, f"chunked request body is over the {limit}-byte limit with its framing; "
+                                "send fewer, larger chunks")
+                return None
+            self._need = len(buf) + 1  # parse again when more bytes arrive
+            self._wait(headers)
+        return decoded
 
     def _fail(self, status: int, message: str) -> None:
         """A framing error: answer and close, since the byte stream can no longer be trusted."""
@@ -182,7 +229,8 @@ class HttpConnection(asyncio.Protocol):
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.transport.write(body)
-        self.app.record(self.route, status, time.perf_counter() - self.started)
+        self.idle_since = now = time.perf_counter()
+        self.app.record(self.route, status, now - self.started)
         if not keep:
             self.transport.close()
             self.closed = True
@@ -197,3 +245,57 @@ class HttpConnection(asyncio.Protocol):
         if not self.busy and not self.closed:
             self.transport.close()
             self.closed = True
+
+
+def decode_chunked(buf: bytes | bytearray, pos: int, limit: int) -> tuple[bytes, int] | None:
+    """Decode an HTTP/1.1 chunked body that starts at ``pos``: (body, offset after it), or None
+    while incomplete. ValueError for bad framing, OverflowError once the data passes ``limit``.
+    Chunk extensions are ignored and trailer fields dropped (RFC 9112 7.1)."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            if len(buf) - pos > 1024:
+                raise ValueError("chunk-size line is over 1 KiB")
+            return None
+        size_field = bytes(buf[pos:eol]).split(b";", 1)[0].strip(b" \t")
+        if not size_field or len(size_field) > 16 or not _HEX.issuperset(size_field):
+            raise ValueError(f"chunk size {size_field[:20]!r} is not a hexadecimal number")
+        size = int(size_field, 16)
+        pos = eol + 2
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            raise OverflowError
+        if len(buf) < pos + size + 2:
+            return None
+        if buf[pos + size:pos + size + 2] != b"\r\n":
+            raise ValueError("chunk data is not followed by CRLF")
+        parts.append(bytes(buf[pos:pos + size]))
+        pos += size + 2
+    while True:  # trailer fields, then the empty line
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            if len(buf) - pos > MAX_HEAD_BYTES:
+                raise ValueError("trailer section is over 64 KiB")
+            return None
+        if eol == pos:
+            return b"".join(parts), eol + 2
+        pos = eol + 2
+
+
+def sweep(connections: set[HttpConnection], read_timeout_s: float, keepalive_timeout_s: float) -> None:
+    """Answer 408 to clients that started a request and stalled, close idle keep-alive connections.
+    Run about once a second; a timeout of 0 switches its check off."""
+    now = time.perf_counter()
+    for conn in list(connections):
+        if conn.busy or conn.closed:
+            continue
+        if conn.buf or conn.waiting_since:
+            if read_timeout_s and conn.waiting_since and now - conn.waiting_since > read_timeout_s:
+                conn._fail(408, f"the request did not arrive within {read_timeout_s:g} s; "
+                                "send it whole, or raise --read-timeout-s")
+        elif keepalive_timeout_s and now - conn.idle_since > keepalive_timeout_s:
+            conn.close_if_idle()

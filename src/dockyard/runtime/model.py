@@ -13,7 +13,7 @@ import inspect
 import sys
 import typing
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

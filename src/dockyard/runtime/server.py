@@ -23,7 +23,7 @@ import traceback
 from typing import Any, Sequence
 
 from .config import ConfigProblem, ServeConfig, parse_args
-from .http import HttpConnection, error_body
+from .http import HttpConnection, error_body, sweep
 from .logs import log
 from .model import PythonModel, SetupError
 from .routes import Routes
@@ -108,12 +108,19 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.drain, sig)
         self.routes.runner.start(self._on_ready)
+        self._sweep()
         try:
             self.loop.run_forever()
         finally:
             self.routes.runner.stop()
             self.loop.close()
         return self.exit_code
+
+    def _sweep(self) -> None:
+        """Every second or so: 408 for stalled requests, close idle keep-alive connections."""
+        read, idle = self.config.read_timeout_s, self.config.keepalive_timeout_s
+        sweep(self.routes.connections, read, idle)
+        self.loop.call_later(min([1.0] + [t / 2 for t in (read, idle) if t > 0]), self._sweep)
 
     def _on_ready(self, error: BaseException | None) -> None:
         if error is not None:

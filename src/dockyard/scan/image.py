@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import shlex
-import subprocess
 import tarfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass

@@ -255,7 +255,8 @@ class _Machine:
             args, func = self.pop(), self.pop()
             st.append(Obj(func, args))
         elif name == "NEWOBJ_EX":
-            _kwargs, args, cls = self.pop(), self.pop(), self.pop()
+            self.pop()  # kwargs: not needed to name the callable
+            args, cls = self.pop(), self.pop()
             st.append(Obj(cls, args))
         elif name == "BUILD":
             state = self.pop()
