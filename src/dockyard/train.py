@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import secrets as _random
@@ -66,6 +67,8 @@ STOP_GRACE_S = 5
 LOG_TAIL = 20
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MEMORY = re.compile(r"\d+(\.\d+)?[kmgKMG]?")
+
+log = logging.getLogger("dockyard.train")
 
 
 @dataclass(frozen=True)
@@ -244,9 +247,11 @@ def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
              secrets: Sequence[Secret], timeout: float | None, on_line: Printer | None,
              labels: Mapping[str, str]) -> TrainOutcome:
     run_id = _new_run_id(plan.name)
-    container = f"dockyard-train-{run_id}"
+    container = f"{_CONTAINER_PREFIX}{run_id}"
     work = store.root / "work" / run_id
+    _sweep_killed_runs(engine, plan.image_id, store.root / "work")
     try:
+        _claim(work)
         workdir, before = _prepare_workdir(engine, plan.image_id, work)
         spec = _run_spec(engine, plan, work, workdir, secrets, container, run_id, labels)
         logs = _Logs(secret_values(secrets), on_line)
@@ -267,6 +272,65 @@ def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
     finally:
         engine.remove_container(container)
         _remove_work(engine, plan.image_id, work)
+
+
+_CONTAINER_PREFIX = "dockyard-train-"
+_OWNER = ".owner"  # the pid of the dockyard process running the job, in its work directory
+_UNOWNED_GRACE_S = 3600.0  # a work dir without an owner file (being created, or older dockyard)
+
+
+def _claim(work: Path) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o700)
+    (work / _OWNER).write_text(f"{os.getpid()}\n")
+
+
+def _owner_pid(work: Path) -> int | None:
+    try:
+        return int((work / _OWNER).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def _sweep_killed_runs(engine: Engine, image_id: str, root: Path) -> list[str]:
+    """Remove what runs killed outright (SIGKILL, a lost terminal, power loss) left behind: the
+    work directory and the container, which may still be running with nobody to collect its
+    outputs. Ctrl-C cleans up at once; this catches what it cannot. A run is dead when the
+    dockyard process that owns it is gone (without an owner file: when its container is not
+    running and the directory is over an hour old)."""
+    if not root.is_dir():
+        return []
+    running = {c.get("Names", "") for c in engine.containers([f"name={_CONTAINER_PREFIX}"], all_=False)}
+    swept = []
+    for work in sorted(root.iterdir()):
+        container = f"{_CONTAINER_PREFIX}{work.name}"
+        owner = _owner_pid(work)
+        if owner is not None:
+            dead = not _pid_alive(owner)
+        else:
+            try:
+                age = time.time() - work.stat().st_mtime
+            except OSError:
+                continue
+            dead = container not in running and age > _UNOWNED_GRACE_S
+        if not dead or not work.is_dir():
+            continue
+        engine.remove_container(container)
+        _remove_work(engine, image_id, work)
+        swept.append(work.name)
+    if swept:
+        log.warning("removed the leftovers of %d killed training run(s): %s", len(swept), ", ".join(swept))
+    return swept
 
 
 def _remove_work(engine: Engine, image_id: str, work: Path) -> None:

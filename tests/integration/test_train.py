@@ -173,6 +173,38 @@ def test_ctrl_c_removes_the_container_records_interrupted_and_no_version(
     assert store.list_models() == []
 
 
+def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
+    engine: Engine, digits_project: Path, store: Store
+) -> None:
+    sleeper = digits_project.parent / "sleeper"
+    shutil.copytree(digits_project, sleeper)
+    set_train_command(sleeper, "python -c \"import time; print('epoch 1', flush=True); time.sleep(300)\"")
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "train", str(sleeper), "--store", str(store.root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    seen, deadline = "", time.monotonic() + 300
+    while "epoch 1" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        seen += proc.stdout.readline()
+    assert "epoch 1" in seen, seen
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait(timeout=30)
+    [work] = list((store.root / "work").iterdir())
+    container = f"dockyard-train-{work.name}"
+    assert engine.containers([f"name={container}"], all_=False), "the killed run's container keeps running"
+    # A live run's directory (its owner is this test process) must survive the sweep.
+    live = store.root / "work" / "digits-live-run"
+    live.mkdir()
+    (live / ".owner").write_text(f"{os.getpid()}\n")
+
+    proc2 = dockyard("train", str(digits_project), "--store", str(store.root))
+    assert proc2.returncode == 0, proc2.stdout + proc2.stderr
+    assert f"removed the leftovers of 1 killed training run(s): {work.name}" in proc2.stderr
+    assert not work.exists()
+    assert not engine.containers([f"name={container}"])
+    assert live.is_dir()
+    assert [(m.name, m.versions) for m in store.list_models()] == [("digits", (1,))]
+
+
 def test_secret_is_a_file_in_the_container_and_nowhere_else(
     engine: Engine, digits_project: Path, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
