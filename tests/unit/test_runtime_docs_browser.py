@@ -24,6 +24,7 @@ def test_docs_page_is_self_contained(tmp_path: Path) -> None:
         assert status == 200 and headers["content-type"].startswith("text/html")
         # No CDN: every src/href is relative (the page must work with no internet).
         assert not re.findall(rb'(?:src|href)="(?:https?:)?//', page)
+        assert re.search(rb'<label for="in-input">input <small>[^<]*shape \[64\][^<]*</small>', page), page[:3000]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install -y chromium)")
@@ -44,3 +45,18 @@ def test_docs_page_makes_a_prediction_in_headless_chromium(tmp_path: Path) -> No
         assert '{"output":' in result.group(1).replace("&quot;", '"')
         metrics = request(server.port, "GET", "/metrics")[2].decode()
         assert 'dockyard_requests_total{route="/predict",status="200"} 1' in metrics
+
+
+def test_docs_page_shows_a_predictors_tensor_shapes_not_only_json_types(tmp_path: Path) -> None:
+    (tmp_path / "shaped.py").write_text(
+        "class Predictor:\n"
+        "    input_shapes = {'pixels': (8, 8)}\n"
+        "    def setup(self):\n        pass\n"
+        "    def predict(self, pixels: list, scale: float = 1.0) -> float:\n"
+        "        return scale\n")
+    with Server(["--predictor", "shaped:Predictor", "--app-dir", str(tmp_path)], tmp_path) as server:
+        server.wait_ready()
+        page = request(server.port, "GET", "/docs")[2].decode()
+    label = re.search(r'<label for="in-pixels">pixels <small>([^<]*)</small>', page)
+    assert label is not None, page[:3000]
+    assert "shape [8, 8]" in label.group(1), label.group(1)

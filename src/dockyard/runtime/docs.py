@@ -91,10 +91,15 @@ def page(model: Any) -> bytes:
     schema = model.input_schema()
     example = model.example()
     fields = [{"name": n, "required": n in schema.get("required", [])} for n in schema["properties"]]
+    tensors = {t["name"]: t for t in (s.metadata() for s in model.inputs)}
     inputs = []
     for name, prop in schema["properties"].items():
         value = json.dumps(example[name]) if name in example else ""
-        hint = html.escape(prop.get("description", ""))
+        hint = prop.get("description", "")
+        if name in tensors and "shape" not in hint:  # the V2 tensor each request is checked against
+            shape = ", ".join("any" if d < 0 else str(d) for d in tensors[name]["shape"])
+            hint = f"{hint} ({tensors[name]['datatype']}, shape [{shape}])".strip()
+        hint = html.escape(hint)
         inputs.append(f'<label for="in-{html.escape(name)}">{html.escape(name)} <small>{hint}</small></label>'
                       f'<textarea id="in-{html.escape(name)}" name="{html.escape(name)}">{html.escape(value)}</textarea>')
     # </script> inside JSON would end the script element early; escape the slash.
