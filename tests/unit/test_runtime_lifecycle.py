@@ -192,3 +192,27 @@ def test_runtime_imports_only_stdlib_at_top_level_and_nothing_from_dockyard() ->
         for node in tree.body:  # module level: stdlib only, third-party stays lazy
             if isinstance(node, ast.Import):
                 assert all(a.name.split(".")[0] in sys.stdlib_module_names for a in node.names), path
+
+
+def test_metrics_of_every_worker_add_up_whichever_worker_answers_the_scrape(tmp_path: Path) -> None:
+    row = make_digits_model(tmp_path / "m.joblib")
+    port = free_port()
+    (tmp_path / "tmp").mkdir()
+    with Server(["--model", str(tmp_path / "m.joblib"), "--workers", "2", "--port", str(port)],
+                tmp_path, port=port, env={"TMPDIR": str(tmp_path / "tmp")}) as server:
+        deadline = time.monotonic() + 30
+        while sum(e["event"] == "ready" for e in server.events()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # One connection per request: the kernel spreads them over both workers.
+        assert all(post_json(port, "/predict", {"input": row}) == (200, {"output": 0}) for _ in range(30))
+        time.sleep(1.5)  # workers publish their numbers about once a second
+        published = [json.loads(f.read_text()) for f in sorted((tmp_path / "tmp").glob("dockyard-metrics-*/worker-*.json"))]
+        per_worker = [sum(n for route, _, n in w["requests"] if route == "/predict") for w in published]
+        assert len(per_worker) == 2 and all(per_worker) and sum(per_worker) == 30, per_worker  # both served
+        for _ in range(6):  # each scrape is a new connection, answered by either worker
+            text = request(port, "GET", "/metrics")[2].decode()
+            assert 'dockyard_requests_total{route="/predict",status="200"} 30' in text, text[:600]
+            assert 'dockyard_request_duration_seconds_count{route="/predict"} 30' in text
+            assert "dockyard_in_flight_requests 0" in text
+        assert server.terminate() == 0
+    assert not list((tmp_path / "tmp").iterdir())  # the supervisor removed its directory

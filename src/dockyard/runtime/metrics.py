@@ -1,12 +1,16 @@
 """Prometheus text exposition (format 0.0.4), kept by hand: no client library in images.
 
-Each worker process keeps its own numbers; Prometheus sums them across scrapes per pod.
+With ``--workers N`` every worker process keeps its own numbers and, about once a second,
+publishes them to a directory the supervisor made; whichever worker answers a scrape adds its
+siblings' latest numbers to its own, so /metrics always describes the whole server.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from bisect import bisect_left
-from typing import Callable
+from typing import Any, Callable
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -35,15 +39,26 @@ class Histogram:
         out += [f"{name}_sum{suffix} {self.total}", f"{name}_count{suffix} {self.count}"]
         return out
 
+    def state(self) -> list[Any]:
+        return [list(self.counts), self.total, self.count]
+
+    def add(self, state: list[Any]) -> None:
+        counts, total, count = state
+        for i, n in enumerate(counts[:len(self.counts)]):
+            self.counts[i] += n
+        self.total += total
+        self.count += count
+
 
 class Metrics:
-    def __init__(self, model_name: str) -> None:
+    def __init__(self, model_name: str, shared_dir: str | None = None, worker: int = 0) -> None:
         self.model = model_name
         self.requests: dict[tuple[str, int], int] = {}
         self.latency: dict[str, Histogram] = {}
         self.batch_size = Histogram(BATCH_BUCKETS)
-        self.in_flight = 0
+        self.in_flight: Callable[[], int] = lambda: 0
         self.queue_depth: Callable[[], int] = lambda: 0
+        self.shared_dir, self.worker = shared_dir, worker
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
@@ -56,21 +71,71 @@ class Metrics:
     def observe_batch(self, size: int) -> None:
         self.batch_size.observe(size)
 
-    def render(self) -> bytes:
+    # -- several workers ---------------------------------------------------------------------
+    def snapshot(self, scraping: int = 0) -> dict[str, Any]:
+        """This process's numbers as JSON-able data (``scraping``: requests not to count in flight)."""
+        return {"requests": [[route, status, n] for (route, status), n in self.requests.items()],
+                "latency": {route: h.state() for route, h in self.latency.items()},
+                "batch": self.batch_size.state(), "in_flight": self.in_flight() - scraping,
+                "queue": self.queue_depth()}
+
+    def publish(self) -> None:
+        """Write this worker's numbers for its siblings' scrapes (atomically: never half a file)."""
+        if not self.shared_dir:
+            return
+        path = os.path.join(self.shared_dir, f"worker-{self.worker}.json")
+        try:
+            with open(path + ".tmp", "w") as f:
+                json.dump(self.snapshot(), f)
+            os.replace(path + ".tmp", path)
+        except OSError:
+            pass  # the directory went away (shutting down): this scrape shows this worker alone
+
+    def _siblings(self) -> list[dict[str, Any]]:
+        if not self.shared_dir:
+            return []
+        own, found = f"worker-{self.worker}.json", []
+        try:
+            names = sorted(os.listdir(self.shared_dir))
+        except OSError:
+            return []
+        for name in names:
+            if name.endswith(".json") and name != own:
+                try:
+                    with open(os.path.join(self.shared_dir, name)) as f:
+                        found.append(json.load(f))
+                except (OSError, ValueError):
+                    continue
+        return found
+
+    # -- exposition --------------------------------------------------------------------------
+    def render(self, scraping: int = 0) -> bytes:
+        requests: dict[tuple[str, int], int] = {}
+        latency: dict[str, Histogram] = {}
+        batch = Histogram(BATCH_BUCKETS)
+        in_flight = queue = 0
+        for state in (self.snapshot(scraping), *self._siblings()):
+            for route, status, n in state["requests"]:
+                requests[(route, status)] = requests.get((route, status), 0) + n
+            for route, hist in state["latency"].items():
+                latency.setdefault(route, Histogram(LATENCY_BUCKETS)).add(hist)
+            batch.add(state["batch"])
+            in_flight += state["in_flight"]
+            queue += state["queue"]
         m = self.model
         lines = ["# HELP dockyard_requests_total HTTP requests answered, by route and status.",
                  "# TYPE dockyard_requests_total counter"]
-        for (route, status), n in sorted(self.requests.items()):
+        for (route, status), n in sorted(requests.items()):
             lines.append(f'dockyard_requests_total{{route="{route}",status="{status}"}} {n}')
         lines += ["# HELP dockyard_request_duration_seconds Time from request parsed to response written.",
                   "# TYPE dockyard_request_duration_seconds histogram"]
-        for route, hist in sorted(self.latency.items()):
+        for route, hist in sorted(latency.items()):
             lines += hist.lines("dockyard_request_duration_seconds", f'route="{route}"')
         lines += ["# HELP dockyard_batch_size Requests per predict call.",
                   "# TYPE dockyard_batch_size histogram"]
-        lines += self.batch_size.lines("dockyard_batch_size", f'model="{m}"')
+        lines += batch.lines("dockyard_batch_size", f'model="{m}"')
         lines += ["# HELP dockyard_in_flight_requests Requests received and not yet answered.",
-                  "# TYPE dockyard_in_flight_requests gauge", f"dockyard_in_flight_requests {self.in_flight}",
+                  "# TYPE dockyard_in_flight_requests gauge", f"dockyard_in_flight_requests {in_flight}",
                   "# HELP dockyard_queue_depth Requests waiting for the model.",
-                  "# TYPE dockyard_queue_depth gauge", f'dockyard_queue_depth{{model="{m}"}} {self.queue_depth()}']
+                  "# TYPE dockyard_queue_depth gauge", f'dockyard_queue_depth{{model="{m}"}} {queue}']
         return ("\n".join(lines) + "\n").encode()

@@ -44,17 +44,18 @@ class V2Request:
 class Routes:
     def __init__(self, model: Any, *, max_body_bytes: int, request_timeout_s: float,
                  max_batch_size: int, max_batch_wait_ms: float, max_queue: int,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, metrics_dir: str | None = None, worker: int = 0) -> None:
         self.model, self.loop = model, loop
         self.max_body_bytes = max_body_bytes
         self.timeout = request_timeout_s
         self.connections: set[HttpConnection] = set()
         self.ready = False
         self.draining = False
-        self.metrics = Metrics(model.name)
+        self.metrics = Metrics(model.name, metrics_dir, worker)
         self.runner = Runner(model, loop, max_batch_size=max_batch_size, max_wait_s=max_batch_wait_ms / 1000,
                              max_queue=max_queue, on_batch=self.metrics.observe_batch)
         self.metrics.queue_depth = lambda: len(self.runner.pending)
+        self.metrics.in_flight = lambda: sum(1 for c in self.connections if c.busy)
         self._static: dict[str, Callable[[HttpConnection, str, str, dict[str, str], bytes], None]] = {
             "/predict": self.predict, "/healthz": self.healthz, "/readyz": self.readyz,
             "/v2/health/live": self.healthz, "/v2/health/ready": self.readyz, "/v2": self.server_meta,
@@ -105,8 +106,7 @@ class Routes:
 
     def prometheus(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")
-        self.metrics.in_flight = sum(1 for c in self.connections if c.busy) - 1  # minus this scrape
-        conn.respond(200, self.metrics.render(), b"text/plain; version=0.0.4")
+        conn.respond(200, self.metrics.render(scraping=1), b"text/plain; version=0.0.4")
 
     def openapi(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any, Sequence
@@ -79,14 +81,15 @@ def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 
 class Worker:
-    def __init__(self, config: ServeConfig, reuse_port: bool) -> None:
+    def __init__(self, config: ServeConfig, reuse_port: bool, metrics_dir: str | None = None,
+                 index: int = 0) -> None:
         self.config = config
         self.loop = _new_loop()
         self.model = make_model(config)
         self.routes = Routes(self.model, max_body_bytes=config.max_body_bytes,
                              request_timeout_s=config.request_timeout_s, max_batch_size=config.max_batch_size,
                              max_batch_wait_ms=config.max_batch_wait_ms, max_queue=config.max_queue,
-                             loop=self.loop)
+                             loop=self.loop, metrics_dir=metrics_dir, worker=index)
         self.reuse_port = reuse_port
         self.exit_code = 0
         self.server: asyncio.base_events.Server | None = None
@@ -117,9 +120,11 @@ class Worker:
         return self.exit_code
 
     def _sweep(self) -> None:
-        """Every second or so: 408 for stalled requests, close idle keep-alive connections."""
+        """Every second or so: 408 for stalled requests, close idle keep-alive connections, and
+        publish this worker's metrics for its siblings (--workers N)."""
         read, idle = self.config.read_timeout_s, self.config.keepalive_timeout_s
         sweep(self.routes.connections, read, idle)
+        self.routes.metrics.publish()
         self.loop.call_later(min([1.0] + [t / 2 for t in (read, idle) if t > 0]), self._sweep)
 
     def _on_ready(self, error: BaseException | None) -> None:
@@ -168,22 +173,36 @@ class Worker:
             self.loop.call_later(0.02, self._check_drained, deadline)
 
 
-def _run_worker(config: ServeConfig, reuse_port: bool) -> int:
+def _run_worker(config: ServeConfig, reuse_port: bool, metrics_dir: str | None = None, index: int = 0) -> int:
     try:
-        return Worker(config, reuse_port).run()
+        return Worker(config, reuse_port, metrics_dir, index).run()
     except SetupError as exc:
         log("setup_failed", "error", error=exc.problem, fix=exc.fix)
         return EXIT_SETUP_FAILED
 
 
 def _supervise(config: ServeConfig) -> int:
+    try:  # where workers publish metrics for each other (a tmpfs /tmp on a read-only root)
+        metrics_dir: str | None = tempfile.mkdtemp(prefix="dockyard-metrics-")
+    except OSError as exc:
+        metrics_dir = None
+        log("metrics_per_worker", "warning", error=f"no writable temporary directory: {exc}",
+            fix="give the container a writable /tmp (--tmpfs /tmp) so /metrics covers every worker")
+    try:
+        return _supervise_workers(config, metrics_dir)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise_workers(config: ServeConfig, metrics_dir: str | None) -> int:
     children: dict[int, int] = {}
     for index in range(config.workers):
         pid = os.fork()
         if pid == 0:  # child: never return into the parent's code path
             code = 1
             try:
-                code = _run_worker(config, reuse_port=True)
+                code = _run_worker(config, reuse_port=True, metrics_dir=metrics_dir, index=index)
             finally:
                 os._exit(code)
         children[pid] = index
