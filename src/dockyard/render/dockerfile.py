@@ -156,24 +156,17 @@ def _bytecode(plan: Plan) -> list[str]:
     """Bytecode for dockyard's runtime and for the modules the framework imports: fast cold starts
     on a read-only root filesystem, without a full compileall (which would also compile the
     thousands of modules a server never imports). Built from the trimmed venv, in parallel with
-    ``runtime-base``, and reused whenever the dependency layer is; an installed module that fails
-    to import fails the build here, not at start-up."""
-    lines = [
+    ``runtime-base``; an installed module that fails to import fails the build here, not at
+    start-up. Checked-hash .pyc (see runtime/bytecode.py), so a layer BuildKit reused with other
+    file mtimes can never make them stale."""
+    argv = [f"{VENV}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
+            "--all", RUNTIME_DIR, "--imported", VENV, "--", *plan.warm_imports]
+    return [
         "# Never run as a container (only copied from), so it needs no HEALTHCHECK.",
         "# hadolint ignore=DL3057",
         "FROM builder AS bytecode",
-    ]
-    collect = "mkdir -p /bytecode && find {} -name '*.pyc' -exec cp --parents -t /bytecode {{}} +"
-    if plan.warm_imports:
-        mods = ",".join(repr(m) for m in plan.warm_imports)
-        lines += [
-            f'RUN {VENV}/bin/python -c "import importlib, importlib.util as u; '
-            f'[importlib.import_module(m) for m in ({mods},) if u.find_spec(m.split(chr(46))[0])]" \\',
-            f"    && {collect.format(VENV)}",
-        ]
-    return lines + [
         f"COPY .dockyard/runtime {RUNTIME_DIR}",
-        f"RUN {VENV}/bin/python -m compileall -q {RUNTIME_DIR} && {collect.format(RUNTIME_DIR)}",
+        f"RUN PYTHONPATH={RUNTIME_DIR} {shell_join(argv)}",
     ]
 
 

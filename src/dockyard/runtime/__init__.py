@@ -13,11 +13,12 @@ Layers (routes -> runner -> model), after Cog's last Python server:
     loaders.py    zero-code models by file type (sklearn, ONNX, XGBoost, LightGBM, TorchScript, Keras)
     tensors.py    V2 datatypes, JSON/binary tensor decoding and encoding
     runner.py     bounded queue + dynamic batching + the one predict thread (no HTTP)
-    http.py       asyncio HTTP/1.1 protocol (keep-alive, pipelining, limits)
+    http.py       asyncio HTTP/1.1 protocol (keep-alive, pipelining, chunked bodies, limits, timeouts)
     routes.py     URL -> handler; the only place errors become HTTP statuses
-    metrics.py    Prometheus text exposition
+    metrics.py    Prometheus text exposition, summed over worker processes
     docs.py       /openapi.json and the self-contained /docs page
     server.py     lifecycle: listen, setup, warm-up, ready, SIGTERM drain, worker processes
+    bytecode.py   build time only: checked-hash .pyc of what the framework imports (serve images)
 """
 
 from .config import ServeConfig, parse_args

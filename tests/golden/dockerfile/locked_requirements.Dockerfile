@@ -36,10 +36,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
 # Never run as a container (only copied from), so it needs no HEALTHCHECK.
 # hadolint ignore=DL3057
 FROM builder AS bytecode
-RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.import_module(m) for m in ('sklearn.linear_model','joblib',) if u.find_spec(m.split(chr(46))[0])]" \
-    && mkdir -p /bytecode && find /opt/venv -name '*.pyc' -exec cp --parents -t /bytecode {} +
 COPY .dockyard/runtime /opt/dockyard/runtime
-RUN /opt/venv/bin/python -m compileall -q /opt/dockyard/runtime && mkdir -p /bytecode && find /opt/dockyard/runtime -name '*.pyc' -exec cp --parents -t /bytecode {} +
+RUN PYTHONPATH=/opt/dockyard/runtime /opt/venv/bin/python -m dockyard_runtime.bytecode --out /bytecode --all /opt/dockyard/runtime --imported /opt/venv -- sklearn.linear_model joblib
 
 FROM python:3.11-slim AS runtime-base
 RUN echo 'dockyard:x:10001:10001:dockyard:/app:/usr/sbin/nologin' >> /etc/passwd \

@@ -35,10 +35,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
 # Never run as a container (only copied from), so it needs no HEALTHCHECK.
 # hadolint ignore=DL3057
 FROM builder AS bytecode
-RUN /opt/venv/bin/python -c "import importlib, importlib.util as u; [importlib.import_module(m) for m in ('lightgbm',) if u.find_spec(m.split(chr(46))[0])]" \
-    && mkdir -p /bytecode && find /opt/venv -name '*.pyc' -exec cp --parents -t /bytecode {} +
 COPY .dockyard/runtime /opt/dockyard/runtime
-RUN /opt/venv/bin/python -m compileall -q /opt/dockyard/runtime && mkdir -p /bytecode && find /opt/dockyard/runtime -name '*.pyc' -exec cp --parents -t /bytecode {} +
+RUN PYTHONPATH=/opt/dockyard/runtime /opt/venv/bin/python -m dockyard_runtime.bytecode --out /bytecode --all /opt/dockyard/runtime --imported /opt/venv -- lightgbm
 
 FROM python:3.11-slim AS runtime-base
 # Unpinned on purpose: Debian keeps only the current version of a package, so pins break builds
