@@ -13,6 +13,7 @@ have dockerd || need+=(docker.io)
 have debootstrap || need+=(debootstrap)
 have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
+have openssl || need+=(openssl)   # signs the tokens of the Bearer-auth registry test
 have wrk || need+=(wrk)
 have git || need+=(git)
 have chromium || need+=(chromium)

@@ -4,18 +4,22 @@ What the tests check about aliases they read through the registry's own HTTP API
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -40,8 +44,6 @@ class Registry:
         """Raw HTTP against the registry, independent of dockyard's client."""
         req = urllib.request.Request(f"http://{self.host}{path}", method=method, headers={"Accept": ", ".join(registry.MANIFEST_TYPES)})
         if auth:
-            import base64
-
             req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
@@ -64,7 +66,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_registry(tmp: Path, htpasswd: str | None = None) -> Iterator[Registry]:
+def start_registry(tmp: Path, htpasswd: str | None = None, auth: Sequence[str] = ()) -> Iterator[Registry]:
     binary = shutil.which("docker-registry")
     if binary is None:
         if IN_CI:
@@ -78,6 +80,7 @@ def start_registry(tmp: Path, htpasswd: str | None = None) -> Iterator[Registry]
     if htpasswd:
         (tmp / "htpasswd").write_text(htpasswd)
         config += ["auth:", "  htpasswd:", "    realm: dockyard-test", f"    path: {tmp / 'htpasswd'}"]
+    config += list(auth)
     (tmp / "config.yml").write_text("\n".join(config) + "\n")
     log = tmp / "registry.log"
     with log.open("w") as out:
@@ -355,3 +358,121 @@ def test_login_with_a_credential_helper_keeps_the_password_out_of_config_json(
     pushed = dockyard("push", f"{image_name}:1", "--registry", auth_registry.host, "--quiet")
     assert pushed.returncode == 0, pushed.stderr
     assert registry.RegistryClient(auth_registry.host).tags(image_name) == ["1"]  # creds via the helper
+
+
+# -- registry with token (Bearer) auth, as Harbor, GitLab and ECR do it ------------------------------
+TOKEN_ISSUER, TOKEN_SERVICE = "dockyard-test-issuer", "dockyard-test-registry"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenService:
+    """A real Docker token service: Basic credentials in, a JWT out (RS256, signed by `openssl` with
+    a key whose self-signed certificate the registry is configured to trust, sent as ``x5c``)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.key, self.cert = tmp / "token.key", tmp / "token.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key),
+                        "-out", str(self.cert), "-days", "2", "-subj", "/CN=dockyard-test-token"],
+                       capture_output=True, check=True)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
+                             capture_output=True, check=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.issued: list[tuple[str, tuple[str, ...]]] = []  # (user, scopes) of every token handed out
+        self.refused = 0
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                user = service.check(self.headers.get("Authorization", ""))
+                if user is None:
+                    service.refused += 1
+                    self.send_response(401)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
+                    return
+                scopes = tuple(query.get("scope", []))
+                body = json.dumps({"token": service.sign(user, query.get("service", [""])[0], scopes),
+                                   "expires_in": 300}).encode()
+                service.issued.append((user, scopes))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def check(header: str) -> str | None:
+        if not header.startswith("Basic "):
+            return None
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user if (user, password) == (USER, PASSWORD) else None
+
+    def sign(self, user: str, audience: str, scopes: Sequence[str]) -> str:
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {"iss": TOKEN_ISSUER, "sub": user, "aud": audience, "iat": now, "nbf": now - 30, "exp": now + 300,
+                  "jti": uuid.uuid4().hex, "access": access}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+                                   input=signing_input.encode(), capture_output=True, check=True).stdout
+        return f"{signing_input}.{_b64url(signature)}"
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenService]]:
+    tmp = tmp_path_factory.mktemp("registry-token")
+    tokens = TokenService(tmp)
+    auth = ["auth:", "  token:", f"    realm: {tokens.realm}", f"    service: {TOKEN_SERVICE}",
+            f"    issuer: {TOKEN_ISSUER}", f"    rootcertbundle: {tokens.cert}"]
+    try:
+        for reg in start_registry(tmp, auth=auth):
+            yield reg, tokens
+    finally:
+        tokens.server.shutdown()
+
+
+def test_token_auth_registry_login_push_list_and_promote_with_bearer_tokens(
+    engine: Engine, token_registry: tuple[Registry, TokenService], docker_config: Path, tiny_image: str,
+    image_name: str, tmp_path: Path,
+) -> None:
+    reg, tokens = token_registry
+    status, headers, _ = reg.api("/v2/")
+    challenge = {k.lower(): v for k, v in headers.items()}["www-authenticate"]
+    assert status == 401 and challenge.startswith(f'Bearer realm="{tokens.realm}"'), challenge
+
+    wrong = dockyard("login", reg.host, "-u", USER, "--password-stdin", stdin="not-it\n")
+    assert wrong.returncode == 2 and f"refused the credentials for user '{USER}'" in wrong.stderr, wrong.stderr
+    assert tokens.refused >= 1
+    login = dockyard("login", reg.host, "-u", USER, "--password-stdin", stdin=PASSWORD + "\n")
+    assert login.returncode == 0, login.stderr
+
+    for n in (1, 2):  # the engine pushes through the same token service
+        version_of(engine, tiny_image, f"{image_name}:{n}", tmp_path)
+        pushed = dockyard("push", f"{image_name}:{n}", "--registry", reg.host, "--quiet")
+        assert pushed.returncode == 0, pushed.stderr
+    client = registry.RegistryClient(reg.host)  # credentials from the private Docker config
+    assert sorted(client.tags(image_name)) == ["1", "2"]
+    promoted = dockyard("promote", f"{image_name}:2", "--as", "production", "--registry", reg.host)
+    assert promoted.returncode == 0, promoted.stderr
+    assert registry.RegistryClient(reg.host).head(image_name, "production") == client.head(image_name, "2")
+    # Tokens went to the logged-in user, scoped to this repository: read (tags) and write (push, promote).
+    ours = [scopes for user, scopes in tokens.issued if user == USER]
+    assert (f"repository:{image_name}:pull",) in ours
+    assert any(s and s[0].startswith(f"repository:{image_name}:") and "push" in s[0] for s in ours)
