@@ -79,23 +79,29 @@ def test_only_the_serve_image_carries_bytecode_and_it_is_what_python_loads(
 ) -> None:
     serve = project.build(digits_project, engine, tag=unique_tag, target="serve")
     train = project.build(digits_project, engine, tag=unique_tag + "-train", target="train")
+    try:
+        _check_bytecode_placement(serve.image_id, train.image_id)
+    finally:
+        engine.remove_image(unique_tag + "-train", force=True)  # the fixture removes only its own tag
 
+
+def _check_bytecode_placement(serve: str, train: str) -> None:
     def sh(image: str, script: str) -> str:
         proc = subprocess.run(["docker", "run", "--rm", "--read-only", "--entrypoint", "sh", image, "-c", script],
                               capture_output=True, text=True, check=True)
         return proc.stdout + proc.stderr
 
     count_pyc = "find /opt/venv /opt/dockyard/runtime -name '*.pyc' | wc -l"
-    assert int(sh(train.image_id, count_pyc)) == 0
-    assert int(sh(serve.image_id, count_pyc)) > 100
+    assert int(sh(train, count_pyc)) == 0
+    assert int(sh(serve, count_pyc)) > 100
     # `python -v` says where each module's code came from: nothing of the venv or runtime is
     # compiled from source when the serving stack and the framework load.
-    verbose = sh(serve.image_id, "python -v -c 'import dockyard_runtime.server, sklearn.linear_model, joblib' 2>&1")
+    verbose = sh(serve, "python -v -c 'import dockyard_runtime.server, sklearn.linear_model, joblib' 2>&1")
     sources = [ln for ln in verbose.splitlines() if ln.startswith("# code object from") and not ln.rstrip("'").endswith(".pyc")]
     loaded = [ln for ln in verbose.splitlines() if ln.startswith("# code object from") and "/opt/venv/" in ln]
     assert len(loaded) > 100 and sources == [], sources[:5]
     # numpy and scipy vendor the same libgfortran: one inode, stored once.
-    links = sh(train.image_id, "stat -c '%h %n' /opt/venv/lib/python3.11/site-packages/*.libs/libgfortran-*")
+    links = sh(train, "stat -c '%h %n' /opt/venv/lib/python3.11/site-packages/*.libs/libgfortran-*")
     assert any(line.startswith("2 ") for line in links.splitlines()), links
 
 
