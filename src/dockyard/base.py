@@ -14,13 +14,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from .engine import Engine
+from .engine import Engine, Printer
 from .errors import EnvironmentProblem, UsageError
 
 BASE_LABEL = "io.dockyard.base"
@@ -66,7 +65,7 @@ def bootstrap(
     *,
     mirror: str | None = None,
     tag: str | None = None,
-    on_line: Callable[[str], None] | None = None,
+    on_line: Printer | None = None,
 ) -> BaseImage:
     """Build and import a slim Python base image from Debian packages."""
     check_python(python)
@@ -145,7 +144,7 @@ def _ship_uv(root: Path) -> Path | None:
     return dest
 
 
-def _run_streaming(argv: list[str], on_line: Callable[[str], None] | None) -> None:
+def _run_streaming(argv: list[str], on_line: Printer | None) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     tail: list[str] = []

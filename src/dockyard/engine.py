@@ -28,6 +28,8 @@ from .errors import BuildError, EngineError, RunError, UsageError
 
 log = logging.getLogger("dockyard.engine")
 
+Printer = Callable[[str], None]  # receives output line by line (build progress, logs)
+
 #: Host paths a container must never mount unless the user names the risk.
 DANGEROUS_MOUNTS = ("/", "/etc", "/proc", "/sys", "/var/run/docker.sock", "/run/docker.sock")
 TEST_LABEL = "io.dockyard.test"
@@ -348,7 +350,7 @@ class Engine:
         build_args: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         target: str | None = None,
-        on_line: Callable[[str], None] | None = None,
+        on_line: Printer | None = None,
         no_cache: bool = False,
     ) -> BuildResult:
         """Build with BuildKit; stream plain progress lines to ``on_line``."""
@@ -382,7 +384,7 @@ class Engine:
     def _follow(
         self,
         args: list[str],
-        on_line: Callable[[str], None] | None,
+        on_line: Printer | None,
         *,
         env: Mapping[str, str] | None = None,
         grace: float = 20.0,
@@ -452,7 +454,7 @@ class Engine:
         return consumer.stdout.strip()
 
     # -- containers ---------------------------------------------------------------
-    def run(self, spec: RunSpec, *, on_line: Callable[[str], None] | None = None) -> int:
+    def run(self, spec: RunSpec, *, on_line: Printer | None = None) -> int:
         """Run a container in the foreground, streaming its output; Ctrl-C removes it."""
         name = spec.name or f"dockyard-run-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
         spec = dataclasses.replace(spec, name=name)

@@ -17,7 +17,7 @@ from .compat.resolver import Choice, Resolution, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
 
-USER_UID = 10001
+USER_UID = 10001  # the `dockyard` user baked into every image; train, secrets and deploy run as it
 BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's .cog/)
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".onnx", ".pt", ".pth", ".keras", ".ubj", ".safetensors", ".lgb")
 
@@ -60,7 +60,6 @@ class Plan:
     warnings: tuple[str, ...] = ()
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
-    uid: int = USER_UID
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -6,7 +6,7 @@ import configparser
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -15,12 +15,11 @@ from pathlib import Path
 from . import __version__
 from .base import local_base_refs
 from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
-from .engine import BuildResult, Engine, Mount, RiskyOptions, RunSpec, Secret
+from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
 
-Printer = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,13 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from .engine import Engine
+from .engine import Engine, Printer
 from .errors import RegistryError, UsageError
 
 log = logging.getLogger("dockyard.registry")
@@ -422,7 +422,6 @@ class PullResult:
     image_id: str
 
 
-Printer = Callable[[str], None]
 
 
 def login(engine: Engine, registry: str, username: str, password: str) -> str:

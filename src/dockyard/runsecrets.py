@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .engine import Secret
 from .errors import UsageError
+from .planning import USER_UID
 
-CONTAINER_UID = 10001
 SECRETS_DIR = "/run/secrets"
 
 
@@ -34,7 +34,7 @@ def secret_file(directory: Path, secret: Secret) -> Path:
     with os.fdopen(fd, "wb") as fh:
         fh.write(value)
     if os.geteuid() == 0:
-        os.chown(target, CONTAINER_UID, CONTAINER_UID)
+        os.chown(target, USER_UID, USER_UID)
         os.chmod(target, 0o400)
     else:  # the container user is someone else; the 0700 parent keeps other host users out
         os.chmod(target, 0o444)

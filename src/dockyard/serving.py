@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .engine import Engine, Mount, RunSpec, Secret
+from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
 from .planning import MODEL_SUFFIXES, predictor_module
 
-Printer = Callable[[str], None]
 CONTAINER_PORT = 8080
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
 

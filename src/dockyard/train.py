@@ -31,7 +31,7 @@ import shutil
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import ProjectConfig, load_config
-from .engine import Engine, Mount, RunSpec, Secret, run_args
+from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
+from .planning import USER_UID
 from .store import (
     GitInfo,
     ImageInfo,
@@ -56,9 +57,7 @@ from .runsecrets import check_secrets, secret_file, secret_values
 from .store._fs import hash_file
 from .store.fingerprint import iter_files
 
-Printer = Callable[[str], None]
 
-CONTAINER_UID = 10001
 DATA_DIR = "/data"
 OUTPUTS_DIR = "/outputs"
 SECRETS_DIR = "/run/secrets"
@@ -343,7 +342,7 @@ def _remove_work(engine: Engine, image_id: str, work: Path) -> None:
     dirs = [d for d in (work / "app", work / "outputs") if d.is_dir()]
     mounts = tuple(Mount(str(d), f"/cleanup/{d.name}") for d in dirs)
     spec = RunSpec(image=image_id, command=("find", *(m.target for m in mounts), "-mindepth", "1", "-delete"),
-                   mounts=mounts, cpus=1, memory="256m", user=f"{CONTAINER_UID}:{CONTAINER_UID}",
+                   mounts=mounts, cpus=1, memory="256m", user=f"{USER_UID}:{USER_UID}",
                    labels={"io.dockyard.role": "cleanup"})
     if mounts:
         engine.docker(*run_args(spec), check=False, timeout=300)
@@ -444,7 +443,7 @@ def _writable_dir(path: Path) -> Path:
 
 def _give_to_container(path: Path) -> None:
     if os.geteuid() == 0:
-        os.chown(path, CONTAINER_UID, CONTAINER_UID)
+        os.chown(path, USER_UID, USER_UID)
         os.chmod(path, 0o755)
     else:  # cannot chown: let anyone write (the parent work dir is private to this user)
         os.chmod(path, 0o777)
@@ -471,7 +470,7 @@ def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | N
             _give_to_container(Path(entry))
         for f in files:
             if os.geteuid() == 0:
-                os.chown(os.path.join(root, f), CONTAINER_UID, CONTAINER_UID)
+                os.chown(os.path.join(root, f), USER_UID, USER_UID)
     return workdir, before
 
 

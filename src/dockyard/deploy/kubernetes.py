@@ -30,6 +30,7 @@ import yaml
 
 from dockyard.deploy import DeploySpec, KubernetesUnavailable
 from dockyard.errors import DeployError
+from dockyard.planning import USER_UID
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ Manifest = dict[str, Any]
 
 LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"
-CONTAINER_UID = 10001  # the `dockyard` user baked into every image
 SERVICE_PORT = 80
 TMP_VOLUME = "tmp"
 TMP_SIZE_LIMIT = "1Gi"
@@ -121,9 +121,9 @@ def serving_env(spec: DeploySpec) -> dict[str, str]:
 def pod_security_context() -> Manifest:
     return {
         "runAsNonRoot": True,
-        "runAsUser": CONTAINER_UID,
-        "runAsGroup": CONTAINER_UID,
-        "fsGroup": CONTAINER_UID,
+        "runAsUser": USER_UID,
+        "runAsGroup": USER_UID,
+        "fsGroup": USER_UID,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -131,8 +131,8 @@ def pod_security_context() -> Manifest:
 def container_security_context() -> Manifest:
     return {
         "runAsNonRoot": True,
-        "runAsUser": CONTAINER_UID,
-        "runAsGroup": CONTAINER_UID,
+        "runAsUser": USER_UID,
+        "runAsGroup": USER_UID,
         "readOnlyRootFilesystem": True,
         "allowPrivilegeEscalation": False,
         "privileged": False,

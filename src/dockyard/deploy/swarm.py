@@ -32,19 +32,19 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.deploy import MANAGED_ENV, DeploySpecError, memory_bytes
 from dockyard.deploy.shutdown import ShutdownBudget
-from dockyard.engine import Engine
+from dockyard.engine import Engine, Printer
 from dockyard.errors import DeployError, DockyardError, EnvironmentProblem, UsageError
+from dockyard.planning import USER_UID
 
-Printer = Callable[[str], None]
 
 CONTAINER_PORT = 8080
-CONTAINER_USER = "10001:10001"
+CONTAINER_USER = f"{USER_UID}:{USER_UID}"  # the `dockyard` user baked into every image
 DEFAULT_NETWORK = "dockyard"
 INIT_FIX = "run `docker swarm init --advertise-addr 127.0.0.1` (or `dockyard deploy swarm --init`)"
 LABEL_MANAGED = "io.dockyard.managed"
