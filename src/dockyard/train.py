@@ -57,7 +57,6 @@ from .runsecrets import check_secrets, secret_file, secret_values
 from .store._fs import hash_file
 from .store.fingerprint import iter_files
 
-
 DATA_DIR = "/data"
 OUTPUTS_DIR = "/outputs"
 SECRETS_DIR = "/run/secrets"
@@ -455,9 +454,7 @@ def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | N
     Returns the container path and ``{relpath: sha256}`` of the image's files, which is both the
     code hash input and the baseline for finding what the run added or changed.
     """
-    work.mkdir(parents=True, exist_ok=True)
-    os.chmod(work, 0o700)
-    workdir = str(_image_config(engine, image_id).get("WorkingDir") or "")
+    workdir = str(_image_config(engine, image_id).get("WorkingDir") or "")  # `work` exists: _claim made it
     if workdir in ("", "/"):
         return None, {}
     blob = _copy_out(engine, image_id, workdir)

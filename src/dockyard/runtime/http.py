@@ -147,8 +147,7 @@ class HttpConnection(asyncio.Protocol):
                 self._fail(400, "Content-Length must be a non-negative integer")
                 return False
             if length > limit:
-                self._fail(413, f"request body is {length} bytes, over the {limit}-byte limit; "
-                                "send less data per request or raise --max-body-bytes")
+                self._fail(413, _too_large(f"request body is {length} bytes,", limit))
                 return False
             stop = start + length
             if len(buf) < stop:
@@ -189,8 +188,7 @@ class HttpConnection(asyncio.Protocol):
         try:
             decoded = decode_chunked(buf, start, limit)
         except OverflowError:
-            self._fail(413, f"chunked request body is over the {limit}-byte limit; "
-                            "send less data per request or raise --max-body-bytes")
+            self._fail(413, _too_large("chunked request body is", limit))
             return None
         except ValueError as exc:
             self._fail(400, f"malformed chunked body: {exc}")
@@ -247,11 +245,15 @@ class HttpConnection(asyncio.Protocol):
             self.closed = True
 
 
+def _too_large(what: str, limit: int) -> str:
+    return f"{what} over the {limit}-byte limit; send less data per request or raise --max-body-bytes"
+
+
 def decode_chunked(buf: bytes | bytearray, pos: int, limit: int) -> tuple[bytes, int] | None:
     """Decode an HTTP/1.1 chunked body that starts at ``pos``: (body, offset after it), or None
     while incomplete. ValueError for bad framing, OverflowError once the data passes ``limit``.
     Chunk extensions are ignored and trailer fields dropped (RFC 9112 7.1)."""
-    parts: list[bytes] = []
+    spans: list[tuple[int, int]] = []  # (start, end) of each chunk's data: copied once, when complete
     total = 0
     while True:
         eol = buf.find(b"\r\n", pos)
@@ -273,7 +275,7 @@ def decode_chunked(buf: bytes | bytearray, pos: int, limit: int) -> tuple[bytes,
             return None
         if buf[pos + size:pos + size + 2] != b"\r\n":
             raise ValueError("chunk data is not followed by CRLF")
-        parts.append(bytes(buf[pos:pos + size]))
+        spans.append((pos, pos + size))
         pos += size + 2
     while True:  # trailer fields, then the empty line
         eol = buf.find(b"\r\n", pos)
@@ -282,7 +284,8 @@ def decode_chunked(buf: bytes | bytearray, pos: int, limit: int) -> tuple[bytes,
                 raise ValueError("trailer section is over 64 KiB")
             return None
         if eol == pos:
-            return b"".join(parts), eol + 2
+            view = memoryview(buf)
+            return b"".join(view[a:b] for a, b in spans), eol + 2
         pos = eol + 2
 
 
