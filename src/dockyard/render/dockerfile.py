@@ -5,8 +5,9 @@ non-root user, the venv, dockyard's serving runtime) -> ``train`` and ``serve`` 
 code, then labels). ``bytecode`` (built from ``builder`` in parallel with ``runtime-base``) holds
 the .pyc of what the framework imports; only ``serve`` copies it, since start-up time matters
 there and nowhere else. Layers are ordered by how often they change: system packages -> locked
-dependencies -> runtime -> bytecode -> model weights -> code -> labels. No ``# syntax=`` line: it would make
-BuildKit pull a frontend image, which fails offline; the built-in frontend supports RUN --mount.
+dependencies -> runtime -> bytecode -> model weights -> code -> labels. No ``# syntax=`` line: it
+would make BuildKit pull a frontend image, which fails offline; the built-in frontend supports
+RUN --mount.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ _APT_UNPINNED = [
     "# Unpinned on purpose: Debian keeps only the current version of a package, so pins break builds",
     "# after security updates (pin in dockyard.yaml with system_packages: [name=version] if you must).",
     "# hadolint ignore=DL3008",
+]
+
+
+_COPIED_FROM_ONLY = [
+    "# Never run as a container (only copied from), so it needs no HEALTHCHECK.",
+    "# hadolint ignore=DL3057",
 ]
 
 
@@ -61,8 +68,7 @@ def _ca(var: str) -> str:
 
 def _builder(plan: Plan) -> list[str]:
     lines = [
-        "# Never run as a container (only copied from), so it needs no HEALTHCHECK.",
-        "# hadolint ignore=DL3057",
+        *_COPIED_FROM_ONLY,
         f"FROM {plan.base_builder} AS builder",
     ]
     lines += _python_for_gpu(plan)
@@ -148,7 +154,6 @@ def _trim() -> list[str]:
         f"    && find {VENV} -type f -path '*.libs/*' -exec sha256sum {{}} + > /tmp/libs.sha256 \\",
         "    && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \\",
         '    && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins',
-
     ]
 
 
@@ -162,8 +167,7 @@ def _bytecode(plan: Plan) -> list[str]:
     argv = [f"{VENV}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
             "--all", RUNTIME_DIR, "--imported", VENV, "--", *plan.warm_imports]
     return [
-        "# Never run as a container (only copied from), so it needs no HEALTHCHECK.",
-        "# hadolint ignore=DL3057",
+        *_COPIED_FROM_ONLY,
         "FROM builder AS bytecode",
         f"COPY .dockyard/runtime {RUNTIME_DIR}",
         f"RUN PYTHONPATH={RUNTIME_DIR} {shell_join(argv)}",
@@ -227,8 +231,7 @@ def _train_stage(plan: Plan) -> list[str]:
 
 
 def _serve_stage(plan: Plan) -> list[str]:
-    lines = ["FROM runtime-base AS serve"]
-    lines.append("COPY --from=bytecode /bytecode/ /")
+    lines = ["FROM runtime-base AS serve", "COPY --from=bytecode /bytecode/ /"]
     for f in plan.model_files:
         lines.append(f"COPY {f} {MODEL_DIR}/")
     if plan.model_version:
