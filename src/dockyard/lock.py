@@ -30,6 +30,7 @@ from pathlib import Path
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .engine import Engine
 from .errors import ConfigError, EnvironmentProblem
+from .store._fs import atomic_write_bytes
 
 log = logging.getLogger("dockyard.lock")
 
@@ -232,7 +233,7 @@ def lock(project_dir: Path, engine: Engine, *, lock_name: str = LOCK_NAME, uv: s
                           "replace local paths / VCS URLs with released packages, then re-run dockyard lock")
     header = LockHeader(config.python, tuple((f, file_digest(project_dir / f)) for f in inputs), tuple(bases))
     target = project_dir / lock_name
-    _atomic_write(target, render_header(header) + body)
+    atomic_write_bytes(target, (render_header(header) + body).encode(), mode=None)
     _point_config_at(project_dir, lock_name)
     return LockResult(target, header, locked_packages(body), source)
 
@@ -276,23 +277,17 @@ def _run(argv: Sequence[str], cwd: Path, what: str) -> str:
     return proc.stdout
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _point_config_at(project_dir: Path, lock_name: str) -> None:
     cfg_path = project_dir / CONFIG_NAME
     old = cfg_path.read_text()
     new = set_lock_in_config(old, lock_name)
     if new == old:
         return
-    _atomic_write(cfg_path, new)
+    atomic_write_bytes(cfg_path, new.encode(), mode=None)
     try:
         load_config(project_dir)
     except ConfigError:
-        _atomic_write(cfg_path, old)  # never leave the user with a config we broke
+        atomic_write_bytes(cfg_path, old.encode(), mode=None)  # never leave the user with a config we broke
         raise
 
 

@@ -19,6 +19,7 @@ from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, 
 from .errors import ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
+from .store._fs import atomic_write_bytes
 
 
 
@@ -57,9 +58,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         serve=serve,
     )
     text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)
-    tmp = target.with_suffix(".yaml.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
+    atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
     return InitResult(target, config, text, notes)
 
@@ -143,9 +142,7 @@ def stage_model(project_dir: Path, model_file: Path) -> str:
 
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, text.encode(), mode=None)
 
 
 def eject(project_dir: Path, *, engine: Engine | None = None, force: bool = False) -> Path:

@@ -31,6 +31,7 @@ import yaml
 from dockyard.deploy import DeploySpec, KubernetesUnavailable
 from dockyard.errors import DeployError
 from dockyard.planning import USER_UID
+from dockyard.store._fs import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -493,9 +494,7 @@ def write_manifests(spec: DeploySpec, out_dir: str | os.PathLike[str]) -> list[P
         written = []
         for filename, text in render_kubernetes(spec).items():
             path = out / filename
-            tmp = path.with_suffix(".yaml.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)  # no half-written manifest if we are interrupted
+            atomic_write_bytes(path, text.encode(), mode=None)  # no half-written manifest if interrupted
             written.append(path)
     except OSError as exc:
         raise DeployError(

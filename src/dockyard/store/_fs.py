@@ -36,15 +36,16 @@ def temp_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-def atomic_write_bytes(target: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``target`` with ``data`` atomically and durably."""
+def atomic_write_bytes(target: Path, data: bytes, *, mode: int | None = 0o644) -> None:
+    """Replace ``target`` with ``data`` atomically and durably (``mode=None``: as the umask makes it)."""
     tmp = temp_name(target)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
