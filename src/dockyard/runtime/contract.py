@@ -1,0 +1,166 @@
+"""The image contract: what every dockyard image promises, in one place.
+
+Everything that builds, runs, probes, deploys or scans an image imports these facts from here
+(``from dockyard.runtime import contract``): the renderer writes them into Dockerfiles, the
+runtime reads them inside the container, serve/train/deploy/scan rely on them from outside.
+It lives in ``runtime/`` because the runtime ships inside images and may import nothing else
+from dockyard; it is stdlib-only and has no side effects.
+
+Invariants:
+- The port inside the container is part of the contract, not a user setting: users choose the
+  host port (``serve --port``, Swarm/Kubernetes Services), probes always target CONTAINER_PORT.
+- Memory amounts mean what they mean to ``docker run --memory``: binary units, case-insensitive,
+  an optional ``b``/``ib`` suffix, decimals allowed ("1.5g", "2G", "512MiB", "1073741824").
+- A model file's suffix names exactly one format; every list of model suffixes is derived from
+  MODEL_FORMATS.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+# -- user and paths ----------------------------------------------------------------------------
+USER_UID = 10001  # the `dockyard` user baked into every image; train, secrets and deploy run as it
+USER_GID = 10001
+USER_NAME = "dockyard"
+APP_DIR = "/app"  # project code
+VENV_DIR = "/opt/venv"  # the project's locked dependencies
+RUNTIME_DIR = "/opt/dockyard/runtime"  # this package, importable as dockyard_runtime
+MODEL_DIR = "/opt/dockyard/model"  # baked-in weights (DOCKYARD_MODEL_DIR)
+OUTPUTS_DIR = "/outputs"  # where a training run writes artifacts (DOCKYARD_OUTPUTS)
+SECRETS_DIR = "/run/secrets"  # build and run secrets, one file per id
+
+# -- network -----------------------------------------------------------------------------------
+CONTAINER_PORT = 8080  # the serving runtime listens here inside every serving container
+HEALTH_PATH = "/healthz"  # liveness: the process answers
+READY_PATH = "/readyz"  # readiness: the model is loaded and warmed up
+
+# -- build secrets -----------------------------------------------------------------------------
+CA_SECRET_ID = "dockyard_ca"  # the host CA bundle, mounted on install steps only
+
+# -- labels ------------------------------------------------------------------------------------
+LABEL_PREFIX = "io.dockyard."
+LABEL_MANAGED = "io.dockyard.managed"  # on every container/service dockyard starts
+LABEL_ROLE = "io.dockyard.role"  # serve | train | notebook | ...
+LABEL_PROJECT = "io.dockyard.project"  # the project folder's absolute path
+LABEL_NAME = "io.dockyard.name"
+LABEL_VERSION = "io.dockyard.version"
+LABEL_FRAMEWORK = "io.dockyard.framework"
+LABEL_PYTHON = "io.dockyard.python"
+LABEL_TARGET = "io.dockyard.target"
+LABEL_CONFIG_HASH = "io.dockyard.config-hash"
+LABEL_LOCK_HASH = "io.dockyard.lock-hash"
+LABEL_MODEL = "io.dockyard.model"
+LABEL_MODEL_VERSION = "io.dockyard.model-version"
+LABEL_MODEL_RUN = "io.dockyard.model-run"
+LABEL_MODEL_GIT_COMMIT = "io.dockyard.model-git-commit"
+LABEL_METRICS_PREFIX = "io.dockyard.metrics."
+LABEL_RUN_ID = "io.dockyard.run-id"
+LABEL_SERVICE = "io.dockyard.service"
+LABEL_IMAGE_REF = "io.dockyard.image-ref"
+LABEL_BASE = "io.dockyard.base"
+LABEL_BASE_PYTHON = "io.dockyard.base.python"
+LABEL_TEST = "io.dockyard.test"  # test-created objects, removed by the fixture that made them
+
+
+# -- model formats -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelFormat:
+    """One saved-model format: how its files are named, what loads it, whether loading is safe."""
+
+    name: str  # registry key, e.g. "sklearn-pickle"
+    suffixes: tuple[str, ...]  # lower-case, with the dot
+    framework: str  # the distribution that made it (detection's framework name)
+    loader: str  # the runtime loader that serves it with no code ("" when none)
+    pickle_family: bool  # loading may run code: scanned before it is loaded
+
+
+MODEL_FORMATS: tuple[ModelFormat, ...] = (
+    # Most specific first: a portable ONNX file beats a pickle of the same model.
+    ModelFormat("onnx", (".onnx",), "onnxruntime", "onnx", False),
+    ModelFormat("keras", (".keras",), "keras", "keras", False),
+    ModelFormat("xgboost-ubj", (".ubj",), "xgboost", "xgboost", False),
+    ModelFormat("xgboost-json", (".json",), "xgboost", "xgboost", False),
+    ModelFormat("xgboost-binary", (".bst",), "xgboost", "xgboost", False),
+    ModelFormat("lightgbm-text", (".txt", ".lgb"), "lightgbm", "lightgbm", False),
+    ModelFormat("sklearn-joblib", (".joblib",), "scikit-learn", "sklearn", True),
+    ModelFormat("torchscript", (".pt", ".pth"), "torch", "torchscript", True),
+    ModelFormat("safetensors", (".safetensors",), "torch", "", False),
+    ModelFormat("hdf5", (".h5",), "tensorflow", "", False),
+    ModelFormat("sklearn-pickle", (".pkl", ".pickle", ".sav"), "scikit-learn", "sklearn", True),
+    ModelFormat("pickle-other", (".dill", ".ckpt", ".bin", ".npy", ".npz", ".mar"), "", "", True),
+)
+
+_BY_SUFFIX = {s: f for f in MODEL_FORMATS for s in f.suffixes}
+
+#: every suffix a model file may have, most specific first
+MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in MODEL_FORMATS for s in f.suffixes)
+#: suffixes the runtime serves with no code
+SERVABLE_SUFFIXES: tuple[str, ...] = tuple(s for f in MODEL_FORMATS if f.loader for s in f.suffixes)
+#: suffixes whose loading may run code (pickle, joblib, torch zip): scanned first
+PICKLE_SUFFIXES: tuple[str, ...] = tuple(s for f in MODEL_FORMATS if f.pickle_family for s in f.suffixes)
+#: suffixes common enough outside ML that a file needs a content check before it counts as a model
+AMBIGUOUS_SUFFIXES: tuple[str, ...] = (".json", ".txt", ".bin", ".npy", ".npz")
+
+
+def model_format(filename: str) -> ModelFormat | None:
+    """The format a model file's suffix names, or None."""
+    dot = filename.rfind(".")
+    return _BY_SUFFIX.get(filename[dot:].lower()) if dot >= 0 else None
+
+
+# -- resource amounts (docker semantics) -------------------------------------------------------
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+MEMORY_HELP = "use a size like 512m, 1.5g, 2G or 1073741824 (binary units, as docker reads them)"
+
+
+class AmountError(ValueError):
+    """A memory or CPU amount that cannot be read; the message names the value and the fix."""
+
+
+def parse_memory(value: int | str) -> int:
+    """Bytes in a memory amount, exactly as ``docker run --memory`` reads it (go-units
+    RAMInBytes): "2G" and "2g" and "2GiB" are 2 GiB, "1.5g" is 1.5 GiB, a bare number is bytes."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise AmountError(f"memory {value!r} is not an amount; {MEMORY_HELP}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise AmountError(f"memory {value!r} must be more than zero; {MEMORY_HELP}")
+        return value
+    match = _MEMORY.match(value)
+    if not match or (match.group(3) and not match.group(2) and match.group(3).lower() == "ib"):
+        raise AmountError(f"memory {value!r} is not a size; {MEMORY_HELP}")
+    amount = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+    if amount <= 0:
+        raise AmountError(f"memory {value!r} must be more than zero; {MEMORY_HELP}")
+    return amount
+
+
+def format_memory(amount: int) -> str:
+    """The shortest exact docker spelling of a byte count ("1536m", "2g")."""
+    for unit in ("p", "t", "g", "m", "k"):
+        size = _MEMORY_UNITS[unit]
+        if amount % size == 0:
+            return f"{amount // size}{unit}"
+    return str(amount)
+
+
+def parse_cpus(value: float | int | str) -> float:
+    """CPUs as ``docker run --cpus`` reads them (a positive decimal; "500m" millicores also
+    accepted, as Kubernetes writes them)."""
+    if isinstance(value, bool):
+        raise AmountError(f"cpus {value!r} is not a number; pass e.g. 0.5 or 2")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            cpus = int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+        except ValueError:
+            raise AmountError(f"cpus {value!r} is not a number; pass e.g. 0.5 or 2") from None
+    else:
+        cpus = float(value)
+    if not math.isfinite(cpus) or cpus < 0.01:
+        raise AmountError(f"cpus {value!r} must be a number >= 0.01; pass e.g. 0.5 or 2")
+    return cpus
