@@ -52,7 +52,6 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         name=name or _slug(project_dir.name),
         python=found.python_version or "3.11",
         framework=framework,
-        framework_version=found.framework_versions.get(framework) if framework else None,
         dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
         train=Train(command=found.train_command),
         serve=serve,

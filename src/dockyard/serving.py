@@ -20,10 +20,8 @@ from typing import Any
 from .config import load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
-from .planning import MODEL_SUFFIXES, predictor_module
-
-CONTAINER_PORT = 8080
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
+from .planning import predictor_module
+from .runtime.contract import CONTAINER_PORT, MODEL_SUFFIXES, PICKLE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -32,6 +30,26 @@ class ServeOutcome:
     container: str
     image: str
     tag: str
+
+
+def model_argument(model: str | None, *, cwd: Path | None = None) -> str | None:
+    """A ``--model`` value as typed on the command line -> what the library takes.
+
+    A path is relative to the current directory, like every other path on a command line, so it
+    becomes absolute here; a stored version (``name:N``, ``name@alias``, ``name``) stays as it is.
+    (``serve.model`` in dockyard.yaml is project-relative; it never passes through here.)"""
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    if path.is_absolute():
+        return str(path)
+    candidate = (cwd or Path.cwd()) / path
+    if candidate.exists():
+        return str(candidate.resolve())
+    if "/" in model or os.sep in model or path.suffix.lower() in MODEL_SUFFIXES:
+        raise UsageError(f"--model {model}: no such file in the current directory ({cwd or Path.cwd()})",
+                         "pass a path relative to where you run dockyard, an absolute path, or a stored version name:N")
+    return model
 
 
 def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None) -> str | None:
@@ -56,7 +74,7 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
 
 def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
     """Image labels tying a serving image to the stored version it carries."""
-    if not model or Path(model).suffix in MODEL_SUFFIXES:
+    if not model or Path(model).suffix.lower() in MODEL_SUFFIXES:
         return {}
     from .errors import StoreError
     from .store import Store
@@ -83,7 +101,7 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
 
     root = project_dir / context_path
     for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix not in MODEL_SUFFIXES:
+        if path.suffix.lower() not in MODEL_SUFFIXES:
             continue
         result = scan_model_file(path)
         if result.status == "malicious":
@@ -93,7 +111,7 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
                 "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
             )
         # A file that will be unpickled but that the scanner cannot read could hide anything.
-        if result.status == "unscannable" and path.suffix in PICKLE_SUFFIXES:
+        if result.status == "unscannable" and path.suffix.lower() in PICKLE_SUFFIXES:
             why = result.findings[0].detail if result.findings else "unreadable"
             raise UsageError(
                 f"refusing to serve {path.name}: it would be unpickled, but it could not be scanned ({why})",
@@ -215,7 +233,7 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
             "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
             "--workers", str(cfg.serve.workers)]
     model_file = model or cfg.serve.model
-    if cfg.serve.predictor and not (model and Path(model).suffix in MODEL_SUFFIXES):
+    if cfg.serve.predictor and not (model and Path(model).suffix.lower() in MODEL_SUFFIXES):
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
     elif model_file:
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
@@ -269,7 +287,9 @@ def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> An
             detail = json.loads(detail).get("error", detail)
         except (json.JSONDecodeError, AttributeError):
             pass
-        raise RunError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+        if 400 <= exc.code < 500:  # the request was refused (422: bad input): the user's to fix
+            raise UsageError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+        raise RunError(f"the server answered {exc.code}: {detail}", "see the server log (`docker logs`)") from None
     except (urllib.error.URLError, ConnectionError, OSError) as exc:
         raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
 

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from dockyard.errors import DetectError
+from dockyard.runtime.contract import model_format
 
 from ._files import Reason, rel
 from .conda import find_conda_files, read_conda_env
@@ -68,7 +69,7 @@ class Detection:
     requirements: tuple[str, ...]  # PEP 508, normalised names: what will be installed
     python_version: str | None  # "3.11", or None when nothing says
     frameworks: tuple[str, ...]  # canonical names, see imports.FRAMEWORKS
-    framework_versions: Mapping[str, str]  # pinned / lower-bound versions from requirements
+    framework_versions: Mapping[str, str]  # version specifiers from requirements (">0.19.1", "==1.4.2")
     train_command: str | None
     serve_entry: str | None  # "predict.py:Predictor" or a model file/folder path
     entry_points: Mapping[str, str]  # MLproject entry point name -> rendered command
@@ -80,6 +81,7 @@ class Detection:
     project_name: str | None = None  # from pyproject [project].name or MLproject name
     dependency_files: tuple[str, ...] = field(default=())  # every file read for dependencies (-r includes)
     primary_framework: str | None = None  # the one the image is built around (see _primary)
+    inferred_requirements: bool = False  # no dependency file: requirements are the imported frameworks
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -93,6 +95,7 @@ class Detection:
             "python_version": self.python_version,
             "frameworks": list(self.frameworks),
             "primary_framework": self.primary_framework,
+            "inferred_requirements": self.inferred_requirements,
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
             "serve_entry": self.serve_entry,
@@ -117,6 +120,7 @@ class _Source:
     lock_requires_python: tuple[str, str] | None = None
     warnings: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
+    inferred: bool = False  # requirements guessed from imports (no dependency file)
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         candidates=python_candidates,
     )
     scan = scan_imports(project_dir)
+    if source.kind == "none" and scan.frameworks:
+        source = _inferred_source(scan, source)
     frameworks, versions, fw_reasons = _frameworks(scan, source)
     entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
     train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
@@ -187,6 +193,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         project_name=_project_name(ctx),
         dependency_files=source.files,
         primary_framework=primary,
+        inferred_requirements=source.inferred,
     )
 
 
@@ -323,6 +330,20 @@ def _conda_source(path: Path, project_dir: Path, named_by: str) -> _Source:
     )
 
 
+def _inferred_source(scan: ImportScan, none: _Source) -> _Source:
+    """No dependency file, but the code imports frameworks: install them (their import names'
+    distributions are named like the frameworks), or the run fails with ModuleNotFoundError.
+    Planning pins them to the release compat/ expects, so the plan shows the version."""
+    names = tuple(scan.frameworks)
+    files = sorted({f for fw in names for f in scan.frameworks[fw]})
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    why = Reason(
+        f"requirements inferred from imports: {', '.join(names)}",
+        f"no dependency file; imported in {', '.join(files[:3])}{more} (add a requirements.txt to choose versions)",
+    )
+    return replace(none, requirements=names, inferred=True, reasons=(*none.reasons, why))
+
+
 # The priority list itself, in DEPENDENCY_PRIORITY order: the first finder that returns wins.
 _FINDERS: tuple[Callable[[_Context], _Source | None], ...] = (
     _from_uv_lock,
@@ -364,7 +385,7 @@ def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dic
             why.append(f"imported in {', '.join(files[:3])}{more}")
         if fw in from_reqs:
             why.append(f"listed in {source.file}")
-        what = f"framework: {fw}" + (f" {versions[fw]}" if fw in versions else "")
+        what = f"framework: {fw}" + (versions[fw] if fw in versions else "")
         reasons.append(Reason(what, "; ".join(why)))
     return tuple(names), versions, reasons
 
@@ -375,19 +396,6 @@ def _project_name(ctx: _Context) -> str | None:
     return ctx.mlproject.name if ctx.mlproject else None
 
 
-# A saved model's format names its framework; ranks break ties when there is no model file.
-_MODEL_FRAMEWORK = {
-    ".onnx": "onnxruntime",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".keras": "keras",
-    ".h5": "tensorflow",
-    ".ubj": "xgboost",
-    ".bst": "xgboost",
-    ".joblib": "scikit-learn",
-    ".pkl": "scikit-learn",
-    ".txt": "lightgbm",
-}
 # scikit-learn last: deep-learning projects import it for metrics and splits.
 _PRIMARY_ORDER = ("torch", "tensorflow", "keras", "xgboost", "lightgbm", "onnxruntime", "onnx", "scikit-learn")
 
@@ -396,7 +404,8 @@ def _primary(frameworks: tuple[str, ...], serve_entry: str | None) -> tuple[str 
     if not frameworks:
         return None, ""
     if serve_entry and ":" not in serve_entry:
-        implied = _MODEL_FRAMEWORK.get(Path(serve_entry).suffix.lower())
+        fmt = model_format(serve_entry)  # a saved model's format names its framework
+        implied = fmt.framework if fmt else None
         if implied == "onnxruntime" and implied not in frameworks and "onnx" in frameworks:
             implied = "onnx"
         if implied in frameworks:

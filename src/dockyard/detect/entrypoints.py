@@ -15,25 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.runtime.contract import MODEL_FORMATS, looks_like_model
+
 from ._files import Reason
 
 PREDICTOR_FILES: tuple[str, ...] = ("predict.py", "predictor.py", "serve.py")
 MODEL_DIRS: tuple[str, ...] = (".", "model", "models", "artifacts")
-# Most specific formats first: a portable ONNX file beats a pickle of the same model.
-MODEL_SUFFIXES: tuple[str, ...] = (
-    ".onnx",
-    ".keras",
-    ".ubj",
-    ".joblib",
-    ".pt",
-    ".pth",
-    ".safetensors",
-    ".h5",
-    ".pkl",
-    ".pickle",
-    ".bst",
-    ".txt",
-)
+# Saved-model formats a serve entry can be, most specific first (a portable ONNX file beats a
+# pickle of the same model): those of the one registry (runtime/contract.py) that name a framework.
+MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in MODEL_FORMATS if f.framework for s in f.suffixes)
 _TRAIN_SCRIPTS: tuple[tuple[str, str], ...] = (
     ("train.py", "python train.py"),
     ("train/__main__.py", "python -m train"),
@@ -130,19 +120,7 @@ def _suffix_rank(path: Path) -> int:
 
 
 def _is_model_file(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if suffix not in MODEL_SUFFIXES:
+    if path.suffix.lower() not in MODEL_SUFFIXES or not looks_like_model(str(path)):
         return False
-    if suffix == ".txt":  # only a LightGBM/XGBoost text booster, never requirements.txt
-        return _is_text_booster(path)
     # .h5 is also plain HDF5 data: only a file named like a model counts.
-    return suffix != ".h5" or "model" in path.stem.lower()
-
-
-def _is_text_booster(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(64)
-    except OSError:
-        return False
-    return head.startswith((b"tree\n", b"version=", b"booster["))
+    return path.suffix.lower() != ".h5" or "model" in path.stem.lower()

@@ -42,9 +42,16 @@ def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
     stages = [
         _header(plan, version),
         _builder(plan),
+        _runtime_base(plan),
+        _bytecode(plan),
+    ] if plan.system_packages else [
+        _header(plan, version),
+        _builder(plan),
         _bytecode(plan),
         _runtime_base(plan),
     ]
+    if plan.serve_drop:
+        stages.append(_serve_code(plan))
     train, serve = _train_stage(plan), _serve_stage(plan)
     # The last stage is what a plain `docker build` of the ejected file produces.
     stages += [train, serve] if plan.default_target == "serve" else [serve, train]
@@ -166,6 +173,14 @@ def _bytecode(plan: Plan) -> list[str]:
     file mtimes can never make them stale."""
     argv = [f"{VENV}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
             "--all", RUNTIME_DIR, "--imported", VENV, "--", *plan.warm_imports]
+    # Importing the framework needs its system libraries (LightGBM dlopens libgomp.so.1): with
+    # any, start from the stage that installed them, else from the builder (built in parallel).
+    if plan.system_packages:
+        return [
+            *_COPIED_FROM_ONLY,
+            "FROM runtime-base AS bytecode",
+            f"RUN {shell_join(argv)}",
+        ]
     return [
         *_COPIED_FROM_ONLY,
         "FROM builder AS bytecode",
@@ -217,6 +232,21 @@ def _code(plan: Plan) -> list[str]:
     return lines
 
 
+def _serve_code(plan: Plan) -> list[str]:
+    """The code layer of the serving image, less what serving never reads: notebooks, and the
+    model file when the weights already have their own layer (serve.model: model/model.pkl
+    keeps the rest of model/). COPY cannot leave files out, so a throwaway stage removes them."""
+    patterns = [p for p in plan.serve_drop if p.startswith("*")]
+    paths = [p for p in plan.serve_drop if not p.startswith("*")]
+    steps = []
+    if patterns:
+        names = " -o ".join(f"-name {shlex.quote(p)}" for p in patterns)
+        steps.append(f"find {APP_DIR} -type f \\( {names} \\) -delete")
+    if paths:
+        steps.append("rm -rf -- " + " ".join(shlex.quote(f"{APP_DIR}/{p}") for p in paths))
+    return [*_COPIED_FROM_ONLY, "FROM builder AS serve-code", *_code(plan), "RUN " + " && ".join(steps)]
+
+
 def _labels(plan: Plan) -> list[str]:
     return ["LABEL " + " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in plan.labels)]
 
@@ -236,7 +266,7 @@ def _serve_stage(plan: Plan) -> list[str]:
         lines.append(f"COPY {f} {MODEL_DIR}/")
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
-    lines += _code(plan)
+    lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
     if plan.serve_predictor:
         cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]
