@@ -124,7 +124,7 @@ def make_plan(
         system_packages=tuple(dict.fromkeys(config.system_packages + res.system_packages)),
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
-        train_command=config.train.command,
+        train_command=_image_train_command(project_dir, config.train.command),
         serve_predictor=config.serve.predictor,
         serve_model=serve_model,
         code_files=files,
@@ -187,6 +187,16 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")
     return str(found[0].relative_to(path))
+
+
+def _image_train_command(project_dir: Path, command: str | None) -> str | None:
+    """The train image's CMD: the command with parameter defaults filled in, so a plain
+    `docker run` of the image runs what `dockyard train` runs without --param."""
+    if not command or "{" not in command:
+        return command
+    from .detect.mlproject import command_parameters, with_defaults  # detection is imported lazily (slow)
+
+    return with_defaults(command, command_parameters(project_dir, command))
 
 
 def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[tuple[str, ...], str]:

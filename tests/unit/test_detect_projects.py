@@ -69,9 +69,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "requirements": ("mlflow>=2.12", "scikit-learn==1.3.2"),
         "python_version": "3.10",
         "frameworks": ("scikit-learn",),
-        "train_command": "python train.py --alpha 0.5 --l1-ratio 0.1",
+        "train_command": "python train.py --alpha {alpha} --l1-ratio {l1_ratio}",
         "entry_points": {
-            "main": "python train.py --alpha 0.5 --l1-ratio 0.1",
+            "main": "python train.py --alpha {alpha} --l1-ratio {l1_ratio}",
             "validate": "python validate.py {data_path}",
         },
         "project_name": "wine-quality",

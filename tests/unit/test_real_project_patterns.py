@@ -220,3 +220,68 @@ def test_predict_exits_1_on_a_422(answers_422: str) -> None:
 
     assert proc.returncode == 1, proc.stderr
     assert "422" in proc.stderr and "input 'x' is missing" in proc.stderr
+
+
+# -- train commands where real projects keep them ---------------------------------------------
+
+
+@pytest.mark.parametrize(("files", "command"), [
+    ({"model/train.py": ""}, "python model/train.py"),
+    ({"src/train.py": ""}, "python src/train.py"),
+    ({"scripts/train_model.py": ""}, "python scripts/train_model.py"),
+    ({"model/train.py": "", "README.md": "Train it:\n\n```\nuv run model/train.py --epochs 3\n```\n"},
+     "python model/train.py --epochs 3"),
+    ({"fit/train_net.py": "", "README.md": "Run `python3 fit/train_net.py` to train.\n"}, "python fit/train_net.py"),
+    ({"pkg/train.py": "", "README.md": "python -m pkg.train\n"}, "python -m pkg.train"),
+    ({"Makefile": "all: train\n\ntrain:\n\t@uv run python jobs/fit.py --seed 1\n", "jobs/fit.py": ""},
+     "python jobs/fit.py --seed 1"),
+    ({"pyproject.toml": '[project]\nname = "x"\n[project.scripts]\nx-train = "x.cli:train"\n', "src/x/cli.py": ""},
+     "PYTHONPATH=/app/src:$PYTHONPATH python -c 'import sys; from x.cli import train as f; sys.exit(f())'"),
+])
+def test_train_commands_are_found_where_real_projects_keep_them(tmp_path: Path, files: dict[str, str], command: str) -> None:
+    from dockyard.detect import detect
+
+    write(tmp_path, files)
+
+    assert detect(tmp_path).train_command == command
+
+
+def test_a_readme_line_naming_a_missing_script_is_not_trusted(tmp_path: Path) -> None:
+    from dockyard.detect import detect
+
+    write(tmp_path, {"README.md": "python train_big.py\n", "scripts/train.py": ""})
+
+    assert detect(tmp_path).train_command == "python scripts/train.py"
+
+
+def test_init_says_when_no_train_command_was_found_and_how_to_set_one(tmp_path: Path) -> None:
+    write(tmp_path, {"requirements.txt": "scikit-learn\n", "model.joblib": "x"})
+
+    proc = cli("init", str(tmp_path))
+
+    assert proc.returncode == 0, proc.stderr
+    assert "train: none found" in proc.stderr
+    assert "train: {command: python path/to/train.py}" in proc.stderr
+
+
+def test_init_mentions_cog_and_bentoml_files_it_did_not_read(tmp_path: Path) -> None:
+    write(tmp_path, {"cog.yaml": "build:\n  python_version: '3.11'\n", "bentofile.yaml": "service: svc:Svc\n",
+                     "train.py": "", "requirements.txt": "scikit-learn\n"})
+
+    proc = cli("init", str(tmp_path))
+
+    assert proc.returncode == 0, proc.stderr
+    assert "cog.yaml (Cog's build file) was seen but not read" in proc.stderr
+    assert "bentofile.yaml (BentoML's build file) was seen but not read" in proc.stderr
+
+
+def test_mlproject_train_image_cmd_runs_the_defaults(tmp_path: Path) -> None:
+    write(tmp_path, {"MLproject": "entry_points:\n  main:\n    parameters:\n      alpha: {type: float, default: 0.5}\n"
+                                  "    command: python train.py {alpha}\n",
+                     "train.py": "", "requirements.txt": "scikit-learn\n"})
+    assert cli("init", str(tmp_path)).returncode == 0
+    assert "python train.py {alpha}" in (tmp_path / "dockyard.yaml").read_text()
+
+    plan = make_plan(tmp_path)
+
+    assert plan.train_command == "python train.py 0.5"

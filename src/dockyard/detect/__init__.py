@@ -174,6 +174,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *scan.warnings,
         *serve.warnings,
     ]
+    warnings += _other_tools(project_dir)
     if scan.truncated:
         warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
     return Detection(
@@ -388,6 +389,21 @@ def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dic
         what = f"framework: {fw}" + (versions[fw] if fw in versions else "")
         reasons.append(Reason(what, "; ".join(why)))
     return tuple(names), versions, reasons
+
+
+# Other tools' project files: not translated (yet), but never skipped silently.
+OTHER_TOOL_FILES: tuple[tuple[str, str], ...] = (
+    ("cog.yaml", "Cog"), ("bentofile.yaml", "BentoML"), ("bentofile.yml", "BentoML"),
+)
+
+
+def _other_tools(project_dir: Path) -> list[str]:
+    return [
+        f"{name} ({tool}'s build file) was seen but not read: dockyard does not translate it; check that "
+        "dockyard.yaml's python, system_packages, train and serve say what it says"
+        for name, tool in OTHER_TOOL_FILES
+        if (project_dir / name).is_file()
+    ]
 
 
 def _project_name(ctx: _Context) -> str | None:
