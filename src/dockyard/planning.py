@@ -59,6 +59,8 @@ class Plan:
     choices: tuple[Choice, ...]
     warnings: tuple[str, ...] = ()
     serve_drop: tuple[str, ...] = ()  # code paths (or *.ext patterns) the serving image leaves out
+    post_build: str | None = None  # repo2docker's postBuild, run once over the code at build time
+    post_build_root: bool = False  # ... as root (dockyard.yaml post_build_as_root), else as USER_UID
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
     extra: dict[str, str] = field(default_factory=dict, compare=False)
@@ -121,7 +123,9 @@ def make_plan(
         index_options=tuple(f"--extra-index-url {u}" for u in res.extra_index_urls) + _index_options(detection),
         locked=locked,
         lock_file=lock_file,
-        system_packages=tuple(dict.fromkeys(config.system_packages + res.system_packages)),
+        system_packages=tuple(dict.fromkeys(config.system_packages + detection.system_packages + res.system_packages)),
+        post_build=_post_build(detection, config),
+        post_build_root=config.post_build_as_root,
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
         train_command=_image_train_command(project_dir, config.train.command),
@@ -187,6 +191,18 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")
     return str(found[0].relative_to(path))
+
+
+def _post_build(detection: object, config: ProjectConfig) -> str | None:
+    script = getattr(detection, "post_build", None)
+    needs_root = getattr(detection, "post_build_needs_root", None)
+    if script and needs_root and not config.post_build_as_root:
+        raise ConfigError(
+            f"{script} needs root ({needs_root}), and dockyard runs it as the image user",
+            "put system packages in apt.txt; or, if you accept a build step running as root, "
+            f"set post_build_as_root: true in {CONFIG_NAME}",
+        )
+    return script
 
 
 def _image_train_command(project_dir: Path, command: str | None) -> str | None:

@@ -285,3 +285,95 @@ def test_mlproject_train_image_cmd_runs_the_defaults(tmp_path: Path) -> None:
     plan = make_plan(tmp_path)
 
     assert plan.train_command == "python train.py 0.5"
+
+
+# -- repo2docker's conventions ----------------------------------------------------------------
+
+
+def test_apt_txt_packages_join_the_system_layer_with_a_reason(tmp_path: Path) -> None:
+    from dockyard.detect import detect
+
+    write(tmp_path, {"apt.txt": "# codecs\nffmpeg\nlibsndfile1 libgomp1\n", "train.py": "", "requirements.txt": "numpy\n",
+                     "dockyard.yaml": "name: m\n"})
+
+    found = detect(tmp_path)
+    plan = make_plan(tmp_path)
+
+    assert found.system_packages == ("ffmpeg", "libsndfile1", "libgomp1")
+    assert any(r.what.startswith("system packages: ffmpeg") and "apt.txt" in r.why for r in found.reasons)
+    text = render_dockerfile(plan)
+    assert "apt-get install -y --no-install-recommends ffmpeg libgomp1 libsndfile1" in text
+
+
+def test_post_build_runs_as_the_image_user_over_the_code(tmp_path: Path) -> None:
+    write(tmp_path, {"postBuild": "#!/bin/sh\npython -c 'open(\"prepared.txt\", \"w\").write(\"ok\")'\n", "train.py": "",
+                     "requirements.txt": "numpy\n", "dockyard.yaml": "name: m\n"})
+
+    text = render_dockerfile(make_plan(tmp_path))
+
+    stage = text[text.index("AS post-build"):]
+    stage = stage[: stage.index("\n\n")]
+    assert "COPY --chown=10001:10001" in stage and "USER 10001:10001" in stage
+    assert "RUN if [ -x ./postBuild ]; then ./postBuild; else sh ./postBuild; fi" in stage
+    assert "COPY --from=post-build /app /app" in text[text.index("AS train"):]
+
+
+def test_post_build_that_needs_root_is_refused_unless_allowed(tmp_path: Path) -> None:
+    from dockyard.errors import ConfigError
+
+    write(tmp_path, {"postBuild": "#!/bin/bash\nset -e\napt-get install -y ffmpeg\n", "train.py": "",
+                     "requirements.txt": "numpy\n", "dockyard.yaml": "name: m\n"})
+    with pytest.raises(ConfigError) as info:
+        make_plan(tmp_path)
+    assert "postBuild:3: apt-get install -y ffmpeg" in info.value.problem
+    assert "apt.txt" in info.value.fix and "post_build_as_root: true" in info.value.fix
+
+    (tmp_path / "dockyard.yaml").write_text("name: m\npost_build_as_root: true\n")
+    assert "USER 0:0" in render_dockerfile(make_plan(tmp_path))
+
+
+@pytest.mark.parametrize(("files", "requirements", "python"), [
+    ({"setup.py": "from setuptools import setup\nDEPS = ['numpy>=1.26', 'Scikit_Learn']\n"
+                  "setup(name='x', install_requires=DEPS, python_requires='>=3.11')\n"},
+     ("numpy>=1.26", "scikit-learn"), "3.13"),  # a range: the highest supported Python it allows
+    ({"setup.cfg": "[options]\ninstall_requires =\n    pandas>=2\n    lightgbm\npython_requires = >=3.12\n"},
+     ("pandas>=2", "lightgbm"), "3.13"),
+    ({"Pipfile": '[packages]\nrequests = "*"\nxgboost = ">=2.0"\n[dev-packages]\npytest = "*"\n'
+                 '[requires]\npython_version = "3.12"\n'},
+     ("requests", "xgboost>=2.0"), "3.12"),
+    ({"Pipfile": '[packages]\nnumpy = "*"\n', "Pipfile.lock": json.dumps(
+        {"_meta": {"requires": {"python_version": "3.11"}},
+         "default": {"numpy": {"version": "==2.1.3"}, "joblib": {"version": "==1.4.2", "markers": "python_version >= '3.9'"}},
+         "develop": {"pytest": {"version": "==8.0.0"}}})},
+     ("joblib==1.4.2; python_version >= \"3.9\"", "numpy==2.1.3"), "3.11"),
+    ({"pyproject.toml": '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.11"\n'
+                        'torch = {version = "^2.3", extras = []}\nrich = {version = "*", optional = true}\n'},
+     ("torch<3.0,>=2.3",), "3.13"),
+    ({"pyproject.toml": '[tool.poetry.dependencies]\npython = ">=3.10,<3.13"\nnumpy = "^1.26"\n',
+      "poetry.lock": '[[package]]\nname = "numpy"\nversion = "1.26.4"\ngroups = ["main"]\n\n'
+                     '[[package]]\nname = "pytest"\nversion = "8.0.0"\ngroups = ["dev"]\n'},
+     ("numpy==1.26.4",), "3.12"),
+])
+def test_other_dependency_formats_are_read(tmp_path: Path, files: dict[str, str], requirements: tuple[str, ...],
+                                            python: str) -> None:
+    from dockyard.detect import detect
+
+    write(tmp_path, {**files, "train.py": ""})
+
+    found = detect(tmp_path)
+
+    assert found.requirements == requirements
+    assert found.python_version == python
+    assert found.reasons[0].what.startswith("dependencies: ")
+
+
+def test_poetry_carets_and_tildes_become_pep440() -> None:
+    from dockyard.detect.poetry import to_pep440
+
+    assert to_pep440("^1.2.3") == ">=1.2.3,<2.0.0"
+    assert to_pep440("^0.2.3") == ">=0.2.3,<0.3.0"
+    assert to_pep440("~1.2.3") == ">=1.2.3,<1.3.0"
+    assert to_pep440("~=1.2") == "~=1.2"
+    assert to_pep440("1.4.2") == "==1.4.2"
+    assert to_pep440(">=1.0,<2") == ">=1.0,<2"
+    assert to_pep440("*") == ""

@@ -285,5 +285,15 @@ def _cpu_bases(python: str, data: dict[str, Any], local: frozenset[str], choices
             choices.append(Choice("builder", builder, "local build base with binutils (strips shared libraries)"))
         return local_final, builder
     final = cpu["final"].format(python=python)
-    choices.append(Choice("base", final, "official slim Python image for CPU targets"))
+    choices.append(Choice("base", final, "official slim Python image for CPU targets" + _offline_note(python)))
     return final, cpu["builder"].format(python=python)
+
+
+def _offline_note(python: str) -> str:
+    """What to do when the engine cannot pull the official image (no registry access)."""
+    debian = json.loads(resources.files("dockyard.compat").joinpath("bases.json").read_text())["debian"]
+    if python in debian:
+        return (f"; not on this engine: the build pulls it, or run `dockyard base bootstrap --python {python}` "
+                f"first to make a local one from Debian {debian[python]['suite']}")
+    return (f"; not on this engine: the build pulls it. No Debian suite ships Python {python} as python3, so "
+            f"`dockyard base bootstrap` cannot make it offline (it can make {', '.join(sorted(debian))})")

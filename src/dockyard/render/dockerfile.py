@@ -50,6 +50,8 @@ def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
         _bytecode(plan),
         _runtime_base(plan),
     ]
+    if plan.post_build:
+        stages.append(_post_build(plan))
     if plan.serve_drop:
         stages.append(_serve_code(plan))
     train, serve = _train_stage(plan), _serve_stage(plan)
@@ -224,6 +226,28 @@ def _runtime_base(plan: Plan) -> list[str]:
 
 
 def _code(plan: Plan) -> list[str]:
+    if plan.post_build:  # the code as the project's postBuild left it
+        return [f"WORKDIR {APP_DIR}", f"COPY --from=post-build {APP_DIR} {APP_DIR}"]
+    return _project_code(plan)
+
+
+def _post_build(plan: Plan) -> list[str]:
+    """repo2docker's postBuild, run once over a copy of the code: as the image user (the code is
+    theirs to change in this stage only; COPY --from gives root-owned files to the images), or as
+    root when dockyard.yaml says post_build_as_root. Only what it writes under /app is kept."""
+    user = "0:0" if plan.post_build_root else f"{USER_UID}:{USER_UID}"
+    chown = "" if plan.post_build_root else f"--chown={USER_UID}:{USER_UID} "
+    lines = [*_COPIED_FROM_ONLY, "FROM runtime-base AS post-build", f"WORKDIR {APP_DIR}"]
+    lines += [ln.replace("COPY ", f"COPY {chown}", 1) if ln.startswith("COPY ") else ln for ln in _project_code(plan)[1:]]
+    script = shlex.quote(f"./{plan.post_build}")
+    if plan.post_build_root:
+        lines += ["# post_build_as_root: true in dockyard.yaml; the images themselves run as the dockyard user.",
+                  "# hadolint ignore=DL3002"]
+    lines += [f"USER {user}", f"RUN if [ -x {script} ]; then {script}; else sh {script}; fi"]
+    return lines
+
+
+def _project_code(plan: Plan) -> list[str]:
     lines = [f"WORKDIR {APP_DIR}"]
     if plan.code_files:
         lines.append("COPY " + " ".join(json.dumps(f) for f in plan.code_files) + f" {APP_DIR}/")
@@ -244,7 +268,10 @@ def _serve_code(plan: Plan) -> list[str]:
         steps.append(f"find {APP_DIR} -type f \\( {names} \\) -delete")
     if paths:
         steps.append("rm -rf -- " + " ".join(shlex.quote(f"{APP_DIR}/{p}") for p in paths))
-    return [*_COPIED_FROM_ONLY, "FROM builder AS serve-code", *_code(plan), "RUN " + " && ".join(steps)]
+    # After a postBuild, start from its result (its USER owns /app there, so it may delete).
+    base = "post-build" if plan.post_build else "builder"
+    code = [] if plan.post_build else _project_code(plan)
+    return [*_COPIED_FROM_ONLY, f"FROM {base} AS serve-code", *code, "RUN " + " && ".join(steps)]
 
 
 def _labels(plan: Plan) -> list[str]:
