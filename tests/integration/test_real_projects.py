@@ -252,3 +252,39 @@ def test_xgboost_keeps_its_distribution_name_and_serves_model_json(
     cleanup.images.append(served.image)
     out = serving.predict(served.url, {"input": [[2.0, 0.0, 0.0]]})
     assert 0.5 < out["output"][0] <= 1.0
+
+
+def test_repo2docker_conventions_apt_txt_post_build_and_pipfile(
+    engine: Engine, tmp_path: Path, store: Store, cleanup: Cleanup
+) -> None:
+    proj = copy_fixture("repo2docker_conventions", tmp_path)
+    assert dockyard("init", str(proj)).returncode == 0
+    plan = dockyard("plan", str(proj))
+    assert plan.returncode == 0, plan.stderr
+    assert "FROM runtime-base AS post-build" in plan.stdout
+    assert "apt-get install -y --no-install-recommends jq" in plan.stdout
+
+    res = train(proj, engine, store=store, labels=TEST_LABELS)
+    cleanup.images.append(res.image_id)
+
+    logs = (store.blobs_dir / res.version.logs.sha256).read_text()  # type: ignore[union-attr]
+    assert "prepared_by=postBuild" in logs and "uid=10001" in logs
+    # What postBuild wrote is in the image, root-owned like the rest of the code.
+    assert run_in(res.image_id, "import os; print(os.stat('/app/prepared.json').st_uid)") == "0"
+    # pytest is a dev-package: left out.
+    assert run_in(res.image_id, "import importlib.util; print(importlib.util.find_spec('pytest') is None)") == "True"
+
+
+def test_post_build_that_needs_root_is_refused_before_any_build(engine: Engine, tmp_path: Path) -> None:
+    proj = tmp_path / "rootpb"
+    proj.mkdir()
+    (proj / "postBuild").write_text("#!/bin/sh\nsudo apt-get install -y ffmpeg\n")
+    (proj / "requirements.txt").write_text("numpy\n")
+    (proj / "train.py").write_text("print(1)\n")
+    assert dockyard("init", str(proj)).returncode == 0
+
+    proc = dockyard("build", str(proj), "--target", "train")
+
+    assert proc.returncode == 1, proc.stderr
+    assert "postBuild:2: sudo apt-get install -y ffmpeg" in proc.stderr
+    assert "post_build_as_root: true" in proc.stderr

@@ -237,7 +237,10 @@ def _post_build(plan: Plan) -> list[str]:
     root when dockyard.yaml says post_build_as_root. Only what it writes under /app is kept."""
     user = "0:0" if plan.post_build_root else f"{USER_UID}:{USER_UID}"
     chown = "" if plan.post_build_root else f"--chown={USER_UID}:{USER_UID} "
-    lines = [*_COPIED_FROM_ONLY, "FROM runtime-base AS post-build", f"WORKDIR {APP_DIR}"]
+    lines = [*_COPIED_FROM_ONLY, "FROM runtime-base AS post-build"]
+    if not plan.post_build_root:  # the script may create files in the project folder itself
+        lines.append(f"RUN install -d -o {USER_UID} -g {USER_UID} {APP_DIR}")
+    lines.append(f"WORKDIR {APP_DIR}")
     lines += [ln.replace("COPY ", f"COPY {chown}", 1) if ln.startswith("COPY ") else ln for ln in _project_code(plan)[1:]]
     script = shlex.quote(f"./{plan.post_build}")
     if plan.post_build_root:
