@@ -149,7 +149,7 @@ def make_plan(
             ("io.dockyard.name", config.name),
         ),
         choices=choices,
-        warnings=tuple(detection.warnings),
+        warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
     )
@@ -191,6 +191,17 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")
     return str(found[0].relative_to(path))
+
+
+def _version_twice(config: ProjectConfig, detected: object) -> tuple[str, ...]:
+    """framework_version in dockyard.yaml beside a specifier in the requirements: the installer
+    follows the requirements, so say which one holds (older inits copied lower bounds there)."""
+    spec = dict(detected or {}).get(config.framework or "")  # type: ignore[call-overload]
+    if not (config.framework_version and spec) or spec.lstrip("=") == config.framework_version:
+        return ()
+    return (f"framework_version {config.framework_version} in {CONFIG_NAME} and {config.framework}{spec} in the "
+            "requirements: the build installs what the requirements allow, the plan checks framework_version; "
+            f"remove framework_version from {CONFIG_NAME} so they cannot disagree",)
 
 
 def _post_build(detection: object, config: ProjectConfig) -> str | None:

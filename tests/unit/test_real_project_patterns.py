@@ -377,3 +377,12 @@ def test_poetry_carets_and_tildes_become_pep440() -> None:
     assert to_pep440("1.4.2") == "==1.4.2"
     assert to_pep440(">=1.0,<2") == ">=1.0,<2"
     assert to_pep440("*") == ""
+
+
+def test_framework_version_beside_a_requirements_range_is_warned_about(tmp_path: Path) -> None:
+    write(tmp_path, {"requirements.txt": "scikit-learn>=1.5\n", "train.py": "import sklearn\n",
+                     "dockyard.yaml": "name: m\nframework: scikit-learn\nframework_version: '1.5'\n"})
+
+    plan = make_plan(tmp_path)
+
+    assert any("framework_version 1.5" in w and "scikit-learn>=1.5" in w for w in plan.warnings)
