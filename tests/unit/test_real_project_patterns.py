@@ -89,7 +89,7 @@ def test_nested_serve_model_keeps_its_folder_and_only_serving_drops_the_file(tmp
     train = text[text.index("AS train"):]
     assert "COPY model /app/model" in train.split("FROM")[0]
     assert "rm -rf -- /app/model/model.pkl" in text
-    assert "COPY --from=serve-code /app /app" in text[text.index("AS serve\n"):]
+    assert "COPY --from=serve-code --chown=0:0 /app /app" in text[text.index("AS serve\n"):]
 
 
 def test_notebooks_stay_in_the_train_image_but_not_in_the_serving_image(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_notebooks_stay_in_the_train_image_but_not_in_the_serving_image(tmp_path
     assert plan.serve_drop == ("*.ipynb",)
     assert "find /app -type f \\( -name '*.ipynb' \\) -delete" in text
     serve = text[text.index("AS serve\n"):]
-    assert "COPY notebooks" not in serve and "COPY --from=serve-code /app /app" in serve
+    assert "COPY notebooks" not in serve and "COPY --from=serve-code --chown=0:0 /app /app" in serve
 
 
 def test_projects_without_notebooks_or_nested_models_render_as_before(tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def test_post_build_runs_as_the_image_user_over_the_code(tmp_path: Path) -> None
     stage = stage[: stage.index("\n\n")]
     assert "COPY --chown=10001:10001" in stage and "USER 10001:10001" in stage
     assert "RUN if [ -x ./postBuild ]; then ./postBuild; else sh ./postBuild; fi" in stage
-    assert "COPY --from=post-build /app /app" in text[text.index("AS train"):]
+    assert "COPY --from=post-build --chown=0:0 /app /app" in text[text.index("AS train"):]
 
 
 def test_post_build_that_needs_root_is_refused_unless_allowed(tmp_path: Path) -> None:
