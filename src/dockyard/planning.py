@@ -94,7 +94,8 @@ def make_plan(
         local_bases=local_bases,
     )
     detected = detection.requirements
-    choices = res.choices
+    choices = _detected_choices(detection.reasons, ("dependencies",)) + res.choices
+    choices += _detected_choices(detection.reasons, ("system packages", "post-build", "train"))
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
         detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
@@ -191,6 +192,16 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")
     return str(found[0].relative_to(path))
+
+
+def _detected_choices(reasons: tuple[object, ...], kinds: tuple[str, ...]) -> tuple[Choice, ...]:
+    """Detection's reasons `plan` shows beside the resolved choices (what was read, and why)."""
+    out = []
+    for r in reasons:
+        what, sep, value = str(getattr(r, "what", "")).partition(": ")
+        if sep and what in kinds:
+            out.append(Choice(what, value, str(getattr(r, "why", ""))))
+    return tuple(out)
 
 
 def _version_twice(config: ProjectConfig, detected: object) -> tuple[str, ...]:

@@ -386,3 +386,15 @@ def test_framework_version_beside_a_requirements_range_is_warned_about(tmp_path:
     plan = make_plan(tmp_path)
 
     assert any("framework_version 1.5" in w and "scikit-learn>=1.5" in w for w in plan.warnings)
+
+
+def test_plan_shows_what_each_detector_read_and_why(tmp_path: Path) -> None:
+    write(tmp_path, {"Pipfile": '[packages]\nnumpy = "*"\n', "apt.txt": "jq\n", "postBuild": "echo hi\n",
+                     "model/train.py": "", "dockyard.yaml": "name: m\ntrain:\n  command: python model/train.py\n"})
+
+    shown = {c.what: (c.value, c.why) for c in make_plan(tmp_path).choices}
+
+    assert shown["dependencies"][0] == "Pipfile (requirements)"
+    assert shown["system packages"] == ("jq", "apt.txt (installed in their own apt layer)")
+    assert shown["post-build"][0] == "postBuild" and "as the image user" in shown["post-build"][1]
+    assert shown["train"] == ("python model/train.py", "model/train.py exists")
