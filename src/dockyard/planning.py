@@ -95,7 +95,11 @@ def make_plan(
     )
     detected = detection.requirements
     choices = _detected_choices(detection.reasons, ("dependencies",)) + res.choices
-    choices += _detected_choices(detection.reasons, ("system packages", "post-build", "train"))
+    choices += _detected_choices(detection.reasons, ("system packages", "post-build"))
+    train_found = _detected_choices(detection.reasons, ("train",))
+    if config.train.command and not (train_found and train_found[0].value == config.train.command):
+        train_found = (Choice("train", config.train.command, f"from {CONFIG_NAME}"),)
+    choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
         detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
