@@ -16,7 +16,7 @@ from . import __version__
 from .base import local_base_refs
 from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
-from .errors import ConfigError, UsageError
+from .errors import BuildError, ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
 from .store._fs import atomic_write_bytes
@@ -52,7 +52,6 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         name=name or _slug(project_dir.name),
         python=found.python_version or "3.11",
         framework=framework,
-        framework_version=found.framework_versions.get(framework) if framework else None,
         dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
         train=Train(command=found.train_command),
         serve=serve,
@@ -203,9 +202,12 @@ def build(
     on_line: Printer | None = None,
     no_cache: bool = False,
     labels: Mapping[str, str] | None = None,
+    bootstrap_base: bool = True,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
-    (model version, metrics...) on top of the OCI and dockyard labels."""
+    (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
+    pull a CPU base and ``bootstrap_base``, the base is made from Debian packages (`dockyard
+    base bootstrap`, progress on ``on_line``) and the build runs again on it."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -232,9 +234,64 @@ def build(
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
                           "add serve.predictor: predict.py:Predictor, or pass --model FILE")
     ref = image_tag(p.name, chosen, tag)
-    res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
-                                    target=chosen, on_line=on_line, no_cache=no_cache)
+    try:
+        res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+                                        target=chosen, on_line=on_line, no_cache=no_cache)
+    except BuildError as exc:
+        unreachable = _base_unreachable(exc, p)
+        if unreachable is None:
+            raise
+        if not (bootstrap_base and _can_bootstrap(p)):
+            raise unreachable from None
+        _bootstrap_base(engine, p, unreachable, on_line)
+        return build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
+                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False)
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
+
+
+def _can_bootstrap(p: Plan) -> bool:
+    from .base import supported_pythons
+    from .compat.resolver import compat_data
+
+    official = compat_data()["bases"]["cpu"]["final"].format(python=p.python)  # not a base_image override
+    return p.target == "cpu" and p.python in supported_pythons() and p.base_final == official
+
+
+def _bootstrap_base(engine: Engine, p: Plan, unreachable: BuildError, on_line: Printer | None) -> None:
+    """Make the missing base locally (announced in `plan`), or fail with the command to run."""
+    from .base import bootstrap
+    from .errors import DockyardError
+
+    if on_line:
+        on_line(f"{unreachable.problem}: making dockyard/python:{p.python}-slim from Debian packages instead "
+                f"(`dockyard base bootstrap --python {p.python}`; a few minutes, once)")
+    try:
+        bootstrap(engine, p.python, on_line=on_line)
+    except DockyardError as exc:
+        raise BuildError(f"{unreachable.problem}, and making it locally failed: {exc.problem}",
+                         exc.fix or unreachable.fix, log_tail=unreachable.log_tail) from None
+
+
+def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:
+    """A base image the engine could not pull: name the command that makes it locally (or say
+    why none can), instead of the generic --no-cache advice."""
+    text = f"{exc.problem}\n{exc.log_tail}"
+    base = next((b for b in (p.base_final, p.base_builder) if f"load metadata for docker.io/library/{b}" in text
+                 or f"load metadata for {b}" in text), None)
+    if base is None:
+        return None
+    from .base import supported_pythons
+
+    problem = f"the engine cannot pull the base image {base} (no registry access?)"
+    if p.target == "cpu" and p.python in supported_pythons():
+        fix = (f"run `dockyard base bootstrap --python {p.python}` (builds dockyard/python:{p.python}-slim from "
+               "Debian packages, no registry needed), then build again")
+    elif p.target == "cpu":
+        fix = (f"no Debian suite ships Python {p.python} as python3, so `dockyard base bootstrap` cannot make it: "
+               f"set python: to one of {', '.join(supported_pythons())} in dockyard.yaml, or `docker load` {base}")
+    else:
+        fix = f"give the engine access to {base}'s registry, or `docker load` the image"
+    return BuildError(problem, fix, step=exc.step, log_tail=exc.log_tail)
 
 
 def _secret_text(sid: str, src: str | None, env: str | None, project_dir: Path) -> str:

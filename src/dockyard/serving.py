@@ -21,14 +21,12 @@ from . import project, references
 from .config import CONFIG_NAME, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
-from .planning import MODEL_SUFFIXES, predictor_module
+from .planning import predictor_module
 from .project import MODEL_STAGE, BuildOutcome, clear_model_stage, stage_model
 from .references import Kind, serving_tag
 from .runtime import contract
+from .runtime.contract import CONTAINER_PORT, MODEL_SUFFIXES, PICKLE_SUFFIXES
 from .store import ModelVersion, Store
-
-CONTAINER_PORT = 8080
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,18 @@ class ServeOutcome:
     container: str
     image: str
     tag: str
+
+
+def model_argument(model: str | None, *, cwd: Path | None = None) -> str | None:
+    """A ``--model`` value as typed on the command line -> what the library takes.
+
+    A path is relative to the current directory, like every other path on a command line, so it
+    becomes absolute here (the library reads relative paths against the project, as dockyard.yaml's
+    ``serve.model`` does); every other form (references.FORMS) stays as it is."""
+    if model is None:
+        return None
+    ref = references.parse(model, cwd=cwd)
+    return str(ref.path) if ref.kind is Kind.PATH else model
 
 
 @dataclass(frozen=True)
@@ -55,13 +65,14 @@ class ModelSource:
 
 def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None,
                   cwd: Path | None = None, registry: str | None = None, verb: str = "serve") -> ModelSource:
-    """A ``--model`` reference (see dockyard.references: a file or folder relative to the current
-    directory, NAME:N, NAME:latest, NAME@ALIAS) -> its weights staged in PROJECT/.dockyard/model,
+    """A model reference (see dockyard.references: NAME:N, NAME:latest, NAME@ALIAS, or a file or
+    folder, relative to ``cwd``, default the project; the CLI passes --model through
+    :func:`model_argument` first) -> its weights staged in PROJECT/.dockyard/model,
     so they get their own image layer even when they live in a folder the .dockerignore leaves
     out (outputs/, models/...)."""
     if model is None:
         return ModelSource(None)
-    ref = references.parse_for(verb, model, cwd=cwd)
+    ref = references.parse_for(verb, model, cwd=cwd or project_dir)
     if ref.kind is Kind.PATH:
         assert ref.path is not None
         return ModelSource(stage_model(project_dir, ref.path))
@@ -88,7 +99,8 @@ def model_labels(version: ModelVersion | None) -> dict[str, str]:
 def build_model_image(project_dir: Path, engine: Engine, model: str | None, *, allow_unsafe_model: bool = False,
                       tag: str | None = None, on_line: Printer | None = None, store_root: Path | None = None,
                       registry: str | None = None, secrets: Sequence[Secret] = (),
-                      no_cache: bool = False, verb: str = "serve") -> tuple[BuildOutcome, ModelSource]:
+                      no_cache: bool = False, verb: str = "serve",
+                      bootstrap_base: bool = True) -> tuple[BuildOutcome, ModelSource]:
     """The serving image around a model reference (or dockyard.yaml's serve.model): staged,
     scanned, labelled with its version, tagged NAME:N for a stored version. serve, push and
     deploy all build through here, so their images are the same."""
@@ -97,7 +109,8 @@ def build_model_image(project_dir: Path, engine: Engine, model: str | None, *, a
     context = source.context_path or load_config(project_dir).serve.model
     check_model_safety(project_dir, context, allow_unsafe_model)
     built = project.build(project_dir, engine, target="serve", model_file=context, tag=tag or source.tag,
-                          on_line=on_line, labels=model_labels(source.version), secrets=secrets, no_cache=no_cache)
+                          on_line=on_line, labels=model_labels(source.version), secrets=secrets, no_cache=no_cache,
+                          bootstrap_base=bootstrap_base)
     return built, source
 
 
@@ -135,7 +148,7 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
 
     root = project_dir / context_path
     for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix not in MODEL_SUFFIXES:
+        if path.suffix.lower() not in MODEL_SUFFIXES:
             continue
         result = scan_model_file(path)
         if result.status == "malicious":
@@ -145,7 +158,7 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
                 "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
             )
         # A file that will be unpickled but that the scanner cannot read could hide anything.
-        if result.status == "unscannable" and path.suffix in PICKLE_SUFFIXES:
+        if result.status == "unscannable" and path.suffix.lower() in PICKLE_SUFFIXES:
             why = result.findings[0].detail if result.findings else "unreadable"
             raise UsageError(
                 f"refusing to serve {path.name}: it would be unpickled, but it could not be scanned ({why})",
@@ -261,7 +274,7 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
             "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
             "--workers", str(cfg.serve.workers)]
     model_file = model or cfg.serve.model
-    if cfg.serve.predictor and not (model and Path(model).suffix in MODEL_SUFFIXES):
+    if cfg.serve.predictor and not (model and Path(model).suffix.lower() in MODEL_SUFFIXES):
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
     elif model_file:
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
@@ -315,7 +328,9 @@ def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> An
             detail = json.loads(detail).get("error", detail)
         except (json.JSONDecodeError, AttributeError):
             pass
-        raise RunError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+        if 400 <= exc.code < 500:  # the request was refused (422: bad input): the user's to fix
+            raise UsageError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+        raise RunError(f"the server answered {exc.code}: {detail}", "see the server log (`docker logs`)") from None
     except (urllib.error.URLError, ConnectionError, OSError) as exc:
         raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
 

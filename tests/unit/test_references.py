@@ -11,7 +11,7 @@ import pytest
 from dockyard import references
 from dockyard.errors import StoreError, UsageError
 from dockyard.references import VERB_FORMS, Kind, parse, parse_for
-from dockyard.serving import resolve_model
+from dockyard.serving import model_argument, resolve_model
 from dockyard.store import ImageInfo, RunRecord, Store
 
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
@@ -72,8 +72,20 @@ def test_paths_are_relative_to_the_current_directory_not_the_project(cwd: Path, 
     project = tmp_path / "project"
     project.mkdir()
     (project / "dockyard.yaml").write_text("name: digits\n")
-    staged = resolve_model(project, "models/model.joblib")
+    # The CLI turns a typed path into an absolute one; the library then stages that file.
+    typed = model_argument("models/model.joblib")
+    assert typed == str(cwd / "models" / "model.joblib")
+    staged = resolve_model(project, typed)
     assert (project / staged.context_path / "model.joblib").read_bytes() == b"weights"  # type: ignore[operator]
+    assert model_argument("digits:latest") == "digits:latest"  # other forms pass through
+
+
+def test_library_paths_are_relative_to_the_project_like_serve_model(cwd: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "outputs").mkdir(parents=True)
+    (project / "outputs" / "model.joblib").write_bytes(b"project weights")
+    staged = resolve_model(project, "outputs/model.joblib")
+    assert (project / staged.context_path / "model.joblib").read_bytes() == b"project weights"  # type: ignore[operator]
 
 
 def test_a_missing_path_is_an_error_naming_where_it_looked(cwd: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import DockyardError
@@ -20,8 +21,11 @@ from ..errors import DockyardError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Containerise ML projects: init, build, train, serve, push, deploy.")
 base_app = typer.Typer(no_args_is_help=True, help="Base images for air-gapped hosts.")
 app.add_typer(base_app, name="base")
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
-out = Console(highlight=False, emoji=False, soft_wrap=True)
+# markup=False: text from users, projects, docker and error messages is printed as it is
+# ("executor failed running [/bin/sh -c ...]" is not a closing tag). Styling is opt-in, per
+# print(markup=True), and then every piece of data in it goes through escape().
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, emoji=False, soft_wrap=True, markup=False)
 _state: dict[str, Any] = {"debug": False}
 
 PathArg = Annotated[Path, typer.Argument(help="project folder", show_default=True)]
@@ -54,7 +58,7 @@ def engine() -> Any:
 def progress(quiet: bool) -> Any:
     if quiet:
         return None
-    return lambda line: err.print(f"[dim]{line}[/dim]", markup=True, soft_wrap=True) if line else None
+    return lambda line: err.print(f"[dim]{escape(line)}[/dim]", markup=True, soft_wrap=True) if line else None
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
@@ -93,9 +97,9 @@ def plan(
         emit({"choices": [c.__dict__ for c in p.choices], "warnings": list(p.warnings), "dockerfile": text}, True, "")
         return
     for c in p.choices:
-        out.print(f"[bold]{c.what}[/bold]: {c.value}  [dim]({c.why})[/dim]")
+        out.print(f"[bold]{escape(c.what)}[/bold]: {escape(c.value)}  [dim]({escape(c.why)})[/dim]", markup=True)
     for w in p.warnings:
-        out.print(f"[yellow]warning[/yellow]: {w}")
+        out.print(f"[yellow]warning[/yellow]: {escape(w)}", markup=True)
     out.print()
     out.print(text, markup=False)
 
@@ -118,6 +122,7 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
     frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    no_bootstrap_base: Annotated[bool, typer.Option("--no-bootstrap-base", help="when the base cannot be pulled, fail instead of making it with `base bootstrap`")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the image id")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
@@ -137,15 +142,17 @@ def build(
         raise typer.BadParameter("--target must be train or serve")
     if model is not None and target == "train":
         raise typer.BadParameter("--model bakes weights into the serve image; drop it or use --target serve")
+    from ..serving import build_model_image, model_argument
+
     secrets = [Secret.parse(s) for s in secret]
     if model is not None:
-        from ..serving import build_model_image
-
-        res, _ = build_model_image(path, engine(), model, tag=tag, on_line=progress(quiet or as_json),
-                                   secrets=secrets, no_cache=no_cache, verb="build")
+        res, _ = build_model_image(path, engine(), model_argument(model), tag=tag, on_line=progress(quiet or as_json),
+                                   secrets=secrets, no_cache=no_cache, verb="build",
+                                   bootstrap_base=not no_bootstrap_base)
     else:
         res = project.build(path, engine(), tag=tag, target=target, secrets=secrets,
-                            on_line=progress(quiet or as_json), no_cache=no_cache)
+                            on_line=progress(quiet or as_json), no_cache=no_cache,
+                            bootstrap_base=not no_bootstrap_base)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)
@@ -210,7 +217,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     else:
         for c in checks:
             mark = "[green]ok[/green]" if c.ok else ("[red]FAIL[/red]" if c.required else "[yellow]warn[/yellow]")
-            out.print(f"{mark:>20} {c.name}: {c.detail}")
+            out.print(f"{mark:>20} {escape(c.name)}: {escape(c.detail)}", markup=True)
             if not c.ok and c.fix:
                 out.print(f"{'':>9}fix: {c.fix}")
     if any(not c.ok and c.required for c in checks):
@@ -237,11 +244,11 @@ def main(argv: list[str] | None = None) -> None:
         # turns Ctrl-C into Exit(130).
         code = app(args=argv, standalone_mode=False)
     except DockyardError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc.problem}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {escape(exc.problem)}", markup=True, highlight=False, soft_wrap=True)
         if exc.details:
             err.print(exc.details, markup=False, highlight=False, soft_wrap=True)
         if exc.fix:
-            err.print(f"[bold]fix:[/bold] {exc.fix}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[bold]fix:[/bold] {escape(exc.fix)}", markup=True, highlight=False, soft_wrap=True)
         if _state["debug"]:
             traceback.print_exc()
         sys.exit(exc.exit_code)
@@ -258,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click_exc):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(1 if exc.exit_code == 2 else exc.exit_code)  # type: ignore[attr-defined]
-        err.print(f"[bold red]internal error:[/bold red] {exc!r}\nthis is a bug in dockyard - please report it (re-run with --debug for the traceback)")
+        err.print(f"[bold red]internal error:[/bold red] {escape(repr(exc))}\nthis is a bug in dockyard - please report it (re-run with --debug for the traceback)", markup=True)
         if _state["debug"]:
             traceback.print_exc()
         sys.exit(70)

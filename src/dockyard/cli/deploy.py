@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
+from ..serving import model_argument
 from . import PathArg, app, emit, engine, err, out, progress
 
 deploy_app = typer.Typer(no_args_is_help=True, help="Hand a model image to Docker Swarm or Kubernetes.")
@@ -61,7 +62,7 @@ def swarm_cmd(
         err.print("initialised a single-node swarm (docker swarm init --advertise-addr 127.0.0.1)")
     swarm.require_manager(eng)
     say = progress(quiet or as_json)
-    target = swarm.project_image(path, eng, image=image, model=model, allow_unsafe_model=allow_unsafe_model, on_line=say)
+    target = swarm.project_image(path, eng, image=image, model=model_argument(model), allow_unsafe_model=allow_unsafe_model, on_line=say)
     st = swarm.deploy(eng, target.ref, name=name or target.name, replicas=replicas, cpus=cpus or target.cpus,
                       memory=memory or target.memory, network=network, budget=ShutdownBudget(drain_s=drain_s),
                       version=target.version, timeout_s=timeout, on_line=say)
