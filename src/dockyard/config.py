@@ -21,10 +21,10 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .runtime import contract
 
 CONFIG_NAME = "dockyard.yaml"
 FRAMEWORKS = ("scikit-learn", "torch", "tensorflow", "keras", "xgboost", "lightgbm", "onnx")
-_MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
 
 
 # Per-item validators (not whole-field ones) so an error's location, and so its line, is the
@@ -65,22 +65,28 @@ class Gpu(_Strict):
 
 class Resources(_Strict):
     cpus: float = Field(default=2.0, gt=0, le=512)
-    memory: str = "2g"
+    memory: str = Field(default="2g", description="memory limit, as docker reads it: 512m, 1.5g, 2G (binary units)")
     gpus: str | None = None
     pids: int = Field(default=512, ge=16, le=1_000_000)
 
-    @field_validator("memory")
+    @field_validator("memory", mode="before")
     @classmethod
-    def _memory(cls, v: str) -> str:
-        if not _MEMORY.match(v):
-            raise ValueError("memory must look like 512m, 2g or 1073741824")
-        return v
+    def _memory(cls, v: Any) -> str:
+        try:
+            contract.parse_memory(v)  # one parser for every memory amount, with docker's semantics
+        except contract.AmountError as exc:
+            raise ValueError(str(exc)) from None
+        return str(v)
 
 
 class Serve(_Strict):
     predictor: str | None = Field(default=None, description="module.py:Class with setup() and predict()")
     model: str | None = Field(default=None, description="model file for zero-code serving")
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(
+        default=contract.CONTAINER_PORT, ge=1, le=65535,
+        description="default HOST port for `dockyard serve`; inside the container the server always "
+                    f"listens on {contract.CONTAINER_PORT} (the image contract)",
+    )
     workers: int = Field(default=1, ge=1, le=64)
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=10_000)
@@ -165,8 +171,10 @@ class ProjectConfig(_Strict):
         return v
 
     def config_hash(self) -> str:
-        """Stable hash of the effective config (goes into an image label)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """Stable hash of the config the image is built from (goes into an image label).
+
+        serve.port is left out: it is the host port serve publishes on, not part of the image."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"serve": {"port"}}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from .errors import BuildError, EngineError, RunError, UsageError
 
@@ -331,6 +331,10 @@ class Engine:
             )
         return proc.stdout.strip()
 
+    def info(self) -> dict[str, Any]:
+        """``docker info`` as JSON (NCPU, MemTotal, Swarm, ...)."""
+        return dict(json.loads(self.docker("info", "--format", "{{json .}}", timeout=30).stdout or "{}"))
+
     def require_buildkit(self) -> None:
         if self.support.mode == "none":
             raise EngineError(
@@ -481,6 +485,22 @@ class Engine:
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
         return int(self.docker("wait", ref, timeout=timeout).stdout.strip() or 1)
+
+    def inspect_many(self, refs: Sequence[str], kind: str = "container") -> list[dict[str, object]]:
+        """``docker inspect`` of several objects in one call; ones that vanished meanwhile are left out."""
+        if not refs:
+            return []
+        proc = self.docker(kind, "inspect", *refs, check=False, timeout=60)
+        return [dict(x) for x in json.loads(proc.stdout or "[]")]
+
+    def stats(self, refs: Sequence[str]) -> dict[str, dict[str, str]]:
+        """One ``docker stats --no-stream`` sample per running container, keyed by full id."""
+        if not refs:
+            return {}
+        proc = self.docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *refs,
+                           check=False, timeout=60)
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        return {str(r.get("ID", "")): r for r in rows}
 
     def containers(self, filters: Sequence[str] = (), all_: bool = True) -> list[dict[str, str]]:
         args = ["ps", "--format", "{{json .}}", "--no-trunc"] + (["--all"] if all_ else [])

@@ -19,6 +19,7 @@ from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, 
 from .errors import ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
+from .runtime import contract
 from .store._fs import atomic_write_bytes
 
 
@@ -181,8 +182,8 @@ def build_secrets(extra: Sequence[Secret], config_secrets: Sequence[Secret] = ()
     """The user's build secrets plus the host CA bundle (as `dockyard_ca`) when there is one."""
     secrets = list(extra) + list(config_secrets)
     ca = host_ca_bundle()
-    if ca is not None and all(s.id != "dockyard_ca" for s in secrets):
-        secrets.append(Secret(id="dockyard_ca", src=str(ca)))
+    if ca is not None and all(s.id != contract.CA_SECRET_ID for s in secrets):
+        secrets.append(Secret(id=contract.CA_SECRET_ID, src=str(ca)))
     return secrets
 
 
@@ -215,7 +216,7 @@ def build(
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file,
-                   model_version=(labels or {}).get("io.dockyard.model-version"))
+                   model_version=(labels or {}).get(contract.LABEL_MODEL_VERSION))
     labels = {**_oci_labels(project_dir, p), **(labels or {})}
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in cfg.build_secrets]
     all_secrets = build_secrets(secrets, cfg_secrets)
@@ -253,12 +254,12 @@ def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
         "org.opencontainers.image.source": git_remote(project_dir) or f"file://{project_dir}",
         "org.opencontainers.image.version": os.environ.get("DOCKYARD_VERSION", "dev"),
         "org.opencontainers.image.title": p.name,
-        "io.dockyard.version": __version__,
+        contract.LABEL_VERSION: __version__,
     }
     if p.locked:
         from .lock import lock_hash
 
-        labels["io.dockyard.lock-hash"] = lock_hash(project_dir) or "unknown"
+        labels[contract.LABEL_LOCK_HASH] = lock_hash(project_dir) or "unknown"
     return labels
 
 
@@ -332,7 +333,7 @@ def run(
         gpus=gpus or cfg.resources.gpus,
         mounts=mounts,
         env=dict(parse_env(e) for e in env),
-        labels={"io.dockyard.project": cfg.name},
+        labels={contract.LABEL_NAME: cfg.name},
         allow_dangerous_mounts=allow_dangerous_mounts,
         **(risky or {}),
     )

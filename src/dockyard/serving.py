@@ -20,10 +20,11 @@ from typing import Any
 from .config import load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
+from .lifecycle import claim_port, run_labels
 from .planning import MODEL_SUFFIXES, predictor_module
-
-CONTAINER_PORT = 8080
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
+from .preflight import fit_local
+from .runtime import contract
+from .runtime.contract import CONTAINER_PORT, PICKLE_SUFFIXES, SECRETS_DIR
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ServeOutcome:
     container: str
     image: str
     tag: str
+    name: str = ""  # the container's name: `dockyard logs/stop NAME`
 
 
 def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None) -> str | None:
@@ -66,12 +68,12 @@ def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
     except StoreError:  # a model file path, not a stored version
         return {}
     labels = {
-        "io.dockyard.model": version.name,
-        "io.dockyard.model-version": str(version.version),
-        "io.dockyard.model-run": version.run_id,
-        "io.dockyard.model-git-commit": (version.git.commit if version.git else "") or "unknown",
+        contract.LABEL_MODEL: version.name,
+        contract.LABEL_MODEL_VERSION: str(version.version),
+        contract.LABEL_MODEL_RUN: version.run_id,
+        contract.LABEL_MODEL_GIT_COMMIT: (version.git.commit if version.git else "") or "unknown",
     }
-    labels.update({f"io.dockyard.metrics.{k}": f"{v:g}" for k, v in sorted(version.metrics.items())})
+    labels.update({f"{contract.LABEL_METRICS_PREFIX}{k}": f"{v:g}" for k, v in sorted(version.metrics.items())})
     return labels
 
 
@@ -106,8 +108,9 @@ def serve(
     engine: Engine,
     *,
     model: str | None = None,
-    port: int = 8080,
+    port: int | None = None,
     public: bool = False,
+    replace: bool = False,
     allow_unsafe_model: bool = False,
     name: str | None = None,
     tag: str | None = None,
@@ -119,6 +122,9 @@ def serve(
 ) -> ServeOutcome:
     """Build the serve image and start it detached; return once /readyz answers 200.
 
+    ``port`` is the host port (default: serve.port in dockyard.yaml); inside the container the
+    server listens on the contract's CONTAINER_PORT. A busy host port is refused before anything
+    is built, unless ``replace`` is set and the holder is a container dockyard started.
     Secrets become read-only files under /run/secrets in the container. The host copies live
     in a private temporary directory only until the container has mounted them."""
     from . import project
@@ -127,30 +133,34 @@ def serve(
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
+    port = cfg.serve.port if port is None else port
+    cpus, memory = fit_local(engine, cfg.resources.cpus, cfg.resources.memory,
+                             explicit=tuple(cfg.resources.model_fields_set), what="serve")
+    claim_port(engine, port, public=public, replace=replace)
     context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
     check_model_safety(project_dir, context_model, allow_unsafe_model)
     provenance = model_labels(model, store_root)
     if tag is None and provenance:  # a stored version: the image is NAME:N, ready for `dockyard push NAME:N`
-        tag = f"{cfg.name}:{provenance['io.dockyard.model-version']}"
+        tag = f"{cfg.name}:{provenance[contract.LABEL_MODEL_VERSION]}"
     built = project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line,
                           labels=provenance)
     container = name or f"dockyard-serve-{cfg.name}-{port}"
-    engine.remove_container(container)
+    engine.remove_container(container)  # a stopped leftover of ours: claim_port checked nothing runs there
     spec = RunSpec(
         image=built.image_id,
         name=container,
-        cpus=cfg.resources.cpus,
-        memory=cfg.resources.memory,
+        cpus=cpus,
+        memory=memory,
         pids=cfg.resources.pids,
         gpus=cfg.resources.gpus,
         ports=((port, CONTAINER_PORT),),
         public=public,
-        labels={"io.dockyard.project": cfg.name, "io.dockyard.role": "serve", **(labels or {})},
+        labels={**run_labels(project_dir, cfg.name, "serve"), **(labels or {})},
         remove=False,
     )
     with tempfile.TemporaryDirectory(prefix="dockyard-secrets-") as tmp:
         if secrets:
-            from .runsecrets import SECRETS_DIR, secret_file
+            from .runsecrets import secret_file
 
             mounts = tuple(Mount(str(secret_file(Path(tmp), s)), f"{SECRETS_DIR}/{s.id}", read_only=True) for s in secrets)
             spec = dataclasses.replace(spec, mounts=spec.mounts + mounts)
@@ -166,7 +176,12 @@ def serve(
     except KeyboardInterrupt:
         engine.remove_container(cid)
         raise
-    return ServeOutcome(url, cid, built.image_id, built.tag)
+    return ServeOutcome(url, cid, built.image_id, built.tag, container)
+
+
+def default_port(project_dir: Path) -> int:
+    """The host port serve uses when none is given: serve.port in dockyard.yaml."""
+    return load_config(project_dir).serve.port
 
 
 def _running(engine: Engine, cid: str) -> bool:
@@ -179,7 +194,7 @@ def wait_ready(url: str, timeout: float, *, alive: Callable[[], bool] = lambda: 
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+            with urllib.request.urlopen(f"{url}{contract.READY_PATH}", timeout=2) as resp:
                 if resp.status == 200:
                     return time.monotonic() - start
         except (urllib.error.URLError, ConnectionError, OSError):
@@ -206,7 +221,7 @@ def follow(engine: Engine, container: str, on_line: Printer, grace_s: int = 15) 
         engine.remove_container(container)
 
 
-def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080, host: str = "127.0.0.1",
+def serve_local(project_dir: Path, *, model: str | None = None, port: int = CONTAINER_PORT, host: str = "127.0.0.1",
                 extra: tuple[str, ...] = ()) -> list[str]:
     """The argv that runs the same runtime outside a container, in the current Python."""
     project_dir = project_dir.resolve()

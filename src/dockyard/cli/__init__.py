@@ -212,7 +212,7 @@ def _register_optional() -> None:
     """Verb groups that live in their own CLI modules."""
     import importlib
 
-    for mod in ("serve", "train", "models", "registry", "scan", "deploy"):
+    for mod in ("serve", "train", "models", "registry", "scan", "deploy", "lifecycle"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as exc:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import shlex
 
-from ..planning import USER_UID, Plan, predictor_module
+from ..planning import Plan, predictor_module
+from ..runtime import contract
+from ..runtime.contract import APP_DIR, MODEL_DIR, RUNTIME_DIR, SECRETS_DIR, USER_GID, USER_NAME, USER_UID
+from ..runtime.contract import VENV_DIR as VENV
 
-CA_SECRET = "dockyard_ca"
-VENV = "/opt/venv"
-RUNTIME_DIR = "/opt/dockyard/runtime"
-MODEL_DIR = "/opt/dockyard/model"
-APP_DIR = "/app"
-_CA_MOUNT = f"--mount=type=secret,id={CA_SECRET},target=/run/secrets/{CA_SECRET}"
+CA_SECRET = contract.CA_SECRET_ID
+_CA_MOUNT = f"--mount=type=secret,id={CA_SECRET},target={SECRETS_DIR}/{CA_SECRET}"
 # hadolint (the generated file must lint clean) wants apt versions pinned (DL3008); Debian's archive
 # keeps only the current version, so a pin breaks the build at the next security update.
 _APT_UNPINNED = [
@@ -63,7 +62,7 @@ def _header(plan: Plan, version: str) -> list[str]:
 
 def _ca(var: str) -> str:
     """Use the host CA bundle from the BuildKit secret when one was passed; never stored in a layer."""
-    return f'if [ -s /run/secrets/{CA_SECRET} ]; then export {var}=/run/secrets/{CA_SECRET}; fi'
+    return f'if [ -s {SECRETS_DIR}/{CA_SECRET} ]; then export {var}={SECRETS_DIR}/{CA_SECRET}; fi'
 
 
 def _builder(plan: Plan) -> list[str]:
@@ -78,7 +77,7 @@ def _builder(plan: Plan) -> list[str]:
     ]
     req = f".dockyard/{'requirements.lock' if plan.locked else 'requirements.txt'}"
     # User build secrets (private index tokens, netrc...) are visible to the install step only.
-    user_secrets = [f"    --mount=type=secret,id={sid},target=/run/secrets/{sid} \\" for sid in plan.build_secret_ids]
+    user_secrets = [f"    --mount=type=secret,id={sid},target={SECRETS_DIR}/{sid} \\" for sid in plan.build_secret_ids]
     install = (
         f"VIRTUAL_ENV={VENV} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
         if plan.locked
@@ -186,8 +185,8 @@ def _runtime_base(plan: Plan) -> list[str]:
             f"    apt-get update && apt-get install -y --no-install-recommends {pkgs}",
         ]
     lines += [
-        f"RUN echo 'dockyard:x:{USER_UID}:{USER_UID}:dockyard:{APP_DIR}:/usr/sbin/nologin' >> /etc/passwd \\",
-        f"    && echo 'dockyard:x:{USER_UID}:' >> /etc/group \\",
+        f"RUN echo '{USER_NAME}:x:{USER_UID}:{USER_GID}:{USER_NAME}:{APP_DIR}:/usr/sbin/nologin' >> /etc/passwd \\",
+        f"    && echo '{USER_NAME}:x:{USER_GID}:' >> /etc/group \\",
         "    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries",
     ]
     if plan.target == "gpu":
@@ -222,12 +221,12 @@ def _labels(plan: Plan) -> list[str]:
 
 
 def _train_stage(plan: Plan) -> list[str]:
-    lines = ["FROM runtime-base AS train", *_code(plan), f"USER {USER_UID}:{USER_UID}"]
+    lines = ["FROM runtime-base AS train", *_code(plan), f"USER {USER_UID}:{USER_GID}"]
     # A training job serves nothing to probe; NONE also switches off a check inherited from base_image.
     lines.append("HEALTHCHECK NONE")
     if plan.train_command:
         lines.append(f"CMD {json.dumps(['/bin/sh', '-c', plan.train_command])}")
-    return lines + _labels(plan) + ['LABEL io.dockyard.role="train"']
+    return lines + _labels(plan) + [f'LABEL {contract.LABEL_ROLE}="train"']
 
 
 def _serve_stage(plan: Plan) -> list[str]:
@@ -237,23 +236,24 @@ def _serve_stage(plan: Plan) -> list[str]:
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
     lines += _code(plan)
-    cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
+    port = contract.CONTAINER_PORT  # the contract's, never a user setting: every probe targets it
+    cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(port)]
     if plan.serve_predictor:
         cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]
     elif plan.serve_model:
         cmd += ["--model", f"{MODEL_DIR}/{plan.serve_model}"]
-    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{plan.port}/readyz', timeout=2)"
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{contract.READY_PATH}', timeout=2)"
     lines += [
         f"ENV DOCKYARD_NAME={plan.name} DOCKYARD_MODEL_DIR={MODEL_DIR} DOCKYARD_WORKERS={plan.workers} "
         f"DOCKYARD_MAX_BATCH_SIZE={plan.max_batch_size} DOCKYARD_MAX_BATCH_WAIT_MS={plan.max_batch_wait_ms:g}",
-        f"USER {USER_UID}:{USER_UID}",
-        f"EXPOSE {plan.port}",
+        f"USER {USER_UID}:{USER_GID}",
+        f"EXPOSE {port}",
         "HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \\",
         f"    CMD {json.dumps(['python3', '-I', '-c', probe])}",
         "STOPSIGNAL SIGTERM",
         f"CMD {json.dumps(cmd)}",
     ]
-    return lines + _labels(plan) + ['LABEL io.dockyard.role="serve"']
+    return lines + _labels(plan) + [f'LABEL {contract.LABEL_ROLE}="serve"']
 
 
 def _env_quote(value: str) -> str:
