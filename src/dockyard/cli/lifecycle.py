@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from . import app, emit, engine, err, out
@@ -32,7 +33,8 @@ def ps(
                       lifecycle.human_duration(r.uptime_s),
                       "-" if r.cpu_percent is None else f"{r.cpu_percent:.1f}%",
                       "-" if r.memory_bytes is None else f"{r.memory_bytes / (1 << 20):.0f} MiB")
-    out.print(table)
+    # Piped output has no terminal width: let rows be as wide as they need, not 80 columns.
+    (out if out.is_terminal else Console(highlight=False, width=250)).print(table)
 
 
 @app.command()
