@@ -148,7 +148,7 @@ def _services(engine: Engine, *, now: datetime) -> list[Managed]:
     if str(dict(engine.info().get("Swarm") or {}).get("ControlAvailable")) != "True":
         return []  # not a manager: no services to list
     proc = engine.docker("service", "ls", "--filter", f"label={contract.LABEL_MANAGED}=true",
-                         "--format", "{{.ID}}\t{{.Replicas}}", check=False, timeout=30)
+                         "--format", "{{.Name}}\t{{.Replicas}}", check=False, timeout=30)
     replicas = dict(line.split("\t", 1) for line in proc.stdout.splitlines() if "\t" in line)
     rows = []
     for raw in engine.inspect_many(list(replicas), kind="service"):
@@ -159,7 +159,7 @@ def _services(engine: Engine, *, now: datetime) -> list[Managed]:
         stats = engine.stats([t["ID"] for t in tasks])
         cpus = [c for c, _ in map(_usage, stats.values()) if c is not None]
         mems = [m for _, m in map(_usage, stats.values()) if m is not None]
-        count = replicas.get(str(raw.get("ID", "")), "")
+        count = replicas.get(name, "")
         running, _, wanted = count.partition("/")
         started = str(raw.get("UpdatedAt") or raw.get("CreatedAt") or "")
         rows.append(Managed(
