@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 user error, 2 environment problem, 3 failed build/run, 130 i
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.console import Console
 from .. import __version__
 from ..errors import DockyardError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Containerise ML projects: init, build, train, serve, push, deploy.")
+app = typer.Typer(no_args_is_help=True, add_completion=True, help="Containerise ML projects: init, build, train, serve, push, deploy.")
 base_app = typer.Typer(no_args_is_help=True, help="Base images for air-gapped hosts.")
 app.add_typer(base_app, name="base")
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
@@ -52,9 +53,26 @@ def engine() -> Any:
 
 
 def progress(quiet: bool) -> Any:
+    """Progress lines on stderr; None when quiet (and with --json). On a terminal outside CI,
+    builds show BuildKit's live display (--progress auto) instead of plain lines."""
     if quiet:
         return None
-    return lambda line: err.print(f"[dim]{line}[/dim]", markup=True, soft_wrap=True) if line else None
+
+    def line(text: str) -> None:
+        if text:
+            err.print(f"[dim]{text}[/dim]", markup=True, soft_wrap=True)
+
+    if err.is_terminal and os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        from ..engine import TerminalProgress
+
+        size = err.size
+        return TerminalProgress(line, _write_stderr, (size.width, size.height))
+    return line
+
+
+def _write_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.flush()
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
