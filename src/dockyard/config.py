@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -65,7 +66,9 @@ class Gpu(_Strict):
 
 class Resources(_Strict):
     cpus: float = Field(default=2.0, gt=0, le=512)
-    memory: str = Field(default="2g", description="memory limit, as docker reads it: 512m, 1.5g, 2G (binary units)")
+    memory: Annotated[str, WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": contract.MEMORY_PATTERN}, {"type": "integer", "minimum": 1}]})] = Field(
+        default="2g", description="memory limit, as docker reads it: 512m, 1.5g, 2G (binary units)")
     gpus: str | None = None
     pids: int = Field(default=512, ge=16, le=1_000_000)
 
@@ -141,7 +144,7 @@ class ProjectConfig(_Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     python: str = Field(default="3.11", pattern=r"^3\.\d{1,2}$")
-    framework: str | None = None
+    framework: str | None = Field(default=None, json_schema_extra={"enum": [*FRAMEWORKS, None]})
     framework_version: str | None = None
     dependencies: Dependencies = Dependencies()
     system_packages: tuple[DebianPackage, ...] = ()
@@ -176,6 +179,25 @@ class ProjectConfig(_Strict):
         serve.port is left out: it is the host port serve publishes on, not part of the image."""
         blob = json.dumps(self.model_dump(mode="json", exclude={"serve": {"port"}}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+SCHEMA_URL_COMMENT = "# yaml-language-server: $schema="
+SCHEMA_FILE = "dockyard.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of dockyard.yaml, generated from ProjectConfig (pure). Shipped as
+    dockyard/schema/dockyard.schema.json; tests/unit/test_config_schema.py keeps it current."""
+    schema = ProjectConfig.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "dockyard.yaml",
+            "description": "dockyard project config (see `dockyard plan` for what it resolves to)"}
+
+
+def shipped_schema() -> Path:
+    """The schema file inside the installed package."""
+    from importlib import resources
+
+    return Path(str(resources.files("dockyard").joinpath("schema", SCHEMA_FILE)))
 
 
 def load_config(project_dir: Path) -> ProjectConfig:

@@ -14,7 +14,18 @@ from pathlib import Path
 
 from . import __version__
 from .base import local_base_refs
-from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
+from .config import (
+    CONFIG_NAME,
+    SCHEMA_FILE,
+    SCHEMA_URL_COMMENT,
+    Dependencies,
+    ProjectConfig,
+    Serve,
+    Train,
+    dump_config,
+    load_config,
+    shipped_schema,
+)
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
@@ -58,10 +69,23 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         train=Train(command=found.train_command),
         serve=serve,
     )
-    text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)
+    schema = write_schema(project_dir)
+    text = (f"{SCHEMA_URL_COMMENT}{schema.relative_to(project_dir)}\n"  # editors validate the file with it
+            "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config))
     atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
     return InitResult(target, config, text, notes)
+
+
+def write_schema(project_dir: Path) -> Path:
+    """PROJECT/.dockyard/dockyard.schema.json: the installed dockyard's schema of dockyard.yaml,
+    which the file's first line names for editors (written by init, refreshed by every build)."""
+    build = project_dir / BUILD_DIR
+    build.mkdir(exist_ok=True)
+    (build / ".gitignore").write_text("*\n")
+    target = build / SCHEMA_FILE
+    _write_if_changed(target, shipped_schema().read_text(encoding="utf-8"))
+    return target
 
 
 def _slug(name: str) -> str:
@@ -93,9 +117,7 @@ class BuildOutcome:
 
 def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
     """Write the generated build inputs into PROJECT/.dockyard (requirements, runtime, Dockerfile)."""
-    build = project_dir / BUILD_DIR
-    build.mkdir(exist_ok=True)
-    (build / ".gitignore").write_text("*\n")
+    build = write_schema(project_dir).parent
     if p.locked and p.lock_file:
         shutil.copyfile(project_dir / p.lock_file, build / "requirements.lock")
     else:

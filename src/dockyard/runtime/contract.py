@@ -114,7 +114,9 @@ def model_format(filename: str) -> ModelFormat | None:
 # -- resource amounts (docker semantics) -------------------------------------------------------
 # go-units RAMInBytes: `^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$`, so "2Gi" (Kubernetes'
 # spelling) is 2 GiB to docker as well.
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+#: the same shape as a JSON Schema / ECMAScript pattern (no flags), for dockyard.yaml's schema
+MEMORY_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)([iI]?[bB]?)\s*$"
+_MEMORY = re.compile(MEMORY_PATTERN)
 _MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 MEMORY_HELP = "use a size like 512m, 1.5g, 2G, 2Gi or 1073741824 (binary units, as docker reads them)"
 
