@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from .errors import BuildError, EngineError, RunError, UsageError
+from .runtime import contract
 
 log = logging.getLogger("dockyard.engine")
 
@@ -47,7 +48,7 @@ class TerminalProgress:
 
 #: Host paths a container must never mount unless the user names the risk.
 DANGEROUS_MOUNTS = ("/", "/etc", "/proc", "/sys", "/var/run/docker.sock", "/run/docker.sock")
-TEST_LABEL = "io.dockyard.test"
+TEST_LABEL = contract.LABEL_TEST
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .engine import Engine
 from .errors import UsageError
-from .runtime.contract import format_memory, parse_memory
+from .runtime.contract import AmountError, format_memory, parse_cpus, parse_memory
 
 #: Swarm replicas reserve this fraction of their limit by default, so a service with several
 #: replicas fits a small node (3 replicas of a 2-CPU limit reserve 1.5 CPUs) while each replica
@@ -47,8 +47,12 @@ def fit_local(engine: Engine, cpus: float, memory: str, *, explicit: Sequence[st
               what: str = "run") -> tuple[float, str]:
     """(cpus, memory) for a local container: refuse an explicit amount beyond the host, and
     lower a default one to what the host has. ``explicit`` names the amounts the user set."""
+    try:
+        want_mem = parse_memory(memory)
+        parse_cpus(cpus)
+    except AmountError as exc:
+        raise UsageError(f"{what}: {exc}", "pass e.g. --cpus 0.5 --memory 1.5g") from None
     cap = host_capacity(engine)
-    want_mem = parse_memory(memory)
     if cap.cpus and cpus > cap.cpus:
         if "cpus" in explicit:
             raise UsageError(

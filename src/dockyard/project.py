@@ -29,6 +29,7 @@ from .config import (
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
+from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
 from .store._fs import atomic_write_bytes
@@ -345,12 +346,15 @@ def run(
     mounts = tuple(parse_volume(v) for v in volumes)
     # Refuse risky requests before spending time on a build.
     validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts, **(risky or {})))
+    explicit = {*cfg.resources.model_fields_set, *(["cpus"] if cpus else []), *(["memory"] if memory else [])}
+    fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
+                                     explicit=tuple(explicit), what="run")
     outcome = build(project_dir, engine, target="train", on_line=build_line)
     spec = RunSpec(
         image=outcome.image_id,
         command=tuple(command),
-        cpus=cpus or cfg.resources.cpus,
-        memory=memory or cfg.resources.memory,
+        cpus=fit_cpus,
+        memory=fit_memory,
         pids=cfg.resources.pids,
         gpus=gpus or cfg.resources.gpus,
         mounts=mounts,

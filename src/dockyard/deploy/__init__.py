@@ -78,7 +78,7 @@ class DeploySpec:
     data_host_path: str | None = None  # ... or a node path (single-node clusters only)
     data_mount: str = "/data"
     output_pvc: str | None = None  # training outputs; emptyDir when unset
-    output_mount: str = "/outputs"
+    output_mount: str = contract.OUTPUTS_DIR
     active_deadline_s: int = 3600
     backoff_limit: int = 1
     shutdown: ShutdownBudget = field(default_factory=ShutdownBudget)
