@@ -184,3 +184,52 @@ def test_memory_amounts_mean_what_docker_means(engine: Engine, amount: str) -> N
         assert engine.inspect(cid, "container")["HostConfig"]["Memory"] == contract.parse_memory(amount)
     finally:
         engine.remove_container(cid)
+
+
+def test_a_training_run_is_listed_followed_and_stopped(engine: Engine, tiny: tuple[Path, str, int],
+                                                       tmp_path: Path) -> None:
+    from dockyard.errors import RunError
+    from dockyard.store import Store
+    from dockyard.train import train
+
+    root, name, _ = tiny
+    config = root / "dockyard.yaml"
+    config.write_text(config.read_text() + "train:\n  command: python -u -c \"import time; print('epoch 1', "
+                      "flush=True); time.sleep(120)\"\n")
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            train(root, engine, store=Store(tmp_path / "store"), labels=TEST)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        row = None
+        for _ in range(240):
+            rows = [m for m in ours(engine, name) if m.role == "train" and m.state == "running"]
+            if rows:
+                row = rows[0]
+                break
+            time.sleep(0.5)
+        assert row is not None, "the training container shows up in ps"
+        assert row.name.startswith("dockyard-train-") and row.version in row.name and row.url == "-"
+        lines: list[str] = []
+        for _ in range(40):
+            lifecycle.logs(engine, row.name, on_line=lines.append)
+            if "epoch 1" in lines:
+                break
+            time.sleep(0.5)
+        assert "epoch 1" in lines
+        assert [s.name for s in lifecycle.stop(engine, row.name, grace_s=2)] == [row.name]
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "the training run ends when its container is stopped"
+    finally:
+        if runner.is_alive():
+            for c in engine.containers([f"label={contract.LABEL_NAME}={name}"]):
+                engine.remove_container(c["ID"])
+            runner.join(timeout=60)
+    assert outcome and isinstance(outcome[0], RunError), outcome
+    assert [m for m in ours(engine, name) if m.role == "train"] == [], "train removed its own container"

@@ -17,11 +17,19 @@ import shlex
 
 from ..planning import Plan, predictor_module
 from ..runtime import contract
-from ..runtime.contract import APP_DIR, MODEL_DIR, RUNTIME_DIR, SECRETS_DIR, USER_GID, USER_NAME, USER_UID
-from ..runtime.contract import VENV_DIR as VENV
+from ..runtime.contract import (
+    APP_DIR,
+    CA_SECRET_ID,
+    MODEL_DIR,
+    RUNTIME_DIR,
+    SECRETS_DIR,
+    USER_GID,
+    USER_NAME,
+    USER_UID,
+    VENV_DIR,
+)
 
-CA_SECRET = contract.CA_SECRET_ID
-_CA_MOUNT = f"--mount=type=secret,id={CA_SECRET},target={SECRETS_DIR}/{CA_SECRET}"
+_CA_MOUNT = f"--mount=type=secret,id={CA_SECRET_ID},target={SECRETS_DIR}/{CA_SECRET_ID}"
 # hadolint (the generated file must lint clean) wants apt versions pinned (DL3008); Debian's archive
 # keeps only the current version, so a pin breaks the build at the next security update.
 _APT_UNPINNED = [
@@ -62,7 +70,7 @@ def _header(plan: Plan, version: str) -> list[str]:
 
 def _ca(var: str) -> str:
     """Use the host CA bundle from the BuildKit secret when one was passed; never stored in a layer."""
-    return f'if [ -s {SECRETS_DIR}/{CA_SECRET} ]; then export {var}={SECRETS_DIR}/{CA_SECRET}; fi'
+    return f'if [ -s {SECRETS_DIR}/{CA_SECRET_ID} ]; then export {var}={SECRETS_DIR}/{CA_SECRET_ID}; fi'
 
 
 def _builder(plan: Plan) -> list[str]:
@@ -79,9 +87,9 @@ def _builder(plan: Plan) -> list[str]:
     # User build secrets (private index tokens, netrc...) are visible to the install step only.
     user_secrets = [f"    --mount=type=secret,id={sid},target={SECRETS_DIR}/{sid} \\" for sid in plan.build_secret_ids]
     install = (
-        f"VIRTUAL_ENV={VENV} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
+        f"VIRTUAL_ENV={VENV_DIR} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
         if plan.locked
-        else f"VIRTUAL_ENV={VENV} uv pip install -r /tmp/requirements.txt"
+        else f"VIRTUAL_ENV={VENV_DIR} uv pip install -r /tmp/requirements.txt"
     )
     lines += [
         f"COPY {req} /tmp/requirements.txt",
@@ -96,7 +104,7 @@ def _builder(plan: Plan) -> list[str]:
         f"      && {_python(plan)} -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv=={plan.uv_version} \\",
         "      && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \\",
         f"    && {_ca('SSL_CERT_FILE')} \\",
-        f"    && uv venv --quiet --python {_python(plan)} {VENV} \\",
+        f"    && uv venv --quiet --python {_python(plan)} {VENV_DIR} \\",
         f"    && {install} \\",
         *_trim(),
     ]
@@ -145,12 +153,12 @@ def _trim() -> list[str]:
     (numpy's and scipy's libgfortran, say) become hard links.
     """
     return [
-        f"    && find {VENV} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
-        f"    && find {VENV} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
-        f"    && find {VENV} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
+        f"    && find {VENV_DIR} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
+        f"    && find {VENV_DIR} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
+        f"    && find {VENV_DIR} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
         "    && if command -v strip >/dev/null; then \\",
-        f"         find {VENV} -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {{}} + ; fi \\",
-        f"    && find {VENV} -type f -path '*.libs/*' -exec sha256sum {{}} + > /tmp/libs.sha256 \\",
+        f"         find {VENV_DIR} -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {{}} + ; fi \\",
+        f"    && find {VENV_DIR} -type f -path '*.libs/*' -exec sha256sum {{}} + > /tmp/libs.sha256 \\",
         "    && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \\",
         '    && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins',
     ]
@@ -163,8 +171,8 @@ def _bytecode(plan: Plan) -> list[str]:
     ``runtime-base``; an installed module that fails to import fails the build here, not at
     start-up. Checked-hash .pyc (see runtime/bytecode.py), so a layer BuildKit reused with other
     file mtimes can never make them stale."""
-    argv = [f"{VENV}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
-            "--all", RUNTIME_DIR, "--imported", VENV, "--", *plan.warm_imports]
+    argv = [f"{VENV_DIR}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
+            "--all", RUNTIME_DIR, "--imported", VENV_DIR, "--", *plan.warm_imports]
     return [
         *_COPIED_FROM_ONLY,
         "FROM builder AS bytecode",
@@ -193,8 +201,8 @@ def _runtime_base(plan: Plan) -> list[str]:
         lines.append("COPY --from=builder /opt/uvpy /opt/uvpy")
         lines.append("COPY --from=builder /opt/python /opt/python")
     env = {
-        "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "VIRTUAL_ENV": VENV,
+        "PATH": f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "VIRTUAL_ENV": VENV_DIR,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": RUNTIME_DIR,
@@ -202,7 +210,7 @@ def _runtime_base(plan: Plan) -> list[str]:
         **dict(plan.env),
     }
     lines.append("ENV " + " \\\n    ".join(f"{k}={_env_quote(v)}" for k, v in env.items()))
-    lines.append(f"COPY --from=builder {VENV} {VENV}")
+    lines.append(f"COPY --from=builder {VENV_DIR} {VENV_DIR}")
     lines.append(f"COPY .dockyard/runtime {RUNTIME_DIR}")
     return lines
 
