@@ -36,7 +36,7 @@ def test_a_deploy_build_of_a_stored_version_is_labelled_like_serves(engine: Engi
     try:
         target = swarm.project_image(project, engine, model=f"{name}:1")
         labels = engine.inspect(target.ref)["Config"]["Labels"]
-        expected = serving.model_labels(f"{name}:1", None)
+        expected = serving.model_labels(Store().get(f"{name}:1"))
         assert expected[contract.LABEL_MODEL] == name and expected[contract.LABEL_MODEL_VERSION] == "1"
         assert {k: labels.get(k) for k in expected} == expected
         assert labels[f"{contract.LABEL_METRICS_PREFIX}accuracy"] == "0.97"

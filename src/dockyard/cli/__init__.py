@@ -131,7 +131,7 @@ def build(
     tag: Annotated[Optional[str], typer.Option("--tag", "-t")] = None,
     target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
     secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
-    model: Annotated[Optional[str], typer.Option("--model", help="model file to bake into the serve image")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="bake a model into the serve image: NAME:N, NAME:latest, NAME@ALIAS or a file (relative to the current directory)")] = None,
     eject: Annotated[bool, typer.Option("--eject", help="write the Dockerfile into the project instead of building")] = False,
     force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
     frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
@@ -153,8 +153,17 @@ def build(
         check_frozen(path)
     if target not in (None, "train", "serve"):
         raise typer.BadParameter("--target must be train or serve")
-    res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
-                        model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache)
+    if model is not None and target == "train":
+        raise typer.BadParameter("--model bakes weights into the serve image; drop it or use --target serve")
+    secrets = [Secret.parse(s) for s in secret]
+    if model is not None:
+        from ..serving import build_model_image
+
+        res, _ = build_model_image(path, engine(), model, tag=tag, on_line=progress(quiet or as_json),
+                                   secrets=secrets, no_cache=no_cache, verb="build")
+    else:
+        res = project.build(path, engine(), tag=tag, target=target, secrets=secrets,
+                            on_line=progress(quiet or as_json), no_cache=no_cache)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)

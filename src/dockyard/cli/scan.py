@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app, err, out
+from . import app, engine, err, out
 
 
 @app.command()
 def scan(
-    target: Annotated[str, typer.Argument(help="an image reference/id, or a project folder")],
+    target: Annotated[str, typer.Argument(help="NAME:N, NAME:latest, NAME@ALIAS (a version's serving image), an image reference/id, or a project folder")],
     fmt: Annotated[str, typer.Option("--format", help="table, json or sarif")] = "table",
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="exit 1 at or above: low, medium, high, critical")] = None,
     osv_db: Annotated[Optional[Path], typer.Option("--osv-db", help="offline OSV dump: a directory or zip")] = None,
@@ -29,7 +29,11 @@ def scan(
     if Path(target).is_dir():
         report = scanner.scan_path(Path(target), osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days, vulns=vulns)
     else:
-        report = scanner.scan_image(target, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days)
+        from ..serving import image_for
+
+        # NAME:N / NAME:latest / NAME@ALIAS name a version's serving image; others are image refs.
+        image = target if Path(target).exists() else image_for("scan", target, engine())[0]
+        report = scanner.scan_image(image, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days)
         if sbom:
             if sbom not in ("cyclonedx", "spdx"):
                 raise UsageError(f"unknown SBOM format {sbom!r}", "use --sbom cyclonedx or --sbom spdx")
