@@ -19,7 +19,7 @@ import pytest
 
 from dockyard import lifecycle
 from dockyard.deploy import swarm
-from dockyard.engine import TEST_LABEL, Engine
+from dockyard.engine import Engine
 from dockyard.errors import UsageError
 from dockyard.preflight import swarm_nodes
 from dockyard.runtime import contract
@@ -116,6 +116,10 @@ def test_three_replicas_with_default_resources_reach_3_of_3_and_are_managed(
     assert row.url == f"http://{service}:{contract.CONTAINER_PORT} (network {network})"
     assert row.memory_bytes and row.memory_bytes > 0  # summed over the replicas' docker stats
 
+    lines: list[str] = []
+    assert lifecycle.logs(swarm_manager, service, tail=50, on_line=lines.append) == 0  # docker service logs
+    ready = {line.split("|", 1)[0].strip() for line in lines if '"event": "ready"' in line}
+    assert len(ready) == 3, f"each replica's task logged that it is ready: {ready}"  # "NAME.SLOT.TASK@node"
+
     assert [s.name for s in lifecycle.stop(swarm_manager, service)] == [service]
     assert swarm_manager.docker("service", "inspect", service, check=False).returncode != 0
-    swarm_manager.docker("network", "ls", "--filter", f"label={TEST_LABEL}", check=False)
