@@ -16,7 +16,7 @@ $DY train examples/digits --param C=1.0
 $DY models list
 step "serve the latest version, hardened, on 127.0.0.1:$PORT"
 $DY serve examples/digits --model digits:latest --port "$PORT" --detach --quiet
-trap 'docker rm -f "dockyard-serve-digits-$PORT" >/dev/null 2>&1 || true' EXIT
+trap '$DY stop "dockyard-serve-digits-$PORT" >/dev/null || true' EXIT
 step "predict"
 $DY predict "http://127.0.0.1:$PORT" -f examples/digits/sample.json
 curl -s "http://127.0.0.1:$PORT/v2/models/digits" && echo

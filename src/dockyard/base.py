@@ -21,9 +21,10 @@ from pathlib import Path
 
 from .engine import Engine, Printer
 from .errors import EnvironmentProblem, UsageError
+from .runtime import contract
 
-BASE_LABEL = "io.dockyard.base"
-PYTHON_LABEL = "io.dockyard.base.python"
+BASE_LABEL = contract.LABEL_BASE
+PYTHON_LABEL = contract.LABEL_BASE_PYTHON
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from .errors import ConfigError
+from .runtime import contract
 
 CONFIG_NAME = "dockyard.yaml"
 FRAMEWORKS = ("scikit-learn", "torch", "tensorflow", "keras", "xgboost", "lightgbm", "onnx")
-_MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
 
 
 # Per-item validators (not whole-field ones) so an error's location, and so its line, is the
@@ -65,22 +66,30 @@ class Gpu(_Strict):
 
 class Resources(_Strict):
     cpus: float = Field(default=2.0, gt=0, le=512)
-    memory: str = "2g"
+    memory: Annotated[str, WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": contract.MEMORY_PATTERN}, {"type": "integer", "minimum": 1}]})] = Field(
+        default="2g", description="memory limit, as docker reads it: 512m, 1.5g, 2G (binary units)")
     gpus: str | None = None
     pids: int = Field(default=512, ge=16, le=1_000_000)
 
-    @field_validator("memory")
+    @field_validator("memory", mode="before")
     @classmethod
-    def _memory(cls, v: str) -> str:
-        if not _MEMORY.match(v):
-            raise ValueError("memory must look like 512m, 2g or 1073741824")
-        return v
+    def _memory(cls, v: Any) -> str:
+        try:
+            contract.parse_memory(v)  # one parser for every memory amount, with docker's semantics
+        except contract.AmountError as exc:
+            raise ValueError(str(exc)) from None
+        return str(v)
 
 
 class Serve(_Strict):
     predictor: str | None = Field(default=None, description="module.py:Class with setup() and predict()")
     model: str | None = Field(default=None, description="model file for zero-code serving")
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(
+        default=contract.CONTAINER_PORT, ge=1, le=65535,
+        description="default HOST port for `dockyard serve`; inside the container the server always "
+                    f"listens on {contract.CONTAINER_PORT} (the image contract)",
+    )
     workers: int = Field(default=1, ge=1, le=64)
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=10_000)
@@ -135,7 +144,7 @@ class ProjectConfig(_Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     python: str = Field(default="3.11", pattern=r"^3\.\d{1,2}$")
-    framework: str | None = None
+    framework: str | None = Field(default=None, json_schema_extra={"enum": [*FRAMEWORKS, None]})
     framework_version: str | None = None
     dependencies: Dependencies = Dependencies()
     system_packages: tuple[DebianPackage, ...] = ()
@@ -166,9 +175,30 @@ class ProjectConfig(_Strict):
         return v
 
     def config_hash(self) -> str:
-        """Stable hash of the effective config (goes into an image label)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """Stable hash of the config the image is built from (goes into an image label).
+
+        serve.port is left out: it is the host port serve publishes on, not part of the image."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"serve": {"port"}}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+SCHEMA_URL_COMMENT = "# yaml-language-server: $schema="
+SCHEMA_FILE = "dockyard.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of dockyard.yaml, generated from ProjectConfig (pure). Shipped as
+    dockyard/schema/dockyard.schema.json; tests/unit/test_config_schema.py keeps it current."""
+    schema = ProjectConfig.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "dockyard.yaml",
+            "description": "dockyard project config (see `dockyard plan` for what it resolves to)"}
+
+
+def shipped_schema() -> Path:
+    """The schema file inside the installed package."""
+    from importlib import resources
+
+    return Path(str(resources.files("dockyard").joinpath("schema", SCHEMA_FILE)))
 
 
 def load_config(project_dir: Path) -> ProjectConfig:

@@ -22,17 +22,33 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from .errors import BuildError, EngineError, RunError, UsageError
+from .runtime import contract
 
 log = logging.getLogger("dockyard.engine")
 
 Printer = Callable[[str], None]  # receives output line by line (build progress, logs)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
+
+
+class TerminalProgress:
+    """A Printer for a terminal: builds then show BuildKit's own live display (``--progress
+    auto`` on a pseudo-terminal), written through ``raw``, instead of 100+ plain lines. Every
+    other user treats it as a plain Printer."""
+
+    def __init__(self, printer: Printer, raw: Callable[[bytes], None], size: tuple[int, int] = (80, 24)) -> None:
+        self.printer = printer
+        self.raw = raw
+        self.size = size  # (columns, rows) of the terminal BuildKit draws on
+
+    def __call__(self, line: str) -> None:
+        self.printer(line)
 
 #: Host paths a container must never mount unless the user names the risk.
 DANGEROUS_MOUNTS = ("/", "/etc", "/proc", "/sys", "/var/run/docker.sock", "/run/docker.sock")
-TEST_LABEL = "io.dockyard.test"
+TEST_LABEL = contract.LABEL_TEST
 
 
 @dataclass(frozen=True)
@@ -331,6 +347,10 @@ class Engine:
             )
         return proc.stdout.strip()
 
+    def info(self) -> dict[str, Any]:
+        """``docker info`` as JSON (NCPU, MemTotal, Swarm, ...)."""
+        return dict(json.loads(self.docker("info", "--format", "{{json .}}", timeout=30).stdout or "{}"))
+
     def require_buildkit(self) -> None:
         if self.support.mode == "none":
             raise EngineError(
@@ -353,11 +373,14 @@ class Engine:
         on_line: Printer | None = None,
         no_cache: bool = False,
     ) -> BuildResult:
-        """Build with BuildKit; stream plain progress lines to ``on_line``."""
+        """Build with BuildKit; stream plain progress lines to ``on_line``, or BuildKit's live
+        display when ``on_line`` is a :class:`TerminalProgress`."""
         self.require_buildkit()
         # --iidfile: the id of THIS build, not whatever the tag points at by the time we ask.
         iidfile = Path(tempfile.mkstemp(prefix="dockyard-iid-")[1])
-        args = ["build", "--progress", "plain", "--iidfile", str(iidfile), "-f", str(dockerfile), "-t", tag]
+        tty = isinstance(on_line, TerminalProgress)
+        args = ["build", "--progress", "auto" if tty else "plain", "--iidfile", str(iidfile), "-f", str(dockerfile),
+                "-t", tag]
         if self.support.mode == "buildx":
             args = ["buildx", *args, "--load"]
         for s in secrets:
@@ -372,7 +395,10 @@ class Engine:
             args.append("--no-cache")
         args.append(str(context))
         started = time.monotonic()
-        lines = list(self._follow(args, on_line, env={"DOCKER_BUILDKIT": "1"}))
+        if isinstance(on_line, TerminalProgress):
+            lines = list(self._follow_tty(args, on_line, env={"DOCKER_BUILDKIT": "1"}))
+        else:
+            lines = list(self._follow(args, on_line, env={"DOCKER_BUILDKIT": "1"}))
         code = lines.pop() if lines and isinstance(lines[-1], int) else 1
         text_lines = [x for x in lines if isinstance(x, str)]
         image_id = iidfile.read_text().strip() if iidfile.exists() else ""
@@ -411,6 +437,48 @@ class Engine:
                 proc.kill()
                 proc.wait()
             raise
+
+    def _follow_tty(self, args: list[str], progress: TerminalProgress, *, env: Mapping[str, str],
+                    grace: float = 20.0) -> Iterator[str | int]:
+        """Run docker on a pseudo-terminal (so BuildKit draws its live display), pass the bytes to
+        ``progress.raw``, then yield the output as plain lines (escapes removed) and the exit code."""
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        argv = [self.binary, *args]
+        log.debug("$ %s", shlex.join(argv))
+        master, slave = pty.openpty()
+        cols, rows = progress.size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                                env={**os.environ, **env}, start_new_session=True)
+        os.close(slave)
+        seen = bytearray()
+        try:
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                progress.raw(chunk)
+                seen += chunk
+            code = proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+        finally:
+            os.close(master)
+        yield from (line for line in _ANSI.sub("", seen.decode(errors="replace")).splitlines() if line.strip())
+        yield code
 
     def image_id(self, ref: str) -> str:
         return self.docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
@@ -482,6 +550,22 @@ class Engine:
     def wait(self, ref: str, timeout: float | None = None) -> int:
         return int(self.docker("wait", ref, timeout=timeout).stdout.strip() or 1)
 
+    def inspect_many(self, refs: Sequence[str], kind: str = "container") -> list[dict[str, object]]:
+        """``docker inspect`` of several objects in one call; ones that vanished meanwhile are left out."""
+        if not refs:
+            return []
+        proc = self.docker(kind, "inspect", *refs, check=False, timeout=60)
+        return [dict(x) for x in json.loads(proc.stdout or "[]")]
+
+    def stats(self, refs: Sequence[str]) -> dict[str, dict[str, str]]:
+        """One ``docker stats --no-stream`` sample per running container, keyed by full id."""
+        if not refs:
+            return {}
+        proc = self.docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *refs,
+                           check=False, timeout=60)
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        return {str(r.get("ID", "")): r for r in rows}
+
     def containers(self, filters: Sequence[str] = (), all_: bool = True) -> list[dict[str, str]]:
         args = ["ps", "--format", "{{json .}}", "--no-trunc"] + (["--all"] if all_ else [])
         for f in filters:
@@ -516,6 +600,7 @@ def classify_failure(argv: Sequence[str], code: int, stderr: str) -> EngineError
 
 
 _STEP = re.compile(r"^#(\d+) (\[.*)$")
+_TTY_ERROR = re.compile(r"=> ERROR (\[.*?\] .*?)\s+\d+(?:\.\d+)?s\s*$")
 _ERROR = re.compile(r"^(#\d+ )?ERROR[: ]|^error:|failed to solve", re.IGNORECASE)
 
 
@@ -530,6 +615,8 @@ def build_failure(lines: Sequence[str]) -> BuildError:
         if _ERROR.search(line):
             num = line.split(" ", 1)[0].lstrip("#")
             failing = steps.get(num, failing)
+    if not failing:  # the tty display names the failing step as "=> ERROR [2/5] RUN ...   0.9s"
+        failing = next((m.group(1) for ln in lines if (m := _TTY_ERROR.search(ln))), "")
     step_lines = [ln for ln in lines if failing and ln.startswith("#")]
     num = next((k for k, v in steps.items() if v == failing), "")
     tail_src = [ln for ln in step_lines if ln.startswith(f"#{num} ")] if num else list(lines)

@@ -22,8 +22,9 @@ from typing import IO, Any
 
 from .engine import Engine
 from .errors import EngineError, UsageError
+from .runtime import contract
 
-METRIC_PREFIX = "io.dockyard.metrics."
+METRIC_PREFIX = contract.LABEL_METRICS_PREFIX
 #: Labels that differ between any two builds; reported only with ``everything=True``.
 VOLATILE_LABELS = ("org.opencontainers.image.created",)
 CONFIG_KEYS = ("Env", "User", "Cmd", "Entrypoint", "WorkingDir", "ExposedPorts", "Healthcheck", "Volumes", "StopSignal")

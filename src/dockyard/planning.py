@@ -16,9 +16,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
+from .runtime import contract
 from .runtime.contract import SERVABLE_SUFFIXES, looks_like_model
 
-USER_UID = 10001  # the `dockyard` user baked into every image; train, secrets and deploy run as it
 BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's .cog/)
 
 
@@ -50,7 +50,6 @@ class Plan:
     code_dirs: tuple[str, ...]  # project-relative top-level dirs copied into /app
     model_files: tuple[str, ...]  # weights, copied in their own layer
     env: tuple[tuple[str, str], ...]
-    port: int
     workers: int
     max_batch_size: int
     max_batch_wait_ms: float
@@ -141,17 +140,16 @@ def make_plan(
         serve_drop=serve_drop,
         model_files=model_files,
         env=tuple(sorted(config.env.items())),
-        port=config.serve.port,
         workers=config.serve.workers,
         max_batch_size=config.serve.max_batch_size,
         max_batch_wait_ms=config.serve.max_batch_wait_ms,
         build_secret_ids=tuple(s.id for s in config.build_secrets),
         labels=(
-            ("io.dockyard.config-hash", config.config_hash()),
-            ("io.dockyard.framework", f"{config.framework or 'none'}"),
-            ("io.dockyard.python", res.python),
-            ("io.dockyard.target", res.target),
-            ("io.dockyard.name", config.name),
+            (contract.LABEL_CONFIG_HASH, config.config_hash()),
+            (contract.LABEL_FRAMEWORK, f"{config.framework or 'none'}"),
+            (contract.LABEL_PYTHON, res.python),
+            (contract.LABEL_TARGET, res.target),
+            (contract.LABEL_NAME, config.name),
         ),
         choices=choices,
         warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions),

@@ -14,11 +14,24 @@ from pathlib import Path
 
 from . import __version__
 from .base import local_base_refs
-from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
+from .config import (
+    CONFIG_NAME,
+    SCHEMA_FILE,
+    SCHEMA_URL_COMMENT,
+    Dependencies,
+    ProjectConfig,
+    Serve,
+    Train,
+    dump_config,
+    load_config,
+    shipped_schema,
+)
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import BuildError, ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
+from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
+from .runtime import contract
 from .store._fs import atomic_write_bytes
 
 
@@ -56,10 +69,23 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         train=Train(command=found.train_command),
         serve=serve,
     )
-    text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)
+    schema = write_schema(project_dir)
+    text = (f"{SCHEMA_URL_COMMENT}{schema.relative_to(project_dir)}\n"  # editors validate the file with it
+            "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config))
     atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
     return InitResult(target, config, text, notes)
+
+
+def write_schema(project_dir: Path) -> Path:
+    """PROJECT/.dockyard/dockyard.schema.json: the installed dockyard's schema of dockyard.yaml,
+    which the file's first line names for editors (written by init, refreshed by every build)."""
+    build = project_dir / BUILD_DIR
+    build.mkdir(exist_ok=True)
+    (build / ".gitignore").write_text("*\n")
+    target = build / SCHEMA_FILE
+    _write_if_changed(target, shipped_schema().read_text(encoding="utf-8"))
+    return target
 
 
 def _slug(name: str) -> str:
@@ -91,9 +117,7 @@ class BuildOutcome:
 
 def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
     """Write the generated build inputs into PROJECT/.dockyard (requirements, runtime, Dockerfile)."""
-    build = project_dir / BUILD_DIR
-    build.mkdir(exist_ok=True)
-    (build / ".gitignore").write_text("*\n")
+    build = write_schema(project_dir).parent
     if p.locked and p.lock_file:
         shutil.copyfile(project_dir / p.lock_file, build / "requirements.lock")
     else:
@@ -180,8 +204,8 @@ def build_secrets(extra: Sequence[Secret], config_secrets: Sequence[Secret] = ()
     """The user's build secrets plus the host CA bundle (as `dockyard_ca`) when there is one."""
     secrets = list(extra) + list(config_secrets)
     ca = host_ca_bundle()
-    if ca is not None and all(s.id != "dockyard_ca" for s in secrets):
-        secrets.append(Secret(id="dockyard_ca", src=str(ca)))
+    if ca is not None and all(s.id != contract.CA_SECRET_ID for s in secrets):
+        secrets.append(Secret(id=contract.CA_SECRET_ID, src=str(ca)))
     return secrets
 
 
@@ -217,7 +241,7 @@ def build(
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file,
-                   model_version=(labels or {}).get("io.dockyard.model-version"))
+                   model_version=(labels or {}).get(contract.LABEL_MODEL_VERSION))
     labels = {**_oci_labels(project_dir, p), **(labels or {})}
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in cfg.build_secrets]
     all_secrets = build_secrets(secrets, cfg_secrets)
@@ -310,12 +334,12 @@ def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
         "org.opencontainers.image.source": git_remote(project_dir) or f"file://{project_dir}",
         "org.opencontainers.image.version": os.environ.get("DOCKYARD_VERSION", "dev"),
         "org.opencontainers.image.title": p.name,
-        "io.dockyard.version": __version__,
+        contract.LABEL_VERSION: __version__,
     }
     if p.locked:
         from .lock import lock_hash
 
-        labels["io.dockyard.lock-hash"] = lock_hash(project_dir) or "unknown"
+        labels[contract.LABEL_LOCK_HASH] = lock_hash(project_dir) or "unknown"
     return labels
 
 
@@ -379,17 +403,20 @@ def run(
     mounts = tuple(parse_volume(v) for v in volumes)
     # Refuse risky requests before spending time on a build.
     validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts, **(risky or {})))
+    explicit = {*cfg.resources.model_fields_set, *(["cpus"] if cpus else []), *(["memory"] if memory else [])}
+    fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
+                                     explicit=tuple(explicit), what="run")
     outcome = build(project_dir, engine, target="train", on_line=build_line)
     spec = RunSpec(
         image=outcome.image_id,
         command=tuple(command),
-        cpus=cpus or cfg.resources.cpus,
-        memory=memory or cfg.resources.memory,
+        cpus=fit_cpus,
+        memory=fit_memory,
         pids=cfg.resources.pids,
         gpus=gpus or cfg.resources.gpus,
         mounts=mounts,
         env=dict(parse_env(e) for e in env),
-        labels={"io.dockyard.project": cfg.name},
+        labels={contract.LABEL_NAME: cfg.name},
         allow_dangerous_mounts=allow_dangerous_mounts,
         **(risky or {}),
     )

@@ -35,6 +35,7 @@ from typing import Any
 
 from .engine import Engine, Printer
 from .errors import RegistryError, UsageError
+from .runtime import contract
 
 log = logging.getLogger("dockyard.registry")
 
@@ -43,7 +44,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
-METRIC_PREFIX = "io.dockyard.metrics."
+METRIC_PREFIX = contract.LABEL_METRICS_PREFIX
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
@@ -619,7 +620,7 @@ def remote_versions(name: str, registry: str) -> list[VersionInfo]:
 
 def local_versions(engine: Engine, name: str | None = None) -> list[VersionInfo]:
     """Local images of ``name`` (or every image dockyard built), grouped by image id."""
-    rows = engine.images(filters=[f"reference={name}"] if name else ["label=io.dockyard.name"])
+    rows = engine.images(filters=[f"reference={name}"] if name else [f"label={contract.LABEL_NAME}"])
     by_id: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         if row.get("Tag") and row["Tag"] != "<none>":

@@ -9,16 +9,14 @@ from pathlib import Path
 
 from .engine import Secret
 from .errors import UsageError
-from .planning import USER_UID
-
-SECRETS_DIR = "/run/secrets"
+from .runtime.contract import SECRETS_DIR, USER_GID, USER_UID
 
 
 def check_secrets(secrets: Sequence[Secret]) -> None:
     ids = [s.id for s in secrets]
     for sid in ids:
         if sid in (".", "..") or ids.count(sid) > 1:
-            why = "is given twice" if ids.count(sid) > 1 else f"would become /run/secrets/{sid}"
+            why = "is given twice" if ids.count(sid) > 1 else f"would become {SECRETS_DIR}/{sid}"
             raise UsageError(f"secret id {sid!r} {why}",
                              "give each secret its own name, e.g. --secret id=hf_token,env=HF_TOKEN")
     secret_values(secrets)  # every value readable now, not after a long build
@@ -34,7 +32,7 @@ def secret_file(directory: Path, secret: Secret) -> Path:
     with os.fdopen(fd, "wb") as fh:
         fh.write(value)
     if os.geteuid() == 0:
-        os.chown(target, USER_UID, USER_UID)
+        os.chown(target, USER_UID, USER_GID)
         os.chmod(target, 0o400)
     else:  # the container user is someone else; the 0700 parent keeps other host users out
         os.chmod(target, 0o444)

@@ -21,11 +21,13 @@ from . import project, references
 from .config import CONFIG_NAME, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
+from .lifecycle import claim_port, run_labels
 from .planning import predictor_module
+from .preflight import fit_local
 from .project import MODEL_STAGE, BuildOutcome, clear_model_stage, stage_model
 from .references import Kind, serving_tag
 from .runtime import contract
-from .runtime.contract import CONTAINER_PORT, MODEL_SUFFIXES, PICKLE_SUFFIXES
+from .runtime.contract import CONTAINER_PORT, MODEL_SUFFIXES, PICKLE_SUFFIXES, SECRETS_DIR
 from .store import ModelVersion, Store
 
 
@@ -35,6 +37,7 @@ class ServeOutcome:
     container: str
     image: str
     tag: str
+    name: str = ""  # the container's name: `dockyard logs/stop NAME`
 
 
 def model_argument(model: str | None, *, cwd: Path | None = None) -> str | None:
@@ -171,8 +174,9 @@ def serve(
     engine: Engine,
     *,
     model: str | None = None,
-    port: int = 8080,
+    port: int | None = None,
     public: bool = False,
+    replace: bool = False,
     allow_unsafe_model: bool = False,
     name: str | None = None,
     tag: str | None = None,
@@ -184,6 +188,9 @@ def serve(
 ) -> ServeOutcome:
     """Build the serve image and start it detached; return once /readyz answers 200.
 
+    ``port`` is the host port (default: serve.port in dockyard.yaml); inside the container the
+    server listens on the contract's CONTAINER_PORT. A busy host port is refused before anything
+    is built, unless ``replace`` is set and the holder is a container dockyard started.
     Secrets become read-only files under /run/secrets in the container. The host copies live
     in a private temporary directory only until the container has mounted them."""
     from .runsecrets import check_secrets
@@ -191,25 +198,29 @@ def serve(
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
+    port = cfg.serve.port if port is None else port
+    cpus, memory = fit_local(engine, cfg.resources.cpus, cfg.resources.memory,
+                             explicit=tuple(cfg.resources.model_fields_set), what="serve")
+    claim_port(engine, port, public=public, replace=replace)
     built, _ = build_model_image(project_dir, engine, model, allow_unsafe_model=allow_unsafe_model, tag=tag,
                                  on_line=on_line, store_root=store_root)
     container = name or f"dockyard-serve-{cfg.name}-{port}"
-    engine.remove_container(container)
+    engine.remove_container(container)  # a stopped leftover of ours: claim_port checked nothing runs there
     spec = RunSpec(
         image=built.image_id,
         name=container,
-        cpus=cfg.resources.cpus,
-        memory=cfg.resources.memory,
+        cpus=cpus,
+        memory=memory,
         pids=cfg.resources.pids,
         gpus=cfg.resources.gpus,
         ports=((port, CONTAINER_PORT),),
         public=public,
-        labels={"io.dockyard.project": cfg.name, "io.dockyard.role": "serve", **(labels or {})},
+        labels={**run_labels(project_dir, cfg.name, "serve"), **(labels or {})},
         remove=False,
     )
     with tempfile.TemporaryDirectory(prefix="dockyard-secrets-") as tmp:
         if secrets:
-            from .runsecrets import SECRETS_DIR, secret_file
+            from .runsecrets import secret_file
 
             mounts = tuple(Mount(str(secret_file(Path(tmp), s)), f"{SECRETS_DIR}/{s.id}", read_only=True) for s in secrets)
             spec = dataclasses.replace(spec, mounts=spec.mounts + mounts)
@@ -225,7 +236,12 @@ def serve(
     except KeyboardInterrupt:
         engine.remove_container(cid)
         raise
-    return ServeOutcome(url, cid, built.image_id, built.tag)
+    return ServeOutcome(url, cid, built.image_id, built.tag, container)
+
+
+def default_port(project_dir: Path) -> int:
+    """The host port serve uses when none is given: serve.port in dockyard.yaml."""
+    return load_config(project_dir).serve.port
 
 
 def _running(engine: Engine, cid: str) -> bool:
@@ -238,7 +254,7 @@ def wait_ready(url: str, timeout: float, *, alive: Callable[[], bool] = lambda: 
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+            with urllib.request.urlopen(f"{url}{contract.READY_PATH}", timeout=2) as resp:
                 if resp.status == 200:
                     return time.monotonic() - start
         except (urllib.error.URLError, ConnectionError, OSError):
@@ -265,7 +281,7 @@ def follow(engine: Engine, container: str, on_line: Printer, grace_s: int = 15) 
         engine.remove_container(container)
 
 
-def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080, host: str = "127.0.0.1",
+def serve_local(project_dir: Path, *, model: str | None = None, port: int = CONTAINER_PORT, host: str = "127.0.0.1",
                 extra: tuple[str, ...] = ()) -> list[str]:
     """The argv that runs the same runtime outside a container, in the current Python."""
     project_dir = project_dir.resolve()

@@ -42,7 +42,10 @@ from .config import ProjectConfig, load_config
 from .detect.mlproject import command_parameters, render_command
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
-from .planning import USER_UID
+from .lifecycle import run_labels
+from .preflight import fit_local
+from .runtime import contract
+from .runtime.contract import OUTPUTS_DIR, SECRETS_DIR, USER_GID, USER_UID
 from .store import (
     GitInfo,
     ImageInfo,
@@ -59,13 +62,10 @@ from .store._fs import hash_file
 from .store.fingerprint import iter_files
 
 DATA_DIR = "/data"
-OUTPUTS_DIR = "/outputs"
-SECRETS_DIR = "/run/secrets"
 HELPERS_DIR = "/opt/dockyard/helpers"
 STOP_GRACE_S = 5
 LOG_TAIL = 20
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MEMORY = re.compile(r"\d+(\.\d+)?[kmgKMG]?")
 
 log = logging.getLogger("dockyard.train")
 
@@ -142,8 +142,11 @@ def train(
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}",
                          "pass e.g. --timeout 3600")
-    res = Resources(cpus=cpus or cfg.resources.cpus, memory=memory or cfg.resources.memory,
-                    gpus=gpus or cfg.resources.gpus)
+    explicit = {*cfg.resources.model_fields_set, *(["cpus"] if cpus else []), *(["memory"] if memory else [])}
+    fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
+                                     explicit=tuple(explicit), what="train")
+    res = Resources(cpus=fit_cpus, memory=fit_memory, gpus=gpus or cfg.resources.gpus)
+    labels = {**run_labels(project_dir, cfg.name, "train"), **(labels or {})}
     if reproduce:
         plan = _reproduce_plan(reproduce, engine, store, cfg, data, params, res)
     else:
@@ -197,10 +200,17 @@ def _check_params(params: Mapping[str, str]) -> None:
 
 
 def _check_limits(cpus: float | None, memory: str | None) -> None:
-    if cpus is not None and cpus <= 0:
-        raise UsageError(f"--cpus must be positive, got {cpus:g}", "pass e.g. --cpus 2 or --cpus 0.5")
-    if memory is not None and not _MEMORY.fullmatch(memory):
-        raise UsageError(f"bad --memory {memory!r}", "use a size like 512m, 2g or 1073741824")
+    # The contract's parsers: docker's own semantics ("1.5g", and "2G" = 2 GiB).
+    flag: str = "cpus"
+    value: object = cpus
+    try:
+        if cpus is not None:
+            contract.parse_cpus(cpus)
+        flag, value = "memory", memory
+        if memory is not None:
+            contract.parse_memory(memory)
+    except contract.AmountError as exc:
+        raise UsageError(f"bad --{flag} {value!r}: {exc}", "pass e.g. --cpus 0.5 --memory 1.5g") from None
 
 
 def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Path | None,
@@ -355,8 +365,8 @@ def _remove_work(engine: Engine, image_id: str, work: Path) -> None:
     dirs = [d for d in (work / "app", work / "outputs") if d.is_dir()]
     mounts = tuple(Mount(str(d), f"/cleanup/{d.name}") for d in dirs)
     spec = RunSpec(image=image_id, command=("find", *(m.target for m in mounts), "-mindepth", "1", "-delete"),
-                   mounts=mounts, cpus=1, memory="256m", user=f"{USER_UID}:{USER_UID}",
-                   labels={"io.dockyard.role": "cleanup"})
+                   mounts=mounts, cpus=1, memory="256m", user=f"{USER_UID}:{USER_GID}",
+                   labels={contract.LABEL_ROLE: "cleanup"})
     if mounts:
         engine.docker(*run_args(spec), check=False, timeout=300)
     shutil.rmtree(work, ignore_errors=True)
@@ -395,7 +405,7 @@ def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
         image=plan.image_id, command=plan.command, name=container,
         cpus=plan.resources.cpus or 2.0, memory=plan.resources.memory or "2g", pids=plan.pids,
         gpus=plan.resources.gpus, mounts=tuple(mounts), env=env, remove=False,
-        labels={"io.dockyard.project": plan.name, "io.dockyard.run-id": run_id, **labels},
+        labels={contract.LABEL_NAME: plan.name, contract.LABEL_RUN_ID: run_id, **labels},
     )
 
 
@@ -460,7 +470,7 @@ def _writable_dir(path: Path) -> Path:
 
 def _give_to_container(path: Path) -> None:
     if os.geteuid() == 0:
-        os.chown(path, USER_UID, USER_UID)
+        os.chown(path, USER_UID, USER_GID)
         os.chmod(path, 0o755)
     else:  # cannot chown: let anyone write (the parent work dir is private to this user)
         os.chmod(path, 0o777)
@@ -485,7 +495,7 @@ def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | N
             _give_to_container(Path(entry))
         for f in files:
             if os.geteuid() == 0:
-                os.chown(os.path.join(root, f), USER_UID, USER_UID)
+                os.chown(os.path.join(root, f), USER_UID, USER_GID)
     return workdir, before
 
 
@@ -495,7 +505,7 @@ def _image_config(engine: Engine, image_id: str) -> dict[str, Any]:
 
 
 def _copy_out(engine: Engine, image_id: str, path: str) -> bytes:
-    cid = engine.docker("create", "--label", "io.dockyard.role=snapshot", image_id, "true").stdout.strip()
+    cid = engine.docker("create", "--label", f"{contract.LABEL_ROLE}=snapshot", image_id, "true").stdout.strip()
     try:
         out = engine.docker("cp", f"{cid}:{path}", "-", text=False, timeout=300).stdout
         return out if isinstance(out, bytes) else out.encode()

@@ -76,7 +76,7 @@ BAD_CONFIGS = [
     ("wrong type", "name: a\nresources:\n  cpus: lots\n", "dockyard.yaml:3: resources.cpus:", ["number"]),
     ("zero cpus", "name: a\nresources:\n  cpus: 0\n", "dockyard.yaml:3: resources.cpus:", ["greater than 0"]),
     ("negative cpus", "name: a\nresources:\n  cpus: -1\n", "dockyard.yaml:3: resources.cpus:", ["greater than 0"]),
-    ("bad memory string", "name: a\nresources:\n  memory: 2 gigs\n", "dockyard.yaml:3: resources.memory:", ["512m", "2g"]),
+    ("bad memory string", "name: a\nresources:\n  memory: 2 gigs\n", "dockyard.yaml:3: resources.memory:", ["512m", "1.5g", "2G"]),
     ("port out of range", "name: a\nserve:\n  port: 70000\n", "dockyard.yaml:3: serve.port:", ["65535"]),
     ("predictor without file:Class", "name: a\nserve:\n  predictor: predict.Predictor\n", "dockyard.yaml:3: serve.predictor:", ["predict.py:Predictor"]),
     ("predictor and model", "name: a\nserve:\n  predictor: predict.py:P\n  model: m.joblib\n", "dockyard.yaml:4: serve.model:", ["not both"]),

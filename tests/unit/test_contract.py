@@ -11,13 +11,13 @@ from dockyard.runtime.contract import AmountError, format_memory, parse_cpus, pa
 @pytest.mark.parametrize(("text", "expected"), [
     ("2G", 2 << 30), ("2g", 2 << 30), ("2GB", 2 << 30), ("2GiB", 2 << 30), ("2gib", 2 << 30),
     ("1.5g", 3 << 29), ("512m", 512 << 20), ("512M", 512 << 20), ("1073741824", 1 << 30),
-    ("64k", 64 << 10), ("1t", 1 << 40), ("100b", 100), (4096, 4096),
+    ("64k", 64 << 10), ("1t", 1 << 40), ("100b", 100), (4096, 4096), ("512Mi", 512 << 20), ("2Gi", 2 << 30),
 ])
 def test_memory_amounts_read_as_docker_reads_them(text: str | int, expected: int) -> None:
     assert parse_memory(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "g", "2x", "-1g", "0", "0m", "1,5g", "ib", True, 0, -5, 1.5])
+@pytest.mark.parametrize("bad", ["", "g", "2x", "-1g", "0", "0m", "1,5g", "ib", "5i", True, 0, -5, 1.5])
 def test_bad_memory_amounts_name_the_value_and_the_fix(bad: object) -> None:
     with pytest.raises(AmountError) as info:
         parse_memory(bad)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from dockyard.deploy.kubernetes import (
     deployment,
     inference_service,
     inference_service_schema,
+    memory_quantity,
     render_kubernetes,
     render_manifests,
     serving_manifests,
@@ -26,6 +27,7 @@ from dockyard.deploy.kubernetes import (
 )
 from dockyard.deploy.shutdown import GRACE_ENV, ShutdownBudgetError
 from dockyard.errors import DeployError
+from dockyard.runtime import contract
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "kubernetes"
 DIGEST = "sha256:" + "3f" * 32
@@ -103,7 +105,7 @@ def test_requests_equal_limits_and_gpus_are_requested_as_nvidia_resources() -> N
         "resources"
     ]
     assert res["requests"] == res["limits"]
-    assert res["limits"] == {"cpu": "2500m", "memory": "3072Mi", "nvidia.com/gpu": "1"}
+    assert res["limits"] == {"cpu": "2500m", "memory": "3Gi", "nvidia.com/gpu": "1"}
 
 
 def test_cpu_only_spec_requests_no_gpu() -> None:
@@ -171,14 +173,14 @@ def test_labels_and_selectors_line_up_across_deployment_service_and_pdb() -> Non
         )  # rollouts must keep matching
 
 
-def test_service_maps_port_80_to_the_named_container_port() -> None:
-    items = {m["kind"]: m for m in serving_manifests(digits_spec(port=9000))}
+def test_service_maps_port_80_to_the_contracts_container_port() -> None:
+    items = {m["kind"]: m for m in serving_manifests(digits_spec())}
     (port,) = items["Service"]["spec"]["ports"]
     c_ports = {
         p["name"]: p["containerPort"] for p in container(items["Deployment"])["ports"]
     }
     assert port["port"] == 80 and port["name"] == "http"
-    assert c_ports[port["targetPort"]] == 9000
+    assert c_ports[port["targetPort"]] == contract.CONTAINER_PORT
     assert items["Service"]["spec"]["type"] == "ClusterIP"
 
 
@@ -463,7 +465,6 @@ def test_write_manifests_into_a_file_path_is_a_clear_error(tmp_path: Path) -> No
         ({"version": "v 2"}, "version"),
         ({"image": ""}, "image"),
         ({"gpus": -1}, "gpus"),
-        ({"port": 70000}, "port"),
         ({"target_cpu_utilization": 0}, "target_cpu_utilization"),
         ({"data_host_path": "/srv/x"}, "data_pvc"),  # both data sources at once
         ({"data_pvc": "Data_PVC"}, "data_pvc"),
@@ -485,3 +486,27 @@ def test_bad_spec_is_a_user_error_naming_the_field(
     assert f"'{field}'" in err.problem
     assert err.fix
     assert err.exit_code == 1
+
+
+@pytest.mark.parametrize(("memory", "quantity"), [
+    ("2G", "2Gi"), ("2g", "2Gi"), ("2Gi", "2Gi"), ("1.5g", "1536Mi"), ("512m", "512Mi"), (3 * 2**30, "3Gi"),
+    ("100k", "100Ki"), (1000, "1000"),
+])
+def test_memory_becomes_the_exact_kubernetes_quantity_of_dockers_bytes(memory: str | int, quantity: str) -> None:
+    # "2G" is 2 GiB to docker; Kubernetes would read "2G" as 2x10^9 bytes, so it must be written "2Gi".
+    res = container(deployment(digits_spec(memory=memory)))["resources"]
+    assert res["limits"]["memory"] == res["requests"]["memory"] == quantity
+    assert memory_quantity(memory) == quantity
+
+
+def test_probes_target_the_contracts_port_whatever_the_projects_serve_port(tmp_path: Path) -> None:
+    from dockyard.cli.deploy import _kubernetes_spec
+
+    (tmp_path / "dockyard.yaml").write_text("name: digits\nserve:\n  port: 9123\nresources:\n  memory: 1.5g\n")
+    spec = _kubernetes_spec(tmp_path, image=None, version="1", replicas=1, namespace=None, drain_s=5)
+    c = container(deployment(spec))
+    (port,) = c["ports"]
+    assert port["containerPort"] == contract.CONTAINER_PORT == 8080
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["port"] == port["name"]
+    assert c["resources"]["limits"]["memory"] == "1536Mi"

@@ -73,8 +73,11 @@ def test_stop_grace_period_covers_the_runtime_drain_from_the_same_budget() -> No
 def test_replicas_are_limited_and_hardened_with_what_swarm_supports() -> None:
     args = swarm.create_args(settings())
 
-    assert flag(args, "--limit-cpu") == flag(args, "--reserve-cpu") == "0.5"
-    assert flag(args, "--limit-memory") == flag(args, "--reserve-memory") == str(256 * 2**20)
+    assert flag(args, "--limit-cpu") == "0.5" and flag(args, "--limit-memory") == str(256 * 2**20)
+    # Reservations are a quarter of the limits by default, so several replicas fit a small node.
+    assert flag(args, "--reserve-cpu") == "0.12" and flag(args, "--reserve-memory") == str(64 * 2**20)
+    explicit = swarm.create_args(settings(reserve_cpus=0.5, reserve_memory=256 * 2**20))
+    assert flag(explicit, "--reserve-cpu") == "0.5" and flag(explicit, "--reserve-memory") == str(256 * 2**20)
     assert "--read-only" in args and "--init" in args
     assert flag(args, "--cap-drop") == "ALL"
     assert flag(args, "--user") == "10001:10001"
@@ -115,7 +118,8 @@ def test_service_names_that_are_not_dns_labels_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("256m", 256 * 2**20), ("2g", 2 * 2**30), ("1073741824", 2**30), ("512Mi", 512 * 2**20), (1000, 1000)],
+    [("256m", 256 * 2**20), ("2g", 2 * 2**30), ("2G", 2 * 2**30), ("1.5g", 3 * 2**29), ("1073741824", 2**30),
+     ("512Mi", 512 * 2**20), (1000, 1000)],
 )
 def test_memory_accepts_docker_and_kubernetes_spellings(text: str | int, expected: int) -> None:
     assert swarm.parse_memory(text) == expected

@@ -52,7 +52,6 @@ def _plan(**overrides: Any) -> Plan:
         code_dirs=("src",),
         model_files=(),
         env=(("OMP_NUM_THREADS", "1"),),
-        port=8080,
         workers=1,
         max_batch_size=32,
         max_batch_wait_ms=2.0,
@@ -92,7 +91,6 @@ CASES: dict[str, Plan] = {
         code_dirs=(),
         model_files=("models/resnet.pt",),
         env=(),
-        port=9000,
         workers=2,
         labels=(("io.dockyard.framework", "torch"), ("io.dockyard.target", "gpu"), ("io.dockyard.name", "resnet")),
         choices=(
@@ -458,3 +456,20 @@ def test_serve_bytecode_can_be_switched_off_in_dockyard_yaml(tmp_path: Path) -> 
     # Off: no framework warm-up, but the runtime's own bytecode (a few KB) still ships.
     assert any(ln.endswith("--all /opt/dockyard/runtime --imported /opt/venv --") for ln in off["bytecode"])
     assert "COPY --from=bytecode /bytecode/ /" in off["serve"]
+
+
+def test_serve_port_in_dockyard_yaml_does_not_change_the_port_inside_the_image(tmp_path: Path) -> None:
+    # The in-container port belongs to the image contract; serve.port is only serve's default HOST port.
+    from dockyard.runtime import contract
+
+    project = tmp_path / "iris"
+    shutil.copytree(FIXTURES / "requirements_project", project)
+    config = "name: iris\nframework: scikit-learn\nserve:\n  predictor: predict.py:Predictor\n"
+    (project / "dockyard.yaml").write_text(config)
+    default = render_dockerfile(make_plan(project), version="0")
+    (project / "dockyard.yaml").write_text(config + "  port: 9123\n")
+    moved = _stages(render_dockerfile(make_plan(project), version="0"))["serve"]
+
+    assert f"EXPOSE {contract.CONTAINER_PORT}" in moved and not any("9123" in ln for ln in moved)
+    assert any(f"'http://127.0.0.1:{contract.CONTAINER_PORT}/readyz'" in ln for ln in moved)
+    assert _stages(default)["serve"] == moved

@@ -126,7 +126,7 @@ def test_docker_cp_tar_is_unpacked_without_links_or_escapes(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"memory": "lots"}, "bad --memory 'lots'"),
-    ({"cpus": 0.0}, "--cpus must be positive"),
+    ({"cpus": 0.0}, "bad --cpus 0.0"),
     ({"timeout": -1.0}, "--timeout must be a positive number"),
     ({"params": {"c": "1", "C": "2"}}, "both become PARAM_C"),
 ])

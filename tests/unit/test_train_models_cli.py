@@ -43,7 +43,9 @@ def store(tmp_path: Path) -> Store:
 def test_list_show_and_diff_describe_the_versions(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     root = str(store.root)
     code, out, _ = run_cli(capsys, "models", "list", "--store", root)
-    assert code == 0 and "digits" in out and "latest digits:2" in out
+    assert code == 0 and "MODEL" in out and "LATEST" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("digits")]
+    assert row.split()[:4] == ["digits", "1,2", "(2)", "digits:2"] and "accuracy=0.9" in row
     code, out, _ = run_cli(capsys, "models", "show", "digits:1", "--store", root, "--json")
     shown = json.loads(out)
     assert shown["ref"] == "digits:1" and shown["params"] == {"C": "1.0"} and shown["metrics"] == {"accuracy": 0.95}

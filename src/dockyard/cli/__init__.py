@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 user error, 2 environment problem, 3 failed build/run, 130 i
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -18,7 +19,7 @@ from rich.markup import escape
 from .. import __version__
 from ..errors import DockyardError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Containerise ML projects: init, build, train, serve, push, deploy.")
+app = typer.Typer(no_args_is_help=True, add_completion=True, help="Containerise ML projects: init, build, train, serve, push, deploy.")
 base_app = typer.Typer(no_args_is_help=True, help="Base images for air-gapped hosts.")
 app.add_typer(base_app, name="base")
 # markup=False: text from users, projects, docker and error messages is printed as it is
@@ -56,9 +57,26 @@ def engine() -> Any:
 
 
 def progress(quiet: bool) -> Any:
+    """Progress lines on stderr; None when quiet (and with --json). On a terminal outside CI,
+    builds show BuildKit's live display (--progress auto) instead of plain lines."""
     if quiet:
         return None
-    return lambda line: err.print(f"[dim]{escape(line)}[/dim]", markup=True, soft_wrap=True) if line else None
+
+    def line(text: str) -> None:
+        if text:
+            err.print(f"[dim]{escape(text)}[/dim]", markup=True, soft_wrap=True)
+
+    if err.is_terminal and os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        from ..engine import TerminalProgress
+
+        size = err.size
+        return TerminalProgress(line, _write_stderr, (size.width, size.height))
+    return line
+
+
+def _write_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.flush()
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
@@ -228,7 +246,7 @@ def _register_optional() -> None:
     """Verb groups that live in their own CLI modules."""
     import importlib
 
-    for mod in ("serve", "train", "models", "registry", "scan", "deploy"):
+    for mod in ("serve", "train", "models", "registry", "scan", "deploy", "lifecycle"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as exc:

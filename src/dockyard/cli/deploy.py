@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
+from ..runtime.contract import CONTAINER_PORT, LABEL_NAME
 from ..serving import model_argument
 from . import PathArg, app, emit, engine, err, out, progress
 
@@ -45,6 +46,8 @@ def swarm_cmd(
     name: Annotated[str | None, typer.Option("--name", help="service name (default: project name)")] = None,
     cpus: Annotated[float | None, typer.Option(help="CPU limit per replica (default: dockyard.yaml)")] = None,
     memory: Annotated[str | None, typer.Option(help="memory limit per replica, e.g. 512m (default: dockyard.yaml)")] = None,
+    reserve_cpus: Annotated[float | None, typer.Option(help="CPUs reserved per replica (default: a quarter of --cpus)")] = None,
+    reserve_memory: Annotated[str | None, typer.Option(help="memory reserved per replica (default: a quarter of --memory)")] = None,
     network: Annotated[str, typer.Option(help="overlay network (created, attachable, when missing)")] = "dockyard",
     drain_s: Annotated[int, typer.Option("--drain-s", help="seconds a stopping replica may finish requests")] = 10,
     init: Annotated[bool, typer.Option("--init", help="make this engine a single-node swarm first if it is not one")] = False,
@@ -65,10 +68,11 @@ def swarm_cmd(
     target = swarm.project_image(path, eng, image=image, model=model_argument(model), allow_unsafe_model=allow_unsafe_model, on_line=say)
     st = swarm.deploy(eng, target.ref, name=name or target.name, replicas=replicas, cpus=cpus or target.cpus,
                       memory=memory or target.memory, network=network, budget=ShutdownBudget(drain_s=drain_s),
-                      version=target.version, timeout_s=timeout, on_line=say)
+                      version=target.version, reserve_cpus=reserve_cpus, reserve_memory=reserve_memory,
+                      labels={LABEL_NAME: target.name}, timeout_s=timeout, on_line=say)
     if not as_json:
         out.print(f"deployed {st.name}: {st.running}/{st.replicas} replicas healthy on network {st.network}; "
-                  f"clients on that network reach it at http://{st.name}:8080", markup=False)
+                  f"clients on that network reach it at http://{st.name}:{CONTAINER_PORT}", markup=False)
     else:
         _print_status(st, True)
 
@@ -144,12 +148,11 @@ def _kubernetes_spec(path: Path, *, image: str | None, version: str, replicas: i
     """dockyard.yaml -> DeploySpec (flag mapping only; DeploySpec validates every value)."""
     from ..config import load_config
     from ..deploy import DeploySpec, ShutdownBudget
-    from ..deploy.swarm import parse_memory
 
     cfg = load_config(path.resolve())
     return DeploySpec(
         name=cfg.name, image=image or f"{cfg.name}:{version}", version=version, replicas=replicas,
-        cpus=cfg.resources.cpus, memory=parse_memory(cfg.resources.memory), namespace=namespace,
+        cpus=cfg.resources.cpus, memory=cfg.resources.memory, namespace=namespace,
         env=dict(cfg.env), train_command=tuple(shlex.split(cfg.train.command or "")),
         shutdown=ShutdownBudget(drain_s=drain_s),
     )  # fmt: skip

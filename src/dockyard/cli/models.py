@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import app, emit, out
+from . import app, emit, err, out
 
 models_app = typer.Typer(no_args_is_help=True, help="Model versions in the local store.")
 app.add_typer(models_app, name="models")
@@ -39,9 +39,55 @@ def list_(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     if as_json or not rows:
         emit(rows, as_json, f"no models in {s.root}; create one with `dockyard train`")
         return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("MODEL", "VERSIONS", "LATEST", "CREATED", "METRICS (latest)"):
+        table.add_column(col, no_wrap=col != "METRICS (latest)")
     for r in rows:
-        out.print(f"{r['name']:<24} versions {','.join(map(str, r['versions'])):<12} latest {r['latest']:<16}"
-                  f" {_metrics(r['metrics'])}", markup=False)
+        table.add_row(r["name"], _versions(r["versions"]), r["latest"], str(r["created"])[:19].replace("T", " "),
+                      _metrics(r["metrics"]))
+    out.print(table)
+
+
+def _versions(numbers: list[int]) -> str:
+    """1,2,3,5 -> "1-3,5 (4)": runs of versions, and how many."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    text = ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
+    return f"{text} ({len(numbers)})"
+
+
+@models_app.command()
+def plot(
+    ref: Annotated[str, typer.Argument(help="NAME (per-step curves of the latest version) or NAME:N")],
+    metric: Annotated[str | None, typer.Option("--metric", "-m", help="only this metric")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="PNG file to write (default: NAME-metrics.png when matplotlib is installed)")] = None,
+    no_png: Annotated[bool, typer.Option("--no-png", help="only the terminal chart")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Metrics across versions and per-step training curves: a terminal chart, and a PNG."""
+    from .. import charts
+
+    found = charts.model_series(_store(store), ref, metric=metric)
+    width = max(30, min(100, out.width - 14))
+    for chart in (*found.versions, *found.steps):
+        out.print(charts.terminal_chart(chart, width=width), markup=False, highlight=False)
+        out.print()
+    if not found.versions and not found.steps:
+        out.print(f"{found.ref} has no metrics; log some with dockyard.log_metric in train.py", markup=False)
+        return
+    if no_png:
+        return
+    if png is None and not charts.have_matplotlib():
+        err.print("note: pip install matplotlib to also get a PNG")
+        return
+    written = charts.write_png(found, png or Path(f"{ref.partition(':')[0]}-metrics.png"))
+    out.print(f"wrote {written}", markup=False)
 
 
 @models_app.command()

@@ -17,7 +17,8 @@ from . import PathArg, app, engine, err, out, progress
 def serve(
     path: PathArg = Path("."),
     model: Annotated[Optional[str], typer.Option("--model", help="model file, or a stored version name:N")] = None,
-    port: Annotated[int, typer.Option(help="host port (127.0.0.1 unless --public)")] = 8080,
+    port: Annotated[Optional[int], typer.Option(help="host port, 127.0.0.1 unless --public (default: serve.port in dockyard.yaml, 8080)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="replace the dockyard server already on that port")] = False,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="leave it running in the background")] = False,
     local: Annotated[bool, typer.Option("--local", help="run the runtime here, outside a container")] = False,
     public: Annotated[bool, typer.Option("--public", help="publish on all interfaces, not just 127.0.0.1")] = False,
@@ -32,14 +33,16 @@ def serve(
     p = path.resolve()
     model = serving.model_argument(model)
     if local:
+        port = port or serving.default_port(p)
         argv = serving.serve_local(p, model=model, port=port, host="0.0.0.0" if public else "127.0.0.1")
         err.print(f"serving locally on http://127.0.0.1:{port} (Ctrl-C stops)")
         os.execv(argv[0], argv)
     eng = engine()
-    res = serving.serve(p, eng, model=model, port=port, public=public, allow_unsafe_model=allow_unsafe_model,
+    res = serving.serve(p, eng, model=model, port=port, public=public, replace=replace, allow_unsafe_model=allow_unsafe_model,
                         on_line=progress(quiet), secrets=[Secret.parse(x) for x in secret])
-    out.print(f"ready: {res.url}  (docs: {res.url}/docs, container {res.container[:12]})")
+    out.print(f"ready: {res.url}  (docs: {res.url}/docs, container {res.name})")
     if detach:
+        err.print(f"running in the background: `dockyard logs {res.name} -f`, `dockyard stop {res.name}`")
         return
     err.print("Ctrl-C stops and removes the container")
     raise typer.Exit(serving.follow(eng, res.container, lambda line: err.print(line, markup=False)))

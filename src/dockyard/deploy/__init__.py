@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from dockyard.deploy.shutdown import ShutdownBudget
 from dockyard.errors import DeployError
+from dockyard.runtime import contract
 
 __all__ = [
     "DeploySpec",
     "DeploySpecError",
     "KubernetesUnavailable",
     "ShutdownBudget",
-    "memory_bytes",
 ]
 
 
@@ -42,11 +42,6 @@ class KubernetesUnavailable(DeployError):
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-_MULTIPLIER = {
-    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}  # fmt: skip
 # Names the renderers set themselves; letting `env` override them would break the
 # thread sizing or the shutdown agreement silently.
 MANAGED_ENV = frozenset(
@@ -59,36 +54,6 @@ def _fail(field_name: str, problem: str, fix: str) -> DeploySpecError:
     return DeploySpecError(f"deploy spec field '{field_name}': {problem}", fix)
 
 
-# Docker/dockyard.yaml sizes: a lower-case one-letter binary unit ("256m" = 256 MiB). Kubernetes
-# would read "256m" as 0.256 bytes, so these are recognised first.
-_DOCKER_SIZE = re.compile(r"^(\d+)([bkmg])$")
-_DOCKER_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
-
-
-def memory_bytes(value: int | str) -> int:
-    """Bytes in a memory amount: an int, a docker size ("256m", "2g") or a Kubernetes
-    quantity ("512Mi", "2G")."""
-    if isinstance(value, bool):
-        raise _fail(
-            "memory",
-            f"{value!r} is not an amount",
-            'use bytes (an int) or e.g. "512Mi"',
-        )
-    if isinstance(value, int):
-        return value
-    docker = _DOCKER_SIZE.match(str(value).strip())
-    if docker:
-        return int(docker.group(1)) * _DOCKER_UNITS[docker.group(2)]
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise _fail(
-            "memory",
-            f"{value!r} is not a Kubernetes quantity",
-            'use e.g. "512Mi", "2Gi" or bytes',
-        )
-    return math.floor(float(match.group(1)) * _MULTIPLIER[match.group(2)])
-
-
 @dataclass(frozen=True)
 class DeploySpec:
     """What to deploy and how big; the renderers turn it into manifests."""
@@ -99,9 +64,8 @@ class DeploySpec:
     model: str = ""  # model name served at /v2/models/<model>; defaults to `name`
     replicas: int = 2
     cpus: float = 1.0
-    memory: int | str = "1Gi"
+    memory: int | str = "1g"  # docker semantics (contract.parse_memory): "2G" and "2Gi" are 2 GiB
     gpus: int = 0
-    port: int = 8080
     env: Mapping[str, str] = field(default_factory=dict)
     namespace: str | None = None
     autoscale: bool = True
@@ -114,7 +78,7 @@ class DeploySpec:
     data_host_path: str | None = None  # ... or a node path (single-node clusters only)
     data_mount: str = "/data"
     output_pvc: str | None = None  # training outputs; emptyDir when unset
-    output_mount: str = "/outputs"
+    output_mount: str = contract.OUTPUTS_DIR
     active_deadline_s: int = 3600
     backoff_limit: int = 1
     shutdown: ShutdownBudget = field(default_factory=ShutdownBudget)
@@ -148,6 +112,10 @@ class DeploySpec:
         if self.max_replicas is not None:
             return self.max_replicas
         return 2 * self.effective_min_replicas
+
+    @property
+    def memory_bytes(self) -> int:
+        return contract.parse_memory(self.memory)
 
     @property
     def threads(self) -> int:
@@ -218,24 +186,13 @@ class DeploySpec:
                 f"{cpus!r} must be a positive number of CPUs (at least 0.001)",
                 "pass e.g. cpus=1 or cpus=0.5",
             )
-        if memory_bytes(self.memory) <= 0:
-            raise _fail(
-                "memory",
-                f"{self.memory!r} must be more than zero",
-                'pass e.g. memory="512Mi"',
-            )
+        try:
+            contract.parse_memory(self.memory)
+        except contract.AmountError as exc:
+            raise _fail("memory", str(exc), 'pass e.g. memory="512m" or "2g"') from None
         _positive_int(
             "gpus", self.gpus, minimum=0, fix="pass gpus=0 for CPU-only or gpus=1"
         )
-        _positive_int(
-            "port", self.port, minimum=1, fix="pass port=8080 (the runtime's default)"
-        )
-        if self.port > 65535:
-            raise _fail(
-                "port",
-                f"{self.port} is not a TCP port",
-                "pass port=8080 (the runtime's default)",
-            )
         _positive_int(
             "startup_timeout_s", self.startup_timeout_s, minimum=1, fix="pass e.g. 120"
         )

@@ -30,7 +30,8 @@ import yaml
 
 from dockyard.deploy import DeploySpec, KubernetesUnavailable
 from dockyard.errors import DeployError
-from dockyard.planning import USER_UID
+from dockyard.runtime import contract
+from dockyard.runtime.contract import USER_GID, USER_UID
 from dockyard.store._fs import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ TMP_VOLUME = "tmp"
 TMP_SIZE_LIMIT = "1Gi"
 CLUSTER_TIMEOUT_S = 10
 
-_MI = 2**20
 
 
 # -- small shared fragments -------------------------------------------------------------
@@ -81,9 +81,13 @@ def cpu_quantity(cpus: float) -> str:
 
 
 def memory_quantity(memory: int | str) -> str:
-    if isinstance(memory, str):
-        return memory.strip()
-    return f"{memory // _MI}Mi" if memory % _MI == 0 else str(memory)
+    """The exact Kubernetes quantity of a docker-style amount: "2G" (2 GiB to docker) -> "2Gi",
+    "1.5g" -> "1536Mi". Never "2G", which Kubernetes would read as 2x10^9 bytes."""
+    amount = contract.parse_memory(memory)
+    for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if amount % size == 0:
+            return f"{amount // size}{suffix}"
+    return str(amount)
 
 
 def resources(spec: DeploySpec) -> Manifest:
@@ -112,7 +116,6 @@ def _env_list(values: dict[str, str]) -> list[Manifest]:
 def serving_env(spec: DeploySpec) -> dict[str, str]:
     return {
         "DOCKYARD_MODEL": spec.model,
-        "DOCKYARD_PORT": str(spec.port),
         **spec.shutdown.runtime_env(),
         **thread_env(spec),
         **dict(sorted(spec.env.items())),
@@ -123,8 +126,8 @@ def pod_security_context() -> Manifest:
     return {
         "runAsNonRoot": True,
         "runAsUser": USER_UID,
-        "runAsGroup": USER_UID,
-        "fsGroup": USER_UID,
+        "runAsGroup": USER_GID,
+        "fsGroup": USER_GID,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -133,7 +136,7 @@ def container_security_context() -> Manifest:
     return {
         "runAsNonRoot": True,
         "runAsUser": USER_UID,
-        "runAsGroup": USER_UID,
+        "runAsGroup": USER_GID,
         "readOnlyRootFilesystem": True,
         "allowPrivilegeEscalation": False,
         "privileged": False,
@@ -192,7 +195,7 @@ def serving_container(spec: DeploySpec, *, name: str, port_name: str) -> Manifes
         "name": name,
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent" if spec.image_is_pinned else "Always",
-        "ports": [{"name": port_name, "containerPort": spec.port, "protocol": "TCP"}],
+        "ports": [{"name": port_name, "containerPort": contract.CONTAINER_PORT, "protocol": "TCP"}],
         "env": _env_list(serving_env(spec)),
         "resources": resources(spec),
         **probes(spec, port_name),

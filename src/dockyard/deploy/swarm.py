@@ -12,6 +12,9 @@ Choices, and why:
 * **Health-gated rolling updates.** ``start-first`` starts the new task and waits for its
   health check before stopping an old one; a task that fails within ``update-monitor``
   makes Swarm roll the whole service back (``update-failure-action rollback``).
+* **Reservations are a fraction of the limits** (``preflight.RESERVE_FRACTION``), so three
+  replicas with 2-CPU limits fit a 2-core node; a request the swarm can never schedule is
+  refused before anything is created, naming the numbers (``preflight.check_swarm``).
 * **Graceful stop.** ``stop_grace_period`` comes from :class:`ShutdownBudget` (drain +
   margin) and the runtime is told the drain time through ``DOCKYARD_GRACE_PERIOD_S``, so
   Swarm never SIGKILLs a replica that is still finishing requests.
@@ -36,21 +39,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.deploy import MANAGED_ENV, DeploySpecError, memory_bytes
+from dockyard import preflight
+from dockyard.deploy import MANAGED_ENV, DeploySpecError
 from dockyard.deploy.shutdown import ShutdownBudget
 from dockyard.engine import Engine, Printer
 from dockyard.errors import DeployError, DockyardError, EnvironmentProblem, UsageError
-from dockyard.planning import USER_UID
+from dockyard.runtime import contract
+from dockyard.runtime.contract import (
+    CONTAINER_PORT,
+    LABEL_IMAGE_REF,
+    LABEL_MANAGED,
+    LABEL_NAME,
+    LABEL_ROLE,
+    LABEL_SERVICE,
+    LABEL_VERSION,
+)
 
-
-CONTAINER_PORT = 8080
-CONTAINER_USER = f"{USER_UID}:{USER_UID}"  # the `dockyard` user baked into every image
+CONTAINER_USER = f"{contract.USER_UID}:{contract.USER_GID}"  # the `dockyard` user baked into every image
 DEFAULT_NETWORK = "dockyard"
 INIT_FIX = "run `docker swarm init --advertise-addr 127.0.0.1` (or `dockyard deploy swarm --init`)"
-LABEL_MANAGED = "io.dockyard.managed"
-LABEL_IMAGE_REF = "io.dockyard.image-ref"
-LABEL_VERSION = "io.dockyard.version"
-LABEL_SERVICE = "io.dockyard.service"
 # Service names become DNS names (NAME, tasks.NAME) on the overlay network.
 _SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Update states after which Swarm does nothing more on its own.
@@ -219,16 +226,23 @@ def check_replicas(replicas: int) -> None:
 
 
 def parse_memory(memory: int | str) -> int:
-    """Bytes from docker style (``256m``, ``2g``) or Kubernetes style (``256Mi``) amounts."""
-    value = memory_bytes(memory)
-    if value <= 0:
-        raise DeploySpecError(f"memory {memory!r} must be more than zero", 'pass e.g. "256m"')
-    return value
+    """Bytes in a memory amount, as docker reads it (the contract's one parser)."""
+    try:
+        return contract.parse_memory(memory)
+    except contract.AmountError as exc:
+        raise DeploySpecError(str(exc), 'pass e.g. --memory 512m or --memory 1.5g') from None
 
 
 def check_cpus(cpus: float) -> None:
     if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not math.isfinite(cpus) or cpus < 0.01:
         raise DeploySpecError(f"cpus must be a number >= 0.01, got {cpus!r}", "pass e.g. --cpus 0.5")
+
+
+def _reserve_cpus(value: float | None) -> float:
+    if value is None:
+        return 0.0  # the default: a fraction of the limit
+    check_cpus(value)
+    return float(value)
 
 
 def check_env(env: Mapping[str, str]) -> None:
@@ -280,13 +294,12 @@ def swarm_nodes(engine: Engine) -> int:
     return int(text) if text.isdigit() else 1
 
 
-def runtime_env(cpus: float, budget: ShutdownBudget, port: int) -> dict[str, str]:
+def runtime_env(cpus: float, budget: ShutdownBudget) -> dict[str, str]:
     """Env every replica gets: drain time (agrees with stop_grace_period) and thread pools
     sized to the CPU limit, as in the Kubernetes renderer."""
     threads = str(max(1, math.ceil(cpus)))
     return {
         **budget.runtime_env(),
-        "DOCKYARD_PORT": str(port),
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
@@ -294,10 +307,10 @@ def runtime_env(cpus: float, budget: ShutdownBudget, port: int) -> dict[str, str
     }
 
 
-def health_cmd(port: int) -> str:
-    # The same probe as the image's HEALTHCHECK; -I keeps the app dir off sys.path.
+def health_cmd() -> str:
+    # The same probe as the image's HEALTHCHECK, on the contract's port; -I keeps the app dir off sys.path.
     return ("python3 -I -c \"import urllib.request; "
-            f"urllib.request.urlopen('http://127.0.0.1:{port}/readyz', timeout=2)\"")
+            f"urllib.request.urlopen('http://127.0.0.1:{CONTAINER_PORT}{contract.READY_PATH}', timeout=2)\"")
 
 
 @dataclass(frozen=True)
@@ -314,7 +327,8 @@ class ServiceSettings:
     network: str
     env: Mapping[str, str]
     budget: ShutdownBudget
-    port: int = CONTAINER_PORT
+    reserve_cpus: float = 0.0  # 0: preflight.default_reservation (a fraction of the limit)
+    reserve_memory: int = 0
     health_interval_s: int = 5
     health_start_period_s: int = 60
     health_retries: int = 3
@@ -327,12 +341,13 @@ class ServiceSettings:
         return [
             "--no-resolve-image",
             "--limit-cpu", f"{self.cpus:g}", "--limit-memory", str(self.memory_bytes),
-            # reservations == limits: the scheduler never overcommits (Kubernetes' requests = limits)
-            "--reserve-cpu", f"{self.cpus:g}", "--reserve-memory", str(self.memory_bytes),
+            # Reservations below the limits (Kubernetes' requests < limits): several replicas fit a
+            # small node, and each may still use up to its limit when the node has room.
+            "--reserve-cpu", f"{self.reservation[0]:g}", "--reserve-memory", str(self.reservation[1]),
             "--limit-pids", str(self.pids),
             "--stop-grace-period", self.budget.swarm_stop_grace_period(),
             "--stop-signal", "SIGTERM",
-            "--health-cmd", health_cmd(self.port),
+            "--health-cmd", health_cmd(),
             "--health-interval", f"{self.health_interval_s}s", "--health-timeout", "3s",
             "--health-retries", str(self.health_retries),
             "--health-start-period", f"{self.health_start_period_s}s",
@@ -345,12 +360,21 @@ class ServiceSettings:
             "--read-only", "--user", CONTAINER_USER, "--init",
         ]  # fmt: skip
 
+    @property
+    def reservation(self) -> tuple[float, int]:
+        """(CPUs, bytes) each replica reserves: as given, else a fraction of the limits."""
+        cpus, memory = preflight.default_reservation(self.cpus, self.memory_bytes)
+        return self.reserve_cpus or cpus, self.reserve_memory or memory
+
+    def request(self) -> preflight.SwarmRequest:
+        return preflight.SwarmRequest(self.replicas, self.cpus, self.memory_bytes, *self.reservation)
+
     def labels(self) -> dict[str, str]:
-        return {**self.extra_labels, LABEL_MANAGED: "true", LABEL_IMAGE_REF: self.image_ref,
+        return {**self.extra_labels, LABEL_MANAGED: "true", LABEL_ROLE: "serve", LABEL_IMAGE_REF: self.image_ref,
                 LABEL_VERSION: self.version}
 
     def full_env(self) -> dict[str, str]:
-        return {**dict(sorted(self.env.items())), **runtime_env(self.cpus, self.budget, self.port)}
+        return {**dict(sorted(self.env.items())), **runtime_env(self.cpus, self.budget)}
 
 
 def create_args(s: ServiceSettings) -> list[str]:
@@ -491,7 +515,8 @@ def deploy(
     budget: ShutdownBudget | None = None,
     env: Mapping[str, str] | None = None,
     version: str = "",
-    port: int = CONTAINER_PORT,
+    reserve_cpus: float | None = None,
+    reserve_memory: int | str | None = None,
     health_interval_s: int = 5,
     health_start_period_s: int = 60,
     update_monitor_s: int = 15,
@@ -503,7 +528,8 @@ def deploy(
 
     Raises :class:`RolledBack` when the new version failed its health check and Swarm
     restored the previous one, and :class:`DeployError` (with task errors) when the service
-    does not reach ``replicas`` healthy tasks within ``timeout_s``.
+    does not reach ``replicas`` healthy tasks within ``timeout_s``. A request the swarm can
+    never schedule is refused before anything is created (:func:`preflight.check_swarm`).
     """
     check_name(name)
     check_replicas(replicas)
@@ -512,16 +538,20 @@ def deploy(
     settings = ServiceSettings(
         name=name, image_id="", image_ref=image, version=version, replicas=replicas, cpus=float(cpus),
         memory_bytes=parse_memory(memory), network=network, env=dict(env or {}),
-        budget=budget or ShutdownBudget(), port=port, health_interval_s=health_interval_s,
+        budget=budget or ShutdownBudget(), health_interval_s=health_interval_s,
+        reserve_cpus=_reserve_cpus(reserve_cpus),
+        reserve_memory=parse_memory(reserve_memory) if reserve_memory is not None else 0,
         health_start_period_s=health_start_period_s, update_monitor_s=update_monitor_s,
         extra_labels=dict(labels or {}),
     )  # fmt: skip
     require_manager(engine)
+    before = _inspect_service(engine, name)
+    preflight.check_swarm(preflight.swarm_nodes(engine), preflight.reserved_by_others(engine, name),
+                          settings.request(), updating=before is not None)
     settings = ServiceSettings(**{**settings.__dict__, "image_id": resolve_image(engine, image)})
     say = on_line or (lambda _line: None)
     if ensure_network(engine, network):
         say(f"created overlay network {network} (attachable, for dnsrr service discovery)")
-    before = _inspect_service(engine, name)
     if before is None:
         say(f"creating service {name}: {replicas} x {image}")
         _service_cmd(engine, *create_args(settings), name=name, what=f"creating service {name}")

@@ -15,14 +15,21 @@ from __future__ import annotations
 import json
 import shlex
 
-from ..planning import USER_UID, Plan, predictor_module
+from ..planning import Plan, predictor_module
+from ..runtime import contract
+from ..runtime.contract import (
+    APP_DIR,
+    CA_SECRET_ID,
+    MODEL_DIR,
+    RUNTIME_DIR,
+    SECRETS_DIR,
+    USER_GID,
+    USER_NAME,
+    USER_UID,
+    VENV_DIR,
+)
 
-CA_SECRET = "dockyard_ca"
-VENV = "/opt/venv"
-RUNTIME_DIR = "/opt/dockyard/runtime"
-MODEL_DIR = "/opt/dockyard/model"
-APP_DIR = "/app"
-_CA_MOUNT = f"--mount=type=secret,id={CA_SECRET},target=/run/secrets/{CA_SECRET}"
+_CA_MOUNT = f"--mount=type=secret,id={CA_SECRET_ID},target={SECRETS_DIR}/{CA_SECRET_ID}"
 # hadolint (the generated file must lint clean) wants apt versions pinned (DL3008); Debian's archive
 # keeps only the current version, so a pin breaks the build at the next security update.
 _APT_UNPINNED = [
@@ -72,7 +79,7 @@ def _header(plan: Plan, version: str) -> list[str]:
 
 def _ca(var: str) -> str:
     """Use the host CA bundle from the BuildKit secret when one was passed; never stored in a layer."""
-    return f'if [ -s /run/secrets/{CA_SECRET} ]; then export {var}=/run/secrets/{CA_SECRET}; fi'
+    return f'if [ -s {SECRETS_DIR}/{CA_SECRET_ID} ]; then export {var}={SECRETS_DIR}/{CA_SECRET_ID}; fi'
 
 
 def _builder(plan: Plan) -> list[str]:
@@ -87,11 +94,11 @@ def _builder(plan: Plan) -> list[str]:
     ]
     req = f".dockyard/{'requirements.lock' if plan.locked else 'requirements.txt'}"
     # User build secrets (private index tokens, netrc...) are visible to the install step only.
-    user_secrets = [f"    --mount=type=secret,id={sid},target=/run/secrets/{sid} \\" for sid in plan.build_secret_ids]
+    user_secrets = [f"    --mount=type=secret,id={sid},target={SECRETS_DIR}/{sid} \\" for sid in plan.build_secret_ids]
     install = (
-        f"VIRTUAL_ENV={VENV} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
+        f"VIRTUAL_ENV={VENV_DIR} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
         if plan.locked
-        else f"VIRTUAL_ENV={VENV} uv pip install -r /tmp/requirements.txt"
+        else f"VIRTUAL_ENV={VENV_DIR} uv pip install -r /tmp/requirements.txt"
     )
     lines += [
         f"COPY {req} /tmp/requirements.txt",
@@ -106,7 +113,7 @@ def _builder(plan: Plan) -> list[str]:
         f"      && {_python(plan)} -m venv /opt/uv && /opt/uv/bin/pip install --no-compile uv=={plan.uv_version} \\",
         "      && ln -s /opt/uv/bin/uv /usr/local/bin/uv; fi \\",
         f"    && {_ca('SSL_CERT_FILE')} \\",
-        f"    && uv venv --quiet --python {_python(plan)} {VENV} \\",
+        f"    && uv venv --quiet --python {_python(plan)} {VENV_DIR} \\",
         f"    && {install} \\",
         *_trim(),
     ]
@@ -155,12 +162,12 @@ def _trim() -> list[str]:
     (numpy's and scipy's libgfortran, say) become hard links.
     """
     return [
-        f"    && find {VENV} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
-        f"    && find {VENV} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
-        f"    && find {VENV} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
+        f"    && find {VENV_DIR} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
+        f"    && find {VENV_DIR} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
+        f"    && find {VENV_DIR} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
         "    && if command -v strip >/dev/null; then \\",
-        f"         find {VENV} -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {{}} + ; fi \\",
-        f"    && find {VENV} -type f -path '*.libs/*' -exec sha256sum {{}} + > /tmp/libs.sha256 \\",
+        f"         find {VENV_DIR} -type f -name '*.cpython-*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {{}} + ; fi \\",
+        f"    && find {VENV_DIR} -type f -path '*.libs/*' -exec sha256sum {{}} + > /tmp/libs.sha256 \\",
         "    && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \\",
         '    && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins',
     ]
@@ -173,8 +180,8 @@ def _bytecode(plan: Plan) -> list[str]:
     ``runtime-base``; an installed module that fails to import fails the build here, not at
     start-up. Checked-hash .pyc (see runtime/bytecode.py), so a layer BuildKit reused with other
     file mtimes can never make them stale."""
-    argv = [f"{VENV}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
-            "--all", RUNTIME_DIR, "--imported", VENV, "--", *plan.warm_imports]
+    argv = [f"{VENV_DIR}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
+            "--all", RUNTIME_DIR, "--imported", VENV_DIR, "--", *plan.warm_imports]
     # Importing the framework needs its system libraries (LightGBM dlopens libgomp.so.1): with
     # any, start from the stage that installed them, else from the builder (built in parallel).
     if plan.system_packages:
@@ -203,16 +210,16 @@ def _runtime_base(plan: Plan) -> list[str]:
             f"    apt-get update && apt-get install -y --no-install-recommends {pkgs}",
         ]
     lines += [
-        f"RUN echo 'dockyard:x:{USER_UID}:{USER_UID}:dockyard:{APP_DIR}:/usr/sbin/nologin' >> /etc/passwd \\",
-        f"    && echo 'dockyard:x:{USER_UID}:' >> /etc/group \\",
+        f"RUN echo '{USER_NAME}:x:{USER_UID}:{USER_GID}:{USER_NAME}:{APP_DIR}:/usr/sbin/nologin' >> /etc/passwd \\",
+        f"    && echo '{USER_NAME}:x:{USER_GID}:' >> /etc/group \\",
         "    && find / -xdev -type f -perm /6000 -exec chmod a-s {} + # no setuid/setgid binaries",
     ]
     if plan.target == "gpu":
         lines.append("COPY --from=builder /opt/uvpy /opt/uvpy")
         lines.append("COPY --from=builder /opt/python /opt/python")
     env = {
-        "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "VIRTUAL_ENV": VENV,
+        "PATH": f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "VIRTUAL_ENV": VENV_DIR,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": RUNTIME_DIR,
@@ -220,7 +227,7 @@ def _runtime_base(plan: Plan) -> list[str]:
         **dict(plan.env),
     }
     lines.append("ENV " + " \\\n    ".join(f"{k}={_env_quote(v)}" for k, v in env.items()))
-    lines.append(f"COPY --from=builder {VENV} {VENV}")
+    lines.append(f"COPY --from=builder {VENV_DIR} {VENV_DIR}")
     lines.append(f"COPY .dockyard/runtime {RUNTIME_DIR}")
     return lines
 
@@ -282,12 +289,12 @@ def _labels(plan: Plan) -> list[str]:
 
 
 def _train_stage(plan: Plan) -> list[str]:
-    lines = ["FROM runtime-base AS train", *_code(plan), f"USER {USER_UID}:{USER_UID}"]
+    lines = ["FROM runtime-base AS train", *_code(plan), f"USER {USER_UID}:{USER_GID}"]
     # A training job serves nothing to probe; NONE also switches off a check inherited from base_image.
     lines.append("HEALTHCHECK NONE")
     if plan.train_command:
         lines.append(f"CMD {json.dumps(['/bin/sh', '-c', plan.train_command])}")
-    return lines + _labels(plan) + ['LABEL io.dockyard.role="train"']
+    return lines + _labels(plan) + [f'LABEL {contract.LABEL_ROLE}="train"']
 
 
 def _serve_stage(plan: Plan) -> list[str]:
@@ -297,23 +304,24 @@ def _serve_stage(plan: Plan) -> list[str]:
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
     lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code --chown=0:0 {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
-    cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
+    port = contract.CONTAINER_PORT  # the contract's, never a user setting: every probe targets it
+    cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(port)]
     if plan.serve_predictor:
         cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]
     elif plan.serve_model:
         cmd += ["--model", f"{MODEL_DIR}/{plan.serve_model}"]
-    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{plan.port}/readyz', timeout=2)"
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{contract.READY_PATH}', timeout=2)"
     lines += [
         f"ENV DOCKYARD_NAME={plan.name} DOCKYARD_MODEL_DIR={MODEL_DIR} DOCKYARD_WORKERS={plan.workers} "
         f"DOCKYARD_MAX_BATCH_SIZE={plan.max_batch_size} DOCKYARD_MAX_BATCH_WAIT_MS={plan.max_batch_wait_ms:g}",
-        f"USER {USER_UID}:{USER_UID}",
-        f"EXPOSE {plan.port}",
+        f"USER {USER_UID}:{USER_GID}",
+        f"EXPOSE {port}",
         "HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \\",
         f"    CMD {json.dumps(['python3', '-I', '-c', probe])}",
         "STOPSIGNAL SIGTERM",
         f"CMD {json.dumps(cmd)}",
     ]
-    return lines + _labels(plan) + ['LABEL io.dockyard.role="serve"']
+    return lines + _labels(plan) + [f'LABEL {contract.LABEL_ROLE}="serve"']
 
 
 def _env_quote(value: str) -> str:

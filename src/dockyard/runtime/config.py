@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .contract import CONTAINER_PORT
 from .contract import SERVABLE_SUFFIXES
 
 ENV_PREFIX = "DOCKYARD_"
@@ -33,7 +34,7 @@ class ServeConfig:
     name: str | None = None
     version: str = "1"
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = CONTAINER_PORT
     workers: int = 1
     max_batch_size: int = 32
     max_batch_wait_ms: float = 0.0
@@ -145,4 +146,4 @@ def check(config: ServeConfig) -> None:
                                 f"use a value of at least {0 if flag != 'workers' else 1}")
     if config.workers > 1 and config.port == 0:
         raise ConfigProblem("--workers > 1 needs a fixed --port (port 0 picks one per worker)",
-                            "pass --port 8080, or --workers 1")
+                            f"pass --port {CONTAINER_PORT}, or --workers 1")

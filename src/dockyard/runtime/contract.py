@@ -137,9 +137,13 @@ def looks_like_model(path: str) -> bool:
 
 
 # -- resource amounts (docker semantics) -------------------------------------------------------
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
+# go-units RAMInBytes: `^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$`, so "2Gi" (Kubernetes'
+# spelling) is 2 GiB to docker as well.
+#: the same shape as a JSON Schema / ECMAScript pattern (no flags), for dockyard.yaml's schema
+MEMORY_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)([iI]?[bB]?)\s*$"
+_MEMORY = re.compile(MEMORY_PATTERN)
 _MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-MEMORY_HELP = "use a size like 512m, 1.5g, 2G or 1073741824 (binary units, as docker reads them)"
+MEMORY_HELP = "use a size like 512m, 1.5g, 2G, 2Gi or 1073741824 (binary units, as docker reads them)"
 
 
 class AmountError(ValueError):
@@ -156,7 +160,7 @@ def parse_memory(value: int | str) -> int:
             raise AmountError(f"memory {value!r} must be more than zero; {MEMORY_HELP}")
         return value
     match = _MEMORY.match(value)
-    if not match or (match.group(3) and not match.group(2) and match.group(3).lower() == "ib"):
+    if not match or ("i" in match.group(3).lower() and not match.group(2)):
         raise AmountError(f"memory {value!r} is not a size; {MEMORY_HELP}")
     amount = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
     if amount <= 0:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from dockyard.errors import EngineError, ScanError
+from dockyard.runtime import contract
 from dockyard.scan.findings import Finding, Report
 from dockyard.scan.secrets import SecretFile, classify_file, judge_assignment
 
@@ -300,7 +301,7 @@ def audit_config(fs: ImageFilesystem, location: str = "image config") -> list[Fi
     if uid == 0:
         findings.append(Finding("image/root-user", "high", f"image runs as root (User={user})", location,
                                 "a process escaping the app owns the container",
-                                "add `USER 10001:10001` to the final stage of the Dockerfile"))
+                                f"add `USER {contract.USER_UID}:{contract.USER_GID}` to the final stage of the Dockerfile"))
     test = (cfg.get("Healthcheck") or {}).get("Test") or []
     if not test or test[0] == "NONE":
         findings.append(Finding("image/no-healthcheck", "medium", "image has no HEALTHCHECK", location,

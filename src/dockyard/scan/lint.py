@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import ScanError
+from dockyard.runtime import contract
 from dockyard.scan.findings import Finding, Report
 from dockyard.scan.secrets import judge_assignment
 
@@ -138,7 +139,7 @@ def check_user(all_stages: tuple[Stage, ...], location: str) -> list[Finding]:
         return []
     final = all_stages[-1]
     users = [ins for ins in final.instructions if ins.keyword == "USER"]
-    fix = "add `USER 10001:10001` (a non-root uid) near the end of the final stage"
+    fix = f"add `USER {contract.USER_UID}:{contract.USER_GID}` (a non-root uid) near the end of the final stage"
     if not users:
         return [Finding("dockerfile/root-user", "high", "final stage has no USER line: the container runs as root",
                         location, f"stage starting at line {final.line} ({final.image})", fix, final.line)]

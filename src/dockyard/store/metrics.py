@@ -88,6 +88,17 @@ def read_metrics(outputs_dir: str | os.PathLike[str]) -> dict[str, float]:
     return {k: points[-1]["value"] for k, points in doc["metrics"].items() if points}
 
 
+def read_series(metrics_file: str | os.PathLike[str]) -> dict[str, list[tuple[int, float]]]:
+    """Every logged value per metric as (step, value), in logging order ({} when no file).
+
+    A point logged without a step gets its position in the list as its step."""
+    doc = _load(Path(metrics_file))
+    if doc is None:
+        return {}
+    return {name: [(int(p.get("step", i)), float(p["value"])) for i, p in enumerate(points)]
+            for name, points in doc["metrics"].items() if points}
+
+
 def read_params(outputs_dir: str | os.PathLike[str]) -> dict[str, str]:
     """Params logged with ``log_param`` ({} for hand-written plain metrics files)."""
     doc = _load(Path(outputs_dir) / FILENAME)

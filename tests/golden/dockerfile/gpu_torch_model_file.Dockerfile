@@ -81,11 +81,11 @@ WORKDIR /app
 COPY "dockyard.yaml" /app/
 ENV DOCKYARD_NAME=resnet DOCKYARD_MODEL_DIR=/opt/dockyard/model DOCKYARD_WORKERS=2 DOCKYARD_MAX_BATCH_SIZE=32 DOCKYARD_MAX_BATCH_WAIT_MS=2
 USER 10001:10001
-EXPOSE 9000
+EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python3", "-I", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9000/readyz', timeout=2)"]
+    CMD ["python3", "-I", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2)"]
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", "9000", "--model", "/opt/dockyard/model/resnet.pt"]
+CMD ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", "8080", "--model", "/opt/dockyard/model/resnet.pt"]
 LABEL io.dockyard.framework="torch" \
       io.dockyard.target="gpu" \
       io.dockyard.name="resnet"
