@@ -23,7 +23,6 @@ from .errors import RunError, UsageError
 from .planning import MODEL_SUFFIXES, predictor_module
 
 CONTAINER_PORT = 8080
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
 
 
 @dataclass(frozen=True)
@@ -76,29 +75,34 @@ def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
 
 
 def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe: bool) -> None:
-    """Refuse pickle-family files that import dangerous callables, unless explicitly allowed."""
+    """The pickle gate: a pickle-family file (contract.PICKLE_SUFFIXES) is served only when every
+    import in it is on the allow-list (scan/pickle_allowlist.json), unless ``allow_unsafe``."""
     if context_path is None or allow_unsafe:
         return
+    from .runtime.contract import PICKLE_SUFFIXES
     from .scan.models import scan_model_file
 
     root = project_dir / context_path
     for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix not in MODEL_SUFFIXES:
+        if path.suffix.lower() not in PICKLE_SUFFIXES:
             continue
         result = scan_model_file(path)
-        if result.status == "malicious":
-            found = "; ".join(f.title for f in result.findings[:3])
-            raise UsageError(
-                f"refusing to serve {path.name}: it would run dangerous code when loaded ({found})",
-                "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
-            )
-        # A file that will be unpickled but that the scanner cannot read could hide anything.
-        if result.status == "unscannable" and path.suffix in PICKLE_SUFFIXES:
+        if result.status == "clean":
+            continue
+        if result.status == "unscannable":  # it will be unpickled, and could hide anything
             why = result.findings[0].detail if result.findings else "unreadable"
             raise UsageError(
                 f"refusing to serve {path.name}: it would be unpickled, but it could not be scanned ({why})",
                 "re-save the model, or pass --allow-unsafe-model if you trust the file",
             )
+        found = "; ".join(f.title for f in result.findings if f.severity in {"critical", "high"})
+        what = "it would run dangerous code when loaded" if result.status == "malicious" else \
+            "it imports callables that are not on the model allow-list"
+        raise UsageError(
+            f"refusing to serve {path.name}: {what} ({found})",
+            f"inspect it with `dockyard scan {path}`, re-save it in a safe format, or pass "
+            "--allow-unsafe-model if you trust it",
+        )
 
 
 def serve(

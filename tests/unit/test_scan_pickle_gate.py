@@ -1,0 +1,226 @@
+"""The pickle gate is an allow-list: real models from every framework pass, every attack is refused.
+
+The benign corpus is saved by the frameworks themselves (tests/unit/model_corpus.py, the same
+files scripts/derive_pickle_allowlist.py derives the list from); the malicious corpus is written
+opcode by opcode and holds the published deny-list bypasses plus our own variants, in pickle,
+compressed joblib, torch zip, TorchScript and .npy containers. picklescan and fickling serve as
+reference implementations: we are never "clean" where either calls a file dangerous.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import model_corpus
+import pytest
+
+from dockyard.scan.models import ALLOWED_IMPORTS, scan_model_file
+
+pytest.importorskip("sklearn")
+
+
+@pytest.fixture(scope="module")
+def benign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for framework, maker in model_corpus.BENIGN.items():
+            dest = tmp_path_factory.mktemp(framework)
+            try:
+                out[framework] = list(maker(dest))
+            except ImportError as exc:  # a framework missing from this environment
+                out[framework] = []
+                print(f"benign corpus: {framework} skipped ({exc})")
+    return out
+
+
+@pytest.fixture(scope="module")
+def malicious(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return list(model_corpus.malicious_models(tmp_path_factory.mktemp("malicious")))
+
+
+@pytest.mark.parametrize("framework", sorted(model_corpus.BENIGN))
+def test_real_models_from_every_framework_pass_the_gate(benign: dict[str, list[Path]], framework: str) -> None:
+    files = benign[framework]
+    if not files:
+        pytest.skip(f"{framework} is not installed")
+    verdicts = {p.name: scan_model_file(p) for p in files}
+    refused = {name: [f.title for f in r.findings if f.severity != "info"]
+               for name, r in verdicts.items() if r.status != "clean"}
+    assert refused == {}
+
+
+def test_benign_corpus_covers_every_container(benign: dict[str, list[Path]]) -> None:
+    formats = {scan_model_file(p).format for files in benign.values() for p in files}
+    assert {"pickle", "joblib", "joblib+zlib", "pytorch-zip", "torchscript", "onnx", "keras"} <= formats
+
+
+@pytest.mark.parametrize("name", sorted(model_corpus.MALICIOUS))
+def test_every_hand_built_attack_is_refused(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.pkl"
+    path.write_bytes(model_corpus.MALICIOUS[name])
+    result = scan_model_file(path)
+    assert result.status in {"malicious", "unsafe"}, result
+    assert any(f.severity in {"critical", "high"} for f in result.findings)
+
+
+@pytest.mark.parametrize("name, gadget", [
+    ("uuid_get_command_stdout", "uuid._get_command_stdout"),
+    ("pkgutil_resolve_name", "pkgutil.resolve_name"),
+    ("operator_methodcaller", "_operator.methodcaller"),
+])
+def test_published_deny_list_bypasses_are_critical(tmp_path: Path, name: str, gadget: str) -> None:
+    # picklescan GHSA-vvpj-8cmc-gx39 and issue 66: a deny list does not know these callables.
+    path = tmp_path / "model.pkl"
+    path.write_bytes(model_corpus.MALICIOUS[name])
+    result = scan_model_file(path)
+    assert result.status == "malicious"
+    assert f"pickle imports {gadget}" in [f.title for f in result.findings if f.severity == "critical"]
+
+
+def test_attacks_in_every_container_are_refused(malicious: list[Path]) -> None:
+    missed = {p.name: scan_model_file(p).status for p in malicious if scan_model_file(p).status == "clean"}
+    assert missed == {}
+    formats = {scan_model_file(p).format for p in malicious}
+    assert {"pickle", "pickle+zlib", "joblib", "pytorch-zip", "torchscript", "npy"} <= formats
+
+
+def test_an_unknown_class_is_refused_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(model_corpus.PROTO + model_corpus._global("mypackage.model", "Net") + b")\x81.")
+    result = scan_model_file(path)
+    assert result.status == "unsafe"
+    assert [f.rule_id for f in result.findings] == ["model/import-not-allowed"]
+    assert "mypackage.model.Net" in result.findings[0].title
+
+
+def test_dotted_names_never_ride_on_an_allowed_module(tmp_path: Path) -> None:
+    # find_class("collections", "os.system") walks attributes: collections.os.system.
+    path = tmp_path / "model.pkl"
+    path.write_bytes(model_corpus.MALICIOUS["dotted_name_in_allowed_module"])
+    assert scan_model_file(path).status == "malicious"
+
+
+def test_torchscript_class_names_are_allowed_only_inside_torchscript_archives(tmp_path: Path) -> None:
+    body = model_corpus.PROTO + model_corpus._global("__torch__.torch.nn.modules.linear", "Linear") + b")\x81."
+    script = tmp_path / "script.pt"
+    script.write_bytes(model_corpus._torch_zip(body, script=True))
+    plain = tmp_path / "plain.pt"
+    plain.write_bytes(model_corpus._torch_zip(body))
+    assert (scan_model_file(script).status, scan_model_file(plain).status) == ("clean", "unsafe")
+
+
+def test_scipy_discrete_distribution_is_refused_because_it_pickles_getattr(tmp_path: Path) -> None:
+    # A documented limit: frozen discrete distributions pickle builtins.getattr (a bound method),
+    # which could fetch any method of any object; the allow-list refuses getattr outright.
+    stats = pytest.importorskip("scipy.stats")
+    path = tmp_path / "search_space.pkl"
+    path.write_bytes(pickle.dumps({"n_estimators": stats.randint(1, 10)}))
+    result = scan_model_file(path)
+    assert result.status == "malicious"
+    assert "pickle imports builtins.getattr" in [f.title for f in result.findings]
+
+
+def test_clean_sklearn_pickle_gets_a_safer_format_notice(benign: dict[str, list[Path]]) -> None:
+    path = next(p for p in benign["scikit-learn"] if p.name == "sklearn_random_forest.joblib")
+    notices = [f for f in scan_model_file(path).findings if f.rule_id == "model/safer-format"]
+    assert [n.severity for n in notices] == ["info"]
+    assert "skl2onnx" in notices[0].fix and "skops" in notices[0].fix
+
+
+def test_allow_list_holds_no_known_gadget() -> None:
+    from dockyard.scan.models import classify_import
+
+    gadgets = [("builtins", "getattr"), ("builtins", "eval"), ("os", "system"), ("pkgutil", "resolve_name"),
+               ("uuid", "_get_command_stdout"), ("_operator", "methodcaller"), ("functools", "partial"),
+               ("numpy", "load"), ("joblib", "load"), ("torch", "load")]
+    assert [g for g in gadgets if g in ALLOWED_IMPORTS] == []
+    assert {classify_import(*g) for g in gadgets} == {"dangerous"}
+    assert not [pair for pair in ALLOWED_IMPORTS if "." in pair[1]]
+
+
+# -- differential: picklescan and fickling -------------------------------------------------------
+
+# fickling rates imports whose name starts with "__" as likely overtly malicious; numpy pickles
+# every RandomState/Generator (sklearn keeps them in fitted models) through these constructors,
+# which build only the bit generator class they are given (itself allow-listed).
+FICKLING_NAME_HEURISTIC = {"__generator_ctor", "__bit_generator_ctor", "__randomstate_ctor"}
+
+
+def _picklescan_dangerous(path: Path) -> bool:
+    scanner = pytest.importorskip("picklescan.scanner")
+    return scanner.scan_file_path(str(path)).infected_files > 0
+
+
+def _fickling_dangerous(path: Path) -> bool:
+    fickling = pytest.importorskip("fickling")
+    from fickling.analysis import Severity
+
+    try:
+        result = fickling.scan_file(str(path))
+    except Exception:  # noqa: BLE001 (fickling cannot parse joblib/zip files: no verdict)
+        return False
+    if result.severity < Severity.LIKELY_OVERTLY_MALICIOUS:
+        return False
+    messages = [str(a.message) for r in result.results for a in getattr(r, "results", [r])
+                if getattr(a, "severity", Severity.LIKELY_SAFE) >= Severity.LIKELY_OVERTLY_MALICIOUS]
+    return not all(any(name in m for name in FICKLING_NAME_HEURISTIC) for m in messages)
+
+
+def test_never_clean_where_picklescan_or_fickling_says_dangerous(benign: dict[str, list[Path]],
+                                                                 malicious: list[Path]) -> None:
+    files = [p for group in benign.values() for p in group] + malicious
+    disagreements = []
+    for path in files:
+        ours = scan_model_file(path).status
+        if ours == "clean" and (_picklescan_dangerous(path) or _fickling_dangerous(path)):
+            disagreements.append(path.name)
+    assert disagreements == []
+
+
+def test_we_refuse_what_the_references_miss(malicious: list[Path]) -> None:
+    # Not a requirement on them, a record of why the gate is ours: these pass picklescan.
+    missed_by_picklescan = [p.name for p in malicious if not _picklescan_dangerous(p)]
+    assert "dotted_name_in_allowed_module.pkl" in missed_by_picklescan
+    assert all(scan_model_file(Path(p)).status != "clean" for p in malicious)
+
+
+# -- the serve gate ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["uuid_get_command_stdout", "pkgutil_resolve_name", "operator_methodcaller",
+                                  "memo_stack_global", "joblib_object_array"])
+def test_serve_gate_refuses_each_attack_in_each_container(malicious: list[Path], name: str) -> None:
+    from dockyard.errors import UsageError
+    from dockyard.serving import check_model_safety
+
+    files = [p for p in malicious if p.name.startswith(name)]
+    assert files
+    for path in files:
+        with pytest.raises(UsageError, match=f"refusing to serve {path.name}") as info:
+            check_model_safety(path.parent, path.name, allow_unsafe=False)
+        assert "--allow-unsafe-model" in info.value.fix
+        check_model_safety(path.parent, path.name, allow_unsafe=True)  # the explicit override
+
+
+def test_serve_gate_passes_every_benign_model(benign: dict[str, list[Path]]) -> None:
+    from dockyard.serving import check_model_safety
+
+    for files in benign.values():
+        for path in files:
+            check_model_safety(path.parent, path.name, allow_unsafe=False)
+
+
+def test_serve_gate_scans_every_pickle_suffix_of_the_contract(tmp_path: Path) -> None:
+    from dockyard.errors import UsageError
+    from dockyard.runtime.contract import PICKLE_SUFFIXES
+    from dockyard.serving import check_model_safety
+
+    (tmp_path / "models").mkdir()
+    for suffix in PICKLE_SUFFIXES:
+        (tmp_path / "models" / f"m{suffix.upper()}").write_bytes(model_corpus.MALICIOUS["pkgutil_resolve_name"])
+        with pytest.raises(UsageError):
+            check_model_safety(tmp_path, "models", allow_unsafe=False)
+        (tmp_path / "models" / f"m{suffix.upper()}").unlink()
