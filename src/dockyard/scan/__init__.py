@@ -6,6 +6,7 @@ and gates on ``report.fails(fail_on)``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from dockyard.scan.sbom import (
     inventory,
     inventory_from_directory,
     spdx_json,
+    unread_package_databases,
 )
 from dockyard.scan.secrets import classify_file
 from dockyard.scan.vulns import load_osv_database, scan_vulnerabilities
@@ -64,9 +66,9 @@ def scan_image_archive(archive: Path, *, target: str | None = None, osv_db: Path
     audit = audit_image(fs, name)
     vulns = scan_vulnerabilities(packages, target=name, osv_db=osv_db, offline=offline,
                                  max_db_age_days=max_db_age_days)
-    combined = Report.combine(name, audit, vulns)
-    return Report(combined.target, combined.findings, combined.warnings,
-                  (("packages", packages), ("filesystem", fs)))
+    unread = Report(name, not_checked=tuple(f"vulnerabilities in {u}" for u in unread_package_databases(fs)))
+    combined = Report.combine(name, audit, vulns, unread)
+    return dataclasses.replace(combined, extras=(("packages", packages), ("filesystem", fs)))
 
 
 def scan_image(ref: str, *, osv_db: Path | None = None, offline: bool = False,

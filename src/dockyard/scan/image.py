@@ -19,10 +19,12 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from dockyard.errors import EngineError, ScanError
+from dockyard.runtime import contract
 from dockyard.scan.findings import Finding, Report
 from dockyard.scan.secrets import SecretFile, classify_file, judge_assignment
 
 log = logging.getLogger(__name__)
+NON_SERVING_ROLES = ("train",)  # io.dockyard.role values of images that run a job, not a server
 
 HEAD_BYTES = 4096  # enough for PEM headers, rc files and the start of a GCP key
 MAX_SNIFF_SIZE = 1 << 20  # bigger files are data, not credentials
@@ -302,7 +304,10 @@ def audit_config(fs: ImageFilesystem, location: str = "image config") -> list[Fi
                                 "a process escaping the app owns the container",
                                 "add `USER 10001:10001` to the final stage of the Dockerfile"))
     test = (cfg.get("Healthcheck") or {}).get("Test") or []
-    if not test or test[0] == "NONE":
+    role = str((cfg.get("Labels") or {}).get(contract.LABEL_ROLE, ""))
+    # A job image (dockyard train) serves nothing to probe; its explicit HEALTHCHECK NONE is deliberate.
+    deliberate = test[:1] == ["NONE"] and role in NON_SERVING_ROLES
+    if (not test or test[0] == "NONE") and not deliberate:
         findings.append(Finding("image/no-healthcheck", "medium", "image has no HEALTHCHECK", location,
                                 "orchestrators cannot tell a hung server from a healthy one",
                                 "add a HEALTHCHECK instruction (dockyard serve images probe /health)"))
@@ -336,4 +341,5 @@ def audit_files(files: Iterable[FileEntry]) -> list[Finding]:
 
 
 def audit_image(fs: ImageFilesystem, target: str) -> Report:
-    return Report(target, tuple(audit_config(fs) + audit_files(fs.files.values())))
+    return Report(target, tuple(audit_config(fs) + audit_files(fs.files.values())),
+                  checks=(f"image config and {len(fs.files)} files (secrets, setuid)",))
