@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dockyard.errors import ScanError
+from dockyard.runtime.contract import MODEL_SUFFIXES, PICKLE_SUFFIXES
+from dockyard.scan import external
 from dockyard.scan.dockerignore import DockerIgnore
 from dockyard.scan.findings import FAIL_ON_CHOICES, SEVERITIES, Finding, Report
 from dockyard.scan.image import ImageFilesystem, audit_image, read_image_tar, save_image
@@ -47,7 +49,9 @@ __all__ = [
     "scan_image",
     "scan_image_archive",
     "scan_model_file",
+    "scan_models",
     "scan_path",
+    "scan_target",
     "spdx_json",
 ]
 
@@ -66,7 +70,10 @@ def scan_image_archive(archive: Path, *, target: str | None = None, osv_db: Path
     audit = audit_image(fs, name)
     vulns = scan_vulnerabilities(packages, target=name, osv_db=osv_db, offline=offline,
                                  max_db_age_days=max_db_age_days)
-    unread = Report(name, not_checked=tuple(f"vulnerabilities in {u}" for u in unread_package_databases(fs)))
+    tools = external.vulnerability_tools()
+    unread = Report(name, not_checked=tuple(f"vulnerabilities in {u}" for u in unread_package_databases(fs)),
+                    warnings=(f"external scanners on PATH that dockyard does not run yet: {', '.join(tools)}",)
+                    if tools else ())
     combined = Report.combine(name, audit, vulns, unread)
     return dataclasses.replace(combined, extras=(("packages", packages), ("filesystem", fs)))
 
@@ -102,8 +109,42 @@ def _context_files(root: Path) -> Iterator[Path]:
         yield root / ".git" / "config"
 
 
+def scan_models(paths: Iterable[Path], *, target: str | None = None, second_opinion: bool = True) -> Report:
+    """Scan model files: each path is a file (scanned whatever its suffix) or a folder (every model
+    file under it). Unscannable files are findings *and* "not checked": they fail any gate."""
+    files: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files.extend(p for p in _context_files(path) if p.is_file() and is_model_file(p))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ScanError(f"{path} does not exist", "pass a model file, a folder of models, a project or an image")
+    return _model_report(files, target or ", ".join(str(p) for p in paths), second_opinion=second_opinion)
+
+
+def _model_report(files: list[Path], target: str, *, second_opinion: bool) -> Report:
+    findings: list[Finding] = []
+    not_checked: list[str] = []
+    judged: list[tuple[Path, str]] = []
+    for path in files:
+        result = scan_model_file(path)
+        findings.extend(result.findings)
+        if result.status == "unscannable":
+            not_checked.append(f"model file {path}: {result.findings[0].detail}")
+        elif path.suffix.lower() in PICKLE_SUFFIXES or result.imports:
+            judged.append((path, result.status))
+    own = Report(target, tuple(findings), checks=(f"model files: {len(files)} (pickle allow-list)",),
+                 not_checked=tuple(not_checked))
+    if not second_opinion or not judged:
+        return own
+    return Report.combine(target, own, external.second_opinion(judged, target))
+
+
 def scan_path(project_dir: Path, *, osv_db: Path | None = None, offline: bool = False,
-              max_db_age_days: int = 30, hadolint: bool | None = None, vulns: bool = False) -> Report:
+              max_db_age_days: int = 30, hadolint: bool | None = None, vulns: bool = False,
+              second_opinion: bool = True) -> Report:
     """Lint the Dockerfile, scan model files, and flag secrets that would reach the build context.
 
     ``vulns=True`` also matches the project's Python packages (venv dist-info or pinned
@@ -118,18 +159,53 @@ def scan_path(project_dir: Path, *, osv_db: Path | None = None, offline: bool = 
         reports.append(lint_dockerfile(dockerfile, hadolint=hadolint))
     ignore = DockerIgnore.for_context(root)
     findings: list[Finding] = []
+    models: list[Path] = []
+    count = 0
     for path in _context_files(root):
         rel = path.relative_to(root).as_posix()
         if ignore.excluded(rel):
             continue
+        count += 1
         if is_model_file(path):
-            findings.extend(scan_model_file(path).findings)
+            models.append(path)
         findings.extend(_context_secret(path, rel))
-    reports.append(Report(str(root), tuple(findings)))
+    reports.append(Report(str(root), tuple(findings), checks=(f"build context: {count} files (secrets)",)))
+    if models:
+        reports.append(_model_report(models, str(root), second_opinion=second_opinion))
     if vulns:
         reports.append(scan_vulnerabilities(inventory_from_directory(root), target=str(root), osv_db=osv_db,
                                             offline=offline, max_db_age_days=max_db_age_days))
     return Report.combine(str(root), *reports)
+
+
+def scan_target(target: str, *, osv_db: Path | None = None, offline: bool = False, max_db_age_days: int = 30,
+                vulns: bool = False) -> Report:
+    """What ``dockyard scan TARGET`` scans: a project folder, a model file, a ``docker save``
+    archive, or (anything else) a local image reference."""
+    path = Path(target)
+    if path.is_dir():
+        return scan_path(path, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days, vulns=vulns)
+    if path.is_file():
+        if _is_image_archive(path):
+            return scan_image_archive(path, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days)
+        return scan_models([path], target=target)
+    if path.suffix.lower() in MODEL_SUFFIXES or path.suffix.lower() == ".tar" or target.startswith((".", "/", "~")):
+        raise ScanError(f"{target} does not exist",
+                        "pass an existing model file, folder, `docker save` archive, or a local image name")
+    return scan_image(target, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days)
+
+
+def _is_image_archive(path: Path) -> bool:
+    import tarfile
+
+    if path.suffix.lower() not in {".tar", ".gz", ".tgz"}:
+        return False
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            names = set(tar.getnames()[:64])
+    except (OSError, tarfile.TarError):
+        return False
+    return "manifest.json" in names or "index.json" in names
 
 
 def _context_secret(path: Path, rel: str) -> list[Finding]:
