@@ -134,7 +134,7 @@ def make_plan(
             ("io.dockyard.name", config.name),
         ),
         choices=res.choices,
-        warnings=tuple(detection.warnings),
+        warnings=tuple(detection.warnings) + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
     )
@@ -206,3 +206,13 @@ def code_entries(project_dir: Path, *, exclude: set[str]) -> tuple[tuple[str, ..
         elif path.is_file():
             files.append(entry)
     return tuple(files), tuple(dirs)
+
+
+def _safer_format(project_dir: Path, model_ctx: str | None) -> tuple[str, ...]:
+    """Say when the served model is a pickle that a code-free format could replace (issue 14)."""
+    if not model_ctx:
+        return ()
+    from .scan.models import safer_format_advice
+
+    advice = safer_format_advice(project_dir / model_ctx)
+    return (advice,) if advice else ()

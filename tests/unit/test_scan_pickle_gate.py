@@ -224,3 +224,19 @@ def test_serve_gate_scans_every_pickle_suffix_of_the_contract(tmp_path: Path) ->
         with pytest.raises(UsageError):
             check_model_safety(tmp_path, "models", allow_unsafe=False)
         (tmp_path / "models" / f"m{suffix.upper()}").unlink()
+
+
+def test_plan_says_when_the_served_pickle_could_switch_format(benign: dict[str, list[Path]], tmp_path: Path) -> None:
+    from dockyard.planning import _safer_format
+
+    sklearn_file = next(p for p in benign["scikit-learn"] if p.name == "sklearn_pipeline.joblib")
+    (tmp_path / "model.joblib").write_bytes(sklearn_file.read_bytes())
+    xgb_files = [p for p in benign["xgboost"] if p.suffix == ".pkl"]
+    advice = _safer_format(tmp_path, "model.joblib")
+    assert len(advice) == 1 and "skl2onnx" in advice[0]
+    if xgb_files:
+        (tmp_path / "booster.pkl").write_bytes(xgb_files[0].read_bytes())
+        assert "save_model('model.ubj')" in _safer_format(tmp_path, "booster.pkl")[0]
+    onnx = next(p for p in benign["no-code"] if p.suffix == ".onnx")
+    (tmp_path / "model.onnx").write_bytes(onnx.read_bytes())
+    assert _safer_format(tmp_path, "model.onnx") == ()

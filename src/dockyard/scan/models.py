@@ -614,6 +614,19 @@ def safer_format_notice(where: str, fmt: str, frameworks: set[str] | tuple[str, 
                    "needs no gate", _SAFER[framework])
 
 
+def safer_format_advice(path: Path) -> str | None:
+    """One line for ``plan``: the code-free format a pickle-family model file could switch to."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    for file in files:
+        if file.suffix.lower() not in contract.PICKLE_SUFFIXES:
+            continue
+        notice = next((f for f in scan_model_file(file).findings if f.rule_id == "model/safer-format"), None)
+        if notice:
+            return f"{file.name} is a pickle (loading it can run code): {notice.fix}"
+    return None
+
+
 _MAGIC = (b"\x80", b"PK\x03\x04", b"\x93NUMPY", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x5d\x00\x00", b"\x78",
           b"\x04\x22\x4d\x18")
 
@@ -637,8 +650,8 @@ def is_model_file(path: Path, head: bytes | None = None) -> bool:
     if suffix == ".txt":
         return head.startswith(b"tree\n")  # a LightGBM model
     # .bin/.npy/.npz: anything a loader could unpickle (pickle, zip, numpy, joblib compression)
-    return head.startswith(_MAGIC) or (bool(head) and pickletools.code2op.get(chr(head[0])) is not None
-                                      and _parses_as_pickle(head))
+    opcodes: dict[str, Any] = pickletools.code2op  # type: ignore[attr-defined]
+    return head.startswith(_MAGIC) or (bool(head) and chr(head[0]) in opcodes and _parses_as_pickle(head))
 
 
 def _parses_as_pickle(head: bytes) -> bool:
