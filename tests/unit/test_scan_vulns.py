@@ -109,11 +109,11 @@ def test_database_without_modified_dates_ages_by_file_mtime(tmp_path: Path) -> N
     assert any("days old" in n for n in report.not_checked)
 
 
-def test_offline_without_database_says_the_check_did_not_run(no_network: None) -> None:
+def test_offline_without_database_is_an_explicit_opt_out_said_in_the_report(no_network: None) -> None:
     report = scan_vulnerabilities(_inventory(), offline=True)
-    assert report.findings == ()
-    assert "--offline" in report.not_checked[0] and "--osv-db" in report.not_checked[0]
-    assert report.gate("critical") == "not-checked"
+    assert report.findings == () and report.not_checked == ()
+    assert "not requested" in report.warnings[0] and "--osv-db" in report.warnings[0]
+    assert report.gate("critical") is None
 
 
 def test_unreachable_osv_api_fails_closed_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
