@@ -147,6 +147,24 @@ def test_serve_refuses_a_malicious_pickle(engine: Engine, digits_project: Path) 
     assert "refusing to serve evil.joblib" in res.stderr and "--allow-unsafe-model" in res.stderr
 
 
+@pytest.mark.parametrize(("payload", "gadget"), [
+    ("uuid_get_command_stdout", "uuid._get_command_stdout"),
+    ("pkgutil_resolve_name", "pkgutil.resolve_name"),
+    ("operator_methodcaller", "_operator.methodcaller"),
+])
+def test_serve_refuses_the_published_deny_list_bypasses(engine: Engine, digits_project: Path, payload: str,
+                                                         gadget: str) -> None:
+    # picklescan GHSA-vvpj-8cmc-gx39 / issue 66: these passed the old deny-list gate and ran a command.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    import model_corpus
+
+    (digits_project / "model.joblib").write_bytes(model_corpus.MALICIOUS[payload])
+    res = _dockyard("serve", str(digits_project), "--model", "model.joblib", "--port", "18395", "-d")
+    assert res.returncode == 1
+    assert "refusing to serve model.joblib" in res.stderr and gadget in res.stderr
+    assert not Path("/tmp/dockyard-pwned").exists()
+
+
 def test_serve_secret_is_a_read_only_file_and_nowhere_else(engine: Engine, digits_project: Path, unique_tag: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.engine import Secret
