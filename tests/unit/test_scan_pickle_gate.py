@@ -240,3 +240,25 @@ def test_plan_says_when_the_served_pickle_could_switch_format(benign: dict[str, 
     onnx = next(p for p in benign["no-code"] if p.suffix == ".onnx")
     (tmp_path / "model.onnx").write_bytes(onnx.read_bytes())
     assert _safer_format(tmp_path, "model.onnx") == ()
+
+
+def test_image_scan_judges_models_baked_into_the_image(benign: dict[str, list[Path]], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import test_scan_image
+
+    from dockyard.scan import scan_image_archive
+
+    good = next(p for p in benign["scikit-learn"] if p.name == "sklearn_pipeline.joblib").read_bytes()
+    monkeypatch.setattr(test_scan_image, "LAYERS", [*test_scan_image.LAYERS, [
+        ("opt/dockyard/model/model.joblib", good, 0o644),
+        ("app/outputs/evil.pkl", model_corpus.MALICIOUS["pkgutil_resolve_name"], 0o644),
+        ("app/outputs/opaque.pt", b"\x80\x05" + bytes(range(256)), 0o644),
+        ("opt/venv/lib/python3.11/site-packages/pkg/tests/data.pkl", b"not judged: library test data", 0o644),
+    ]])
+    report = scan_image_archive(test_scan_image.legacy_archive(tmp_path / "image.tar"), offline=True)
+    models = {(f.location, f.severity) for f in report.findings if f.rule_id.startswith("model/")}
+    assert ("/app/outputs/evil.pkl", "critical") in models
+    assert ("/opt/dockyard/model/model.joblib", "info") in models  # clean, with a safer-format notice
+    assert not any(loc.startswith("/opt/venv") for loc, _ in models)
+    assert [n for n in report.not_checked if n.startswith("model file /app/outputs/opaque.pt")]
+    assert "model files in the image: 3 (pickle allow-list)" in report.checks

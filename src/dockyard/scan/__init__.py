@@ -17,9 +17,9 @@ from dockyard.runtime.contract import MODEL_SUFFIXES, PICKLE_SUFFIXES
 from dockyard.scan import external
 from dockyard.scan.dockerignore import DockerIgnore
 from dockyard.scan.findings import FAIL_ON_CHOICES, SEVERITIES, Finding, Report
-from dockyard.scan.image import ImageFilesystem, audit_image, read_image_tar, save_image
+from dockyard.scan.image import ImageFilesystem, audit_image, baked_model, read_image_tar, save_image
 from dockyard.scan.lint import lint_dockerfile, lint_dockerfile_text
-from dockyard.scan.models import ModelScanResult, is_model_file, scan_model_file
+from dockyard.scan.models import ModelScanResult, is_model_file, scan_model_bytes, scan_model_file
 from dockyard.scan.sbom import (
     Package,
     cyclonedx_json,
@@ -74,8 +74,30 @@ def scan_image_archive(archive: Path, *, target: str | None = None, osv_db: Path
     unread = Report(name, not_checked=tuple(f"vulnerabilities in {u}" for u in unread_package_databases(fs)),
                     warnings=(f"external scanners on PATH that dockyard does not run yet: {', '.join(tools)}",)
                     if tools else ())
-    combined = Report.combine(name, audit, vulns, unread)
+    combined = Report.combine(name, audit, vulns, unread, _baked_models(fs, name))
     return dataclasses.replace(combined, extras=(("packages", packages), ("filesystem", fs)))
+
+
+def _baked_models(fs: ImageFilesystem, target: str) -> Report:
+    """Judge the pickle-family files baked into the image (weights dir and app code)."""
+    findings: list[Finding] = []
+    not_checked: list[str] = []
+    count = 0
+    for path, entry in sorted(fs.files.items()):
+        if entry.kind != "file" or not baked_model(path):
+            continue
+        count += 1
+        if entry.content is None:
+            not_checked.append(f"model file {path}: larger than the scanner reads from an image")
+            continue
+        result = scan_model_bytes(entry.content, path)
+        findings.extend(result.findings)
+        if result.status == "unscannable":
+            not_checked.append(f"model file {path}: {result.findings[0].detail}")
+    if not count:
+        return Report(target)
+    return Report(target, tuple(findings), checks=(f"model files in the image: {count} (pickle allow-list)",),
+                  not_checked=tuple(not_checked))
 
 
 def scan_image(ref: str, *, osv_db: Path | None = None, offline: bool = False,

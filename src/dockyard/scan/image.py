@@ -29,6 +29,7 @@ NON_SERVING_ROLES = ("train",)  # io.dockyard.role values of images that run a j
 HEAD_BYTES = 4096  # enough for PEM headers, rc files and the start of a GCP key
 MAX_SNIFF_SIZE = 1 << 20  # bigger files are data, not credentials
 MAX_KEEP_SIZE = 16 << 20
+MAX_MODEL_SIZE = 2 << 30  # baked pickle-family models are read whole to be judged; bigger ones are not checked
 _OCI_INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
                     "application/vnd.docker.distribution.manifest.list.v2+json"}
 
@@ -65,9 +66,15 @@ class ImageFilesystem:
         return entry.content if entry else None
 
 
+def baked_model(path: str) -> bool:
+    """A pickle-family file where dockyard images keep weights and code (the image contract)."""
+    return path.startswith((contract.MODEL_DIR + "/", contract.APP_DIR + "/")) and \
+        path[path.rfind("."):].lower() in contract.PICKLE_SUFFIXES
+
+
 def default_keep(path: str) -> bool:
-    """Files whose full content the SBOM and user lookup need."""
-    return (
+    """Files whose full content the SBOM, the user lookup and the model scan need."""
+    return baked_model(path) or (
         path.endswith((".dist-info/METADATA", ".egg-info/PKG-INFO"))
         or path == "/var/lib/dpkg/status"
         or path.startswith("/var/lib/dpkg/status.d/")
@@ -251,7 +258,7 @@ def _entry(layer: tarfile.TarFile, m: tarfile.TarInfo, path: str, index: int,
     secret: SecretFile | None = None
     content: bytes | None = None
     if m.isreg():
-        wants_content = keep(path) and m.size <= MAX_KEEP_SIZE
+        wants_content = keep(path) and m.size <= (MAX_MODEL_SIZE if baked_model(path) else MAX_KEEP_SIZE)
         head = b""
         if wants_content or m.size <= MAX_SNIFF_SIZE:
             fh = layer.extractfile(m)

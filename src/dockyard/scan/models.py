@@ -533,9 +533,14 @@ def scan_model_file(path: Path) -> ModelScanResult:
         data = Path(path).read_bytes()
     except OSError as exc:
         return _unscannable(where, "unknown", f"cannot read the file: {exc.strerror}")
+    return scan_model_bytes(data, where)
+
+
+def scan_model_bytes(data: bytes, where: str) -> ModelScanResult:
+    """Scan a model file's bytes (``where`` is its name or path, whose suffix picks the format)."""
     walk = _Walk()
     try:
-        fmt = _sniff_and_walk(Path(path), data, walk)
+        fmt = _sniff_and_walk(Path(where), data, walk)
     except Unscannable as exc:
         return _unscannable(where, "unknown", str(exc))
     except (zipfile.BadZipFile, struct.error, IndexError, KeyError, EOFError, zlib.error) as exc:
