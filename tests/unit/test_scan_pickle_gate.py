@@ -262,3 +262,15 @@ def test_image_scan_judges_models_baked_into_the_image(benign: dict[str, list[Pa
     assert not any(loc.startswith("/opt/venv") for loc, _ in models)
     assert [n for n in report.not_checked if n.startswith("model file /app/outputs/opaque.pt")]
     assert "model files in the image: 3 (pickle allow-list)" in report.checks
+
+
+def test_function_transformer_with_any_numpy_ufunc_passes(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    preprocessing = pytest.importorskip("sklearn.preprocessing")
+    for func in (np.log1p, np.sqrt, np.exp, np.abs):
+        path = tmp_path / f"{func.__name__}.pkl"
+        path.write_bytes(pickle.dumps(preprocessing.FunctionTransformer(func).fit(np.ones((3, 2)))))
+        assert scan_model_file(path).status == "clean", func
+    path = tmp_path / "frompyfunc.pkl"  # not a ufunc by name: a builder of callables stays refused
+    path.write_bytes(model_corpus.PROTO + model_corpus._global("numpy", "frompyfunc") + b".")
+    assert scan_model_file(path).status != "clean"
