@@ -203,9 +203,11 @@ def build(
     on_line: Printer | None = None,
     no_cache: bool = False,
     labels: Mapping[str, str] | None = None,
+    allow_unsafe_model: bool = False,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
-    (model version, metrics...) on top of the OCI and dockyard labels."""
+    (model version, metrics...) on top of the OCI and dockyard labels. A pickle-family model
+    file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``)."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -213,6 +215,10 @@ def build(
         model_file = cfg.serve.model
     if model_file and not model_file.startswith(BUILD_DIR):
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
+        if not allow_unsafe_model:  # an image is pushed and deployed: gate what it will unpickle
+            from .serving import check_model_safety
+
+            check_model_safety(project_dir, str(path), allow_unsafe=False)
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file,
                    model_version=(labels or {}).get("io.dockyard.model-version"))

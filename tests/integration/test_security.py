@@ -165,6 +165,18 @@ def test_serve_refuses_the_published_deny_list_bypasses(engine: Engine, digits_p
     assert not Path("/tmp/dockyard-pwned").exists()
 
 
+def test_build_refuses_to_bake_a_refused_pickle_into_an_image(engine: Engine, digits_project: Path) -> None:
+    # An image is pushed and deployed elsewhere: `build --model` applies the same gate as serve.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    import model_corpus
+
+    (digits_project / "model.pkl").write_bytes(model_corpus.MALICIOUS["operator_methodcaller"])
+    res = _dockyard("build", str(digits_project), "--target", "serve", "--model", "model.pkl")
+    assert res.returncode == 1
+    assert "refusing to serve model.pkl" in res.stderr and "_operator.methodcaller" in res.stderr
+    assert "--allow-unsafe-model" in res.stderr
+
+
 def test_serve_secret_is_a_read_only_file_and_nowhere_else(engine: Engine, digits_project: Path, unique_tag: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.engine import Secret

@@ -114,6 +114,7 @@ def build(
     target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
     secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
     model: Annotated[Optional[str], typer.Option("--model", help="model file to bake into the serve image")] = None,
+    allow_unsafe_model: Annotated[bool, typer.Option(help="bake in a model file the pickle gate refuses")] = False,
     eject: Annotated[bool, typer.Option("--eject", help="write the Dockerfile into the project instead of building")] = False,
     force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
     frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
@@ -136,7 +137,8 @@ def build(
     if target not in (None, "train", "serve"):
         raise typer.BadParameter("--target must be train or serve")
     res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
-                        model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache)
+                        model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache,
+                        allow_unsafe_model=allow_unsafe_model)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)
