@@ -113,3 +113,36 @@ def test_missing_healthcheck_is_still_flagged_elsewhere(tmp_path: Path, healthch
     config = json.loads(json.dumps(CONFIG))
     config["config"].update({"User": "10001:10001", "Env": [], "Healthcheck": healthcheck, "Labels": labels})
     assert [f.rule_id for f in audit_config(_fs(tmp_path, config))] == ["image/no-healthcheck"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("path", "kind"), [
+    ("lib/apk/db/installed", "Alpine apk"),
+    ("var/lib/rpm/rpmdb.sqlite", "RPM"),
+    ("opt/conda/conda-meta/numpy-1.26.4-py311.json", "conda"),
+])
+def test_package_databases_dockyard_cannot_read_fail_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             path: str, kind: str) -> None:
+    import test_scan_image
+
+    from dockyard.scan import scan_image_archive
+
+    monkeypatch.setattr(test_scan_image, "LAYERS", [*LAYERS, [(path, b"x", 0o644)]])
+    osv = Path(__file__).parent.parent / "fixtures" / "scan" / "osv"
+    report = scan_image_archive(legacy_archive(tmp_path / "image.tar"), osv_db=osv, max_db_age_days=100000)
+    assert [n for n in report.not_checked if n.startswith(f"vulnerabilities in {kind} packages")]
+    assert report.gate("critical") in {"findings", "not-checked"}
+    sarif = json.loads(report.to_sarif())
+    invocation = sarif["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    assert any(kind in n["message"]["text"] and n["level"] == "error"
+               for n in invocation["toolExecutionNotifications"])
+    assert json.loads(report.to_json())["not_checked"] == list(report.not_checked)
+
+
+def test_a_debian_image_has_nothing_left_unchecked(tmp_path: Path) -> None:
+    from dockyard.scan import scan_image_archive
+
+    osv = Path(__file__).parent.parent / "fixtures" / "scan" / "osv"
+    report = scan_image_archive(legacy_archive(tmp_path / "image.tar"), osv_db=osv, max_db_age_days=100000)
+    assert report.not_checked == ()
+    assert any(c.startswith("vulnerabilities (OSV dump") for c in report.checks)
