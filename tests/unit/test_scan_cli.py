@@ -120,3 +120,13 @@ def test_a_pickled_full_torch_module_is_refused_with_the_class_named(tmp_path: P
     proc = dockyard_cli("scan", str(tmp_path / "model.pkl"), "--fail-on", "high")
     assert proc.returncode == 4
     assert "train_script.Net, which is not on the allow-list" in proc.stdout
+
+
+def test_unpinned_requirements_cannot_be_matched_so_they_are_not_checked(tmp_path: Path) -> None:
+    osv = Path(__file__).parents[1] / "fixtures" / "scan" / "osv"
+    (tmp_path / "requirements.txt").write_text("numpy==1.21.0\nrequests>=2\n# a comment\n--extra-index-url x\n")
+    proc = dockyard_cli("scan", str(tmp_path), "--vulns", "--osv-db", str(osv), "--max-db-age-days", "100000",
+                        "--fail-on", "critical", "--format", "json")
+    report = json.loads(proc.stdout)
+    assert [n for n in report["not_checked"] if "1 unpinned requirement(s) (requests>=2)" in n]
+    assert proc.returncode in (4, 5)

@@ -26,6 +26,7 @@ from dockyard.scan.sbom import (
     inventory,
     inventory_from_directory,
     spdx_json,
+    unpinned_requirements,
     unread_package_databases,
 )
 from dockyard.scan.secrets import classify_file
@@ -197,6 +198,11 @@ def scan_path(project_dir: Path, *, osv_db: Path | None = None, offline: bool = 
     if vulns:
         reports.append(scan_vulnerabilities(inventory_from_directory(root), target=str(root), osv_db=osv_db,
                                             offline=offline, max_db_age_days=max_db_age_days))
+        loose = unpinned_requirements(root)
+        if loose:  # no exact version: nothing to match, so not checked (lock them: dockyard lock)
+            reports.append(Report(str(root), not_checked=(
+                f"vulnerabilities of {len(loose)} unpinned requirement(s) ({', '.join(loose[:5])}): "
+                "pin or lock them (dockyard lock) so versions can be matched",)))
     return Report.combine(str(root), *reports)
 
 

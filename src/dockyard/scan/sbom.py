@@ -184,6 +184,18 @@ def inventory_from_directory(root: Path) -> tuple[Package, ...]:
     return ()
 
 
+def unpinned_requirements(root: Path) -> tuple[str, ...]:
+    """Requirement lines of a project without dist-info that name no exact version (not matchable)."""
+    if any(root.rglob("*.dist-info/METADATA")):
+        return ()
+    for req in ("requirements.lock", "requirements.txt"):
+        if (root / req).is_file():
+            lines = [ln.split("#")[0].strip() for ln in (root / req).read_text("utf-8", "replace").splitlines()]
+            reqs = [ln for ln in lines if ln and not ln.startswith(("-", "--"))]
+            return tuple(ln for ln in reqs if not _pinned_requirements(ln, req))
+    return ()
+
+
 def _pinned_requirements(text: str, location: str) -> list[Package]:
     out = []
     for line in text.splitlines():
