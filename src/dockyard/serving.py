@@ -211,8 +211,9 @@ def follow(engine: Engine, container: str, on_line: Printer, grace_s: int = 15) 
 
 
 def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080, host: str = "127.0.0.1",
-                extra: tuple[str, ...] = ()) -> list[str]:
-    """The argv that runs the same runtime outside a container, in the current Python."""
+                extra: tuple[str, ...] = (), allow_unsafe_model: bool = False) -> list[str]:
+    """The argv that runs the same runtime outside a container, in the current Python. The model
+    is loaded on this host, with no container around it: the pickle gate applies here too."""
     project_dir = project_dir.resolve()
     cfg = load_config(project_dir)
     argv = [sys.executable, "-m", "dockyard.runtime", "--host", host, "--port", str(port), "--name", cfg.name,
@@ -225,6 +226,7 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         if not path.is_file():
             raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
+        check_model_safety(project_dir, str(path), allow_unsafe_model)
         argv += ["--model", str(path)]
     else:
         raise UsageError("nothing to serve: no serve.predictor or serve.model in dockyard.yaml", "add one, or pass --model FILE")
@@ -278,12 +280,14 @@ def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> An
         raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
 
 
-def predict_local(project_dir: Path, inputs: Mapping[str, Any], *, model: str | None = None) -> Any:
+def predict_local(project_dir: Path, inputs: Mapping[str, Any], *, model: str | None = None,
+                  allow_unsafe_model: bool = False) -> Any:
     """Start the runtime on a free loopback port, predict once, stop it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(serve_local(project_dir, model=model, port=port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    argv = serve_local(project_dir, model=model, port=port, allow_unsafe_model=allow_unsafe_model)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}", 120, alive=lambda: proc.poll() is None)
         return predict(f"http://127.0.0.1:{port}", inputs)

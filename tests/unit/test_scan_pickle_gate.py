@@ -274,3 +274,18 @@ def test_function_transformer_with_any_numpy_ufunc_passes(tmp_path: Path) -> Non
     path = tmp_path / "frompyfunc.pkl"  # not a ufunc by name: a builder of callables stays refused
     path.write_bytes(model_corpus.PROTO + model_corpus._global("numpy", "frompyfunc") + b".")
     assert scan_model_file(path).status != "clean"
+
+
+@pytest.mark.parametrize("verb", [["serve", "--local", "--port", "0"], ["predict", "--input", "{}"]])
+def test_local_serving_on_the_host_is_gated_too(tmp_path: Path, verb: list[str]) -> None:
+    # serve --local and predict PROJECT load the model in this process's Python, with no container.
+    from test_cli_errors import assert_user_error, dockyard_cli
+
+    (tmp_path / "dockyard.yaml").write_text("name: demo\npython: '3.11'\nserve:\n  model: model.pkl\n")
+    (tmp_path / "model.pkl").write_bytes(model_corpus.MALICIOUS["uuid_get_command_stdout"])
+    args = [verb[0], *([str(tmp_path)] if verb[0] == "predict" else [str(tmp_path), *verb[1:]]),
+            *(verb[1:] if verb[0] == "predict" else [])]
+    proc = dockyard_cli(*args)
+    assert_user_error(proc)
+    assert "refusing to serve model.pkl" in proc.stderr and "uuid._get_command_stdout" in proc.stderr
+    assert not Path("/tmp/dockyard-pwned").exists()
