@@ -367,6 +367,14 @@ def _npy_object_array(payload: bytes) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload
 
 
+def _torch_legacy(payload: bytes) -> bytes:
+    """torch.save's legacy layout (magic, protocol, sys info, data, keys) with a protocol-0 payload
+    as the data pickle: torch.load unpickles it whatever its protocol."""
+    head = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+    head += pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2)
+    return head + payload + pickle.dumps([], protocol=2)
+
+
 def malicious_models(dest: Path) -> Iterator[Path]:
     """Every attack as .pkl, the bypasses also inside joblib-compressed, torch-zip and .npy containers."""
     import zlib
@@ -387,6 +395,8 @@ def malicious_models(dest: Path) -> Iterator[Path]:
         yield dest / f"{name}_pytorch_model.bin"
         (dest / f"{name}.npy").write_bytes(_npy_object_array(body))
         yield dest / f"{name}.npy"
+    (dest / "torch_legacy_protocol0_payload.pth").write_bytes(_torch_legacy(MALICIOUS["inst_opcode"]))
+    yield dest / "torch_legacy_protocol0_payload.pth"
     (dest / "joblib_object_array.joblib").write_bytes(_nested_object_array_joblib())
     yield dest / "joblib_object_array.joblib"
     (dest / "torchscript_with_python_import.pt").write_bytes(

@@ -289,3 +289,15 @@ def test_local_serving_on_the_host_is_gated_too(tmp_path: Path, verb: list[str])
     assert_user_error(proc)
     assert "refusing to serve model.pkl" in proc.stderr and "uuid._get_command_stdout" in proc.stderr
     assert not Path("/tmp/dockyard-pwned").exists()
+
+
+def test_legacy_torch_file_with_a_protocol_0_payload_in_its_data_pickle_is_refused(tmp_path: Path) -> None:
+    # The data pickle of a legacy torch file need not start with PROTO; torch.load still runs it.
+    path = tmp_path / "model.pth"
+    path.write_bytes(model_corpus._torch_legacy(model_corpus.MALICIOUS["inst_opcode"]))
+    result = scan_model_file(path)
+    assert result.status == "malicious"
+    assert "pickle imports os.system" in [f.title for f in result.findings]
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(model_corpus._torch_legacy(b"")[:-len(pickle.dumps([], protocol=2))])
+    assert scan_model_file(truncated).status == "unscannable"

@@ -145,6 +145,7 @@ class _Machine:
         self.fh, self.walk = fh, walk
         self.stack: list[Any] = []
         self.memo: dict[int, Any] = {}
+        self.result: Any = UNKNOWN  # what STOP returns (only literals are known)
 
     def pop(self) -> Any:
         if not self.stack:
@@ -191,7 +192,7 @@ class _Machine:
         elif name == "MARK":
             st.append(MARK)
         elif name == "STOP":
-            self.pop()
+            self.result = self.pop()
             return True
         elif name in {"PROTO", "FRAME", "NEXT_BUFFER", "READONLY_BUFFER"}:
             if name == "NEXT_BUFFER":
@@ -336,11 +337,22 @@ def _dtype_info(dtype: Any) -> tuple[str | None, int]:
     return descr, int(digits)
 
 
+# torch.save's legacy (non-zip) format: this number, then four more pickles that torch.load
+# unpickles in turn (protocol version, sys info, the data, the storage keys), then raw storages.
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+TORCH_LEGACY_STREAMS = 4
+
+
 def walk_pickles(fh: IO[bytes]) -> _Walk:
-    """Walk one pickle, then any pickles that follow it (legacy torch files hold several)."""
+    """Walk one pickle, then the pickles that follow it (legacy torch files hold five)."""
     walk = _Walk()
-    _Machine(fh, walk).run()
-    while True:
+    first = _Machine(fh, walk)
+    first.run()
+    if first.result == TORCH_LEGACY_MAGIC:
+        for _ in range(TORCH_LEGACY_STREAMS):  # torch.load unpickles each, in any protocol: all must walk
+            _Machine(fh, walk).run()
+        return walk
+    while True:  # pickle.load and joblib read only the first; a payload hidden after it is still reported
         start = fh.tell()
         if fh.read(1) != b"\x80":  # the next stream must start with PROTO, else it is raw data
             break
