@@ -301,3 +301,32 @@ def test_legacy_torch_file_with_a_protocol_0_payload_in_its_data_pickle_is_refus
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(model_corpus._torch_legacy(b"")[:-len(pickle.dumps([], protocol=2))])
     assert scan_model_file(truncated).status == "unscannable"
+
+
+def test_duplicate_zip_entries_are_each_judged(tmp_path: Path) -> None:
+    # Python's zipfile returns the last entry of a name, other readers the first: judge both.
+    import io
+    import warnings as _warnings
+    import zipfile
+
+    buf = io.BytesIO()
+    with _warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as zf:
+        _warnings.simplefilter("ignore")  # "Duplicate name"
+        zf.writestr("archive/data.pkl", model_corpus.MALICIOUS["pkgutil_resolve_name"])
+        zf.writestr("archive/data.pkl", pickle.dumps({"w": [1.0]}, protocol=2))
+        zf.writestr("archive/version", "3\n")
+    path = tmp_path / "model.pt"
+    path.write_bytes(buf.getvalue())
+    assert scan_model_file(path).status == "malicious"
+
+
+def test_npz_members_are_judged_by_content_not_name(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("weights", model_corpus._npy_object_array(model_corpus.MALICIOUS["operator_methodcaller"]))
+    path = tmp_path / "arrays.npz"
+    path.write_bytes(buf.getvalue())
+    assert scan_model_file(path).status == "malicious"

@@ -480,21 +480,27 @@ def _check_npy(data: bytes, name: str, walk: _Walk) -> None:
 
 
 def _scan_zip(data: bytes, walk: _Walk) -> str:
+    # Entries are read one by one (ZipInfo, not name): two entries with the same name must both
+    # be judged, since another zip reader may pick the one Python's name lookup would hide.
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        names = zf.namelist()
-        pickles = [n for n in names if n.endswith(".pkl")]
-        arrays = [n for n in names if n.endswith(".npy")]
+        entries = zf.infolist()
+        names = [e.filename for e in entries]
+        pickles = [e for e in entries if e.filename.endswith(".pkl")]
+        arrays = []
+        for entry in entries:  # numpy.load parses any npz member that starts with the .npy magic
+            if entry not in pickles and not entry.is_dir():
+                with zf.open(entry) as fh:
+                    if fh.read(6) == b"\x93NUMPY":
+                        arrays.append(entry)
         if not pickles and not arrays:
             if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
                 return "keras"  # Keras v3: JSON config + HDF5 weights; load_model's safe_mode refuses lambdas
             raise Unscannable("zip archive with no pickle or .npy members (unknown model format)")
         walk.torchscript = any(n.endswith("constants.pkl") or "/code/" in n for n in names)
-        for member in pickles:
-            walk.merge(walk_pickles(io.BytesIO(zf.read(member))))
-        for member in arrays:
-            raw = zf.read(member)
-            if raw[:6] == b"\x93NUMPY":
-                _check_npy(raw, member, walk)
+        for entry in pickles:
+            walk.merge(walk_pickles(io.BytesIO(zf.read(entry))))
+        for entry in arrays:
+            _check_npy(zf.read(entry), entry.filename, walk)
         if not pickles:
             return "npz"
         return "torchscript" if walk.torchscript else "pytorch-zip"
