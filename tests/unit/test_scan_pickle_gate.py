@@ -330,3 +330,27 @@ def test_npz_members_are_judged_by_content_not_name(tmp_path: Path) -> None:
     path = tmp_path / "arrays.npz"
     path.write_bytes(buf.getvalue())
     assert scan_model_file(path).status == "malicious"
+
+
+@pytest.mark.parametrize("descr", ["'object'", "'|O'", "'O8'", "[('a', '<i4'), ('b', 'object')]"])
+def test_npy_object_dtype_spelled_any_way_is_walked(tmp_path: Path, descr: str) -> None:
+    # numpy accepts np.dtype('object') in a .npy header; np.load(allow_pickle=True) then unpickles.
+    import struct
+
+    header = ("{'descr': " + descr + ", 'fortran_order': False, 'shape': (1,), }").encode()
+    header += b" " * (63 - len(header) % 64) + b"\n"
+    path = tmp_path / "array.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+                     + model_corpus.MALICIOUS["pkgutil_resolve_name"])
+    assert scan_model_file(path).status == "malicious"
+
+
+def test_plain_npy_arrays_of_every_numeric_dtype_are_clean(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    for dtype in ("<f8", "<i4", "|b1", "<U3", "|S2", "<c16", "<M8[D]", "<m8[s]", "|u1", "<f2"):
+        path = tmp_path / "a.npy"
+        np.save(path, np.zeros(2, dtype=dtype))
+        assert scan_model_file(path).status == "clean", dtype
+    path = tmp_path / "s.npy"
+    np.save(path, np.zeros(2, dtype=[("a", "<i4"), ("b", [("c", "<f8")])]))
+    assert scan_model_file(path).status == "clean"

@@ -16,6 +16,7 @@ import io
 import json
 import lzma
 import pickletools
+import re
 import struct
 import zipfile
 import zlib
@@ -475,8 +476,21 @@ def _check_npy(data: bytes, name: str, walk: _Walk) -> None:
         raise Unscannable(f"{name}: bad .npy header") from exc
     if not isinstance(header, dict):
         raise Unscannable(f"{name}: bad .npy header")
-    if "O" in str(header.get("descr", "")):  # object arrays are stored as a pickle after the header
+    if _may_hold_objects(header.get("descr")):  # object arrays are stored as a pickle after the header
         walk.merge(walk_pickles(io.BytesIO(data[start + hlen:])))
+
+
+_PLAIN_DTYPE = re.compile(r"[<>|=]?[biufcmMUSVa?]\d*(\[\w+\])?")
+
+
+def _may_hold_objects(descr: Any) -> bool:
+    """Fail closed: only a dtype spelled as a plain number/string type, or a structure of them,
+    is known to hold no Python objects ('O', 'object', 'object_'... all unpickle)."""
+    if isinstance(descr, str):
+        return not _PLAIN_DTYPE.fullmatch(descr)
+    if isinstance(descr, list):
+        return any(not isinstance(field, tuple) or len(field) < 2 or _may_hold_objects(field[1]) for field in descr)
+    return True
 
 
 def _scan_zip(data: bytes, walk: _Walk) -> str:
