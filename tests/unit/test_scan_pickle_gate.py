@@ -354,3 +354,36 @@ def test_plain_npy_arrays_of_every_numeric_dtype_are_clean(tmp_path: Path) -> No
     path = tmp_path / "s.npy"
     np.save(path, np.zeros(2, dtype=[("a", "<i4"), ("b", [("c", "<f8")])]))
     assert scan_model_file(path).status == "clean"
+
+
+@pytest.mark.parametrize("dtype", [[("a", "O")], [("a", "<i4"), ("b", [("c", "O")])], ("O", (2,))])
+def test_joblib_arrays_with_objects_inside_structured_dtypes_are_walked(tmp_path: Path, dtype: object) -> None:
+    # joblib unpickles any array whose dtype.hasobject, not only dtype('O'): the payload hides there.
+    np = pytest.importorskip("numpy")
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, ...]:
+            import os
+
+            return (os.system, ("true",))
+
+    array = np.zeros(2, dtype=dtype)
+    field = array.dtype.names[0] if array.dtype.names else None
+    if field and array.dtype[field].hasobject and array.dtype[field].names is None:
+        array[field][0] = Payload()
+    elif field:
+        array[array.dtype.names[1]]["c"][0] = Payload()
+    else:
+        array[0][0] = Payload()
+    path = tmp_path / "model.joblib"
+    joblib = pytest.importorskip("joblib")
+    joblib.dump({"arr": array}, path)
+    assert scan_model_file(path).status == "malicious"
+
+
+def test_joblib_structured_arrays_without_objects_stay_clean(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "model.joblib"
+    joblib.dump({"a": np.zeros(3, dtype=[("x", "<i4"), ("y", [("z", "<f8")])]), "b": np.zeros((2, 2), "U4")}, path)
+    assert scan_model_file(path).status == "clean"

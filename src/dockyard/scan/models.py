@@ -296,8 +296,8 @@ class _Machine:
         descr, itemsize = _dtype_info(state.get("dtype"))
         if descr is None:
             raise Unscannable("joblib array with a dtype the scanner cannot size")
-        if descr.lstrip("<>|=").startswith("O"):
-            _Machine(self.fh, self.walk).run()  # object arrays are a nested pickle stream
+        if _dtype_has_objects(state.get("dtype")):
+            _Machine(self.fh, self.walk).run()  # joblib reads arrays with objects as a nested pickle
             return
         if state.get("numpy_array_alignment_bytes") is not None:
             pad = self.fh.read(1)
@@ -318,6 +318,32 @@ class _Machine:
         if start + n > end:
             raise Unscannable("joblib file truncated inside array data")
         self.fh.seek(start + n)
+
+
+def _dtype_has_objects(dtype: Any, depth: int = 0) -> bool:
+    """Whether joblib would unpickle this array (``dtype.hasobject``). Any sign counts, since the
+    pickle spells the dtype however it likes: an object-like descr, an object field or subarray
+    base, the NPY_ITEM_HASOBJECT flag bit, or a void dtype whose parts cannot be read."""
+    if not isinstance(dtype, Obj) or not isinstance(dtype.args, tuple) or not dtype.args or depth > 32:
+        return True
+    descr = dtype.args[0]
+    if not isinstance(descr, str):
+        return True
+    state = dtype.state if isinstance(dtype.state, tuple) else ()
+    if _may_hold_objects(descr) and not descr.lstrip("<>|=").startswith("V"):
+        return True
+    if len(state) >= 8 and isinstance(state[7], int) and state[7] & 1:
+        return True
+    subarray = state[2] if len(state) > 2 else None
+    if isinstance(subarray, tuple) and subarray and _dtype_has_objects(subarray[0], depth + 1):
+        return True
+    fields = state[4] if len(state) > 4 else None
+    if isinstance(fields, dict) and any(not isinstance(f, tuple) or not f or _dtype_has_objects(f[0], depth + 1)
+                                        for f in fields.values()):
+        return True
+    if descr.lstrip("<>|=").startswith("V") and not isinstance(fields, dict) and not isinstance(subarray, tuple):
+        return True  # raw void bytes with nothing to say what is inside
+    return False
 
 
 def _dtype_info(dtype: Any) -> tuple[str | None, int]:
