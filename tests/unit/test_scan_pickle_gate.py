@@ -387,3 +387,36 @@ def test_joblib_structured_arrays_without_objects_stay_clean(tmp_path: Path) -> 
     path = tmp_path / "model.joblib"
     joblib.dump({"a": np.zeros(3, dtype=[("x", "<i4"), ("y", [("z", "<f8")])]), "b": np.zeros((2, 2), "U4")}, path)
     assert scan_model_file(path).status == "clean"
+
+
+def test_keras_archives_with_a_lambda_or_a_foreign_module_are_refused(benign: dict[str, list[Path]],
+                                                                      tmp_path: Path) -> None:
+    import io
+    import json as _json
+    import zipfile
+
+    good = next((p for p in benign["no-code"] if p.suffix == ".keras"), None)
+    if good is None:
+        pytest.skip("keras is not installed")
+    with zipfile.ZipFile(good) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    config = _json.loads(members["config.json"])
+
+    def rewrite(name: str, layer: dict) -> Path:  # type: ignore[type-arg]
+        changed = _json.loads(_json.dumps(config))
+        changed["config"]["layers"].append(layer)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for member, data in members.items():
+                zf.writestr(member, _json.dumps(changed) if member == "config.json" else data)
+        path = tmp_path / f"{name}.keras"
+        path.write_bytes(buf.getvalue())
+        return path
+
+    lam = rewrite("lambda", {"module": "keras.layers", "class_name": "Lambda", "config": {
+        "function": {"class_name": "__lambda__", "config": {"code": "4wEAAAA=", "defaults": None}}}})
+    foreign = rewrite("foreign", {"module": "os", "class_name": "system", "config": {}})
+    assert scan_model_file(lam).status == "malicious"
+    result = scan_model_file(foreign)
+    assert result.status == "unsafe" and "os.system" in result.findings[0].title
+    assert scan_model_file(good).status == "clean"

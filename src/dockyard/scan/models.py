@@ -127,11 +127,13 @@ class _Walk:
     unresolved: list[tuple[int, str]] = field(default_factory=list)  # offset, why (computed import, EXT code)
     joblib_arrays: int = 0
     torchscript: bool = False  # a TorchScript archive: __torch__.* names are its own classes
+    code: list[tuple[str, str, str]] = field(default_factory=list)  # severity, title, detail (non-pickle code)
 
     def merge(self, inner: _Walk) -> None:
         self.imports.extend(inner.imports)
         self.unresolved.extend(inner.unresolved)
         self.joblib_arrays += inner.joblib_arrays
+        self.code.extend(inner.code)
 
 
 _PUSH_ARG = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
@@ -506,6 +508,31 @@ def _check_npy(data: bytes, name: str, walk: _Walk) -> None:
         walk.merge(walk_pickles(io.BytesIO(data[start + hlen:])))
 
 
+def _check_keras_config(raw: bytes, walk: _Walk) -> None:
+    """Keras v3 archives name every object by (module, class_name) and load_model imports that
+    module; a Lambda layer carries marshalled Python bytecode. Only keras' own modules pass."""
+    try:
+        config = json.loads(raw)
+    except ValueError as exc:
+        raise Unscannable(f"Keras config.json is not JSON: {exc}") from exc
+    stack: list[Any] = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        cls, module = node.get("class_name"), node.get("module")
+        if cls in {"__lambda__", "Lambda"} or (cls == "function" and "code" in str(node.get("config"))):
+            walk.code.append(("critical", "Keras archive holds a Lambda (marshalled Python bytecode)",
+                              "load_model runs it when safe_mode is off; rebuild the model without Lambda layers"))
+        elif isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+            walk.code.append(("high", f"Keras archive imports {module}.{cls}, which is not part of keras",
+                              "load_model imports the module the config names; only keras' own pass the gate"))
+
+
 _PLAIN_DTYPE = re.compile(r"[<>|=]?[biufcmMUSVa?]\d*(\[\w+\])?")
 
 
@@ -534,7 +561,8 @@ def _scan_zip(data: bytes, walk: _Walk) -> str:
                         arrays.append(entry)
         if not pickles and not arrays:
             if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
-                return "keras"  # Keras v3: JSON config + HDF5 weights; load_model's safe_mode refuses lambdas
+                _check_keras_config(zf.read("config.json"), walk)
+                return "keras"
             raise Unscannable("zip archive with no pickle or .npy members (unknown model format)")
         walk.torchscript = any(n.endswith("constants.pkl") or "/code/" in n for n in names)
         for entry in pickles:
@@ -638,6 +666,9 @@ def _verdict(where: str, fmt: str, walk: _Walk) -> ModelScanResult:
                 "model/import-not-allowed", "high", f"pickle imports {dotted}, which is not on the allow-list", where,
                 f"at byte {pos}: only the callables real saved models use may be imported (docs/security.md)",
                 "re-save the model in a safe format, or pass --allow-unsafe-model if you trust the file"))
+    for severity, title, detail in walk.code:
+        findings.append(Finding("model/dangerous-import" if severity == "critical" else "model/import-not-allowed",
+                                severity, title, where, detail, _REFUSE_FIX))
     for pos, why in walk.unresolved:
         findings.append(Finding(
             "model/dangerous-import", "high", "pickle builds an import the scanner cannot resolve", where,
