@@ -746,3 +746,21 @@ __all__ = [
     "RegistryRef", "VersionInfo", "is_version_tag", "load_credentials", "local_versions", "login", "promote",
     "prune", "pull", "push", "remote_versions", "rollback", "split_ref",
 ]
+
+
+def alias_version(name: str, alias: str, registry: str) -> int:
+    """The version number alias ``name@alias`` points at: the version tag with the alias's digest."""
+    _check_alias(alias)
+    reg = RegistryRef.parse(registry)
+    client = RegistryClient(reg.host)
+    repo = reg.repository(name)
+    tags = client.tags(repo)
+    target = client.head(repo, alias) if alias in tags else None
+    if target is None:
+        raise RegistryError(f"{reg.host}/{repo} has no alias {alias!r}",
+                            f"promote a version first: dockyard promote {name}:N --as {alias} --registry {registry}")
+    for tag in sorted((t for t in tags if t.isdigit()), key=int, reverse=True):
+        if client.head(repo, tag) == target:
+            return int(tag)
+    raise RegistryError(f"alias {name}@{alias} points at {target[:19]}, which no version tag N of {repo} has",
+                        f"re-promote a version: dockyard promote {name}:N --as {alias} --registry {registry}")

@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import load_config
+from . import project, references
+from .config import CONFIG_NAME, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
 from .planning import MODEL_SUFFIXES, predictor_module
+from .project import MODEL_STAGE, BuildOutcome, clear_model_stage, stage_model
+from .references import Kind, serving_tag
+from .runtime import contract
+from .store import ModelVersion, Store
 
 CONTAINER_PORT = 8080
 
@@ -33,45 +38,93 @@ class ServeOutcome:
     tag: str
 
 
-def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None) -> str | None:
-    """A model argument (a file, or a stored version name:N) -> its build-context path.
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a serving image's weights come from: their build-context path, and the stored
+    version when the reference named one (its labels tie the image to it)."""
 
-    The weights are staged in PROJECT/.dockyard/model, so they get their own image layer even
-    when they live in a folder the .dockerignore leaves out (outputs/, models/...)."""
+    context_path: str | None
+    version: ModelVersion | None = None
+
+    @property
+    def tag(self) -> str | None:
+        """The serving image's tag: ``NAME:N`` for a stored version, else the project default."""
+        return serving_tag(self.version.name, self.version.version) if self.version else None
+
+
+def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None,
+                  cwd: Path | None = None, registry: str | None = None, verb: str = "serve") -> ModelSource:
+    """A ``--model`` reference (see dockyard.references: a file or folder relative to the current
+    directory, NAME:N, NAME:latest, NAME@ALIAS) -> its weights staged in PROJECT/.dockyard/model,
+    so they get their own image layer even when they live in a folder the .dockerignore leaves
+    out (outputs/, models/...)."""
     if model is None:
-        return None
-    from .project import MODEL_STAGE, clear_model_stage, stage_model
-
-    candidate = Path(model) if os.path.isabs(model) else project_dir / model
-    if candidate.is_file():
-        return stage_model(project_dir, candidate)
-    if ":" in model or model.replace("-", "").replace("_", "").isalnum():
-        from .store import Store
-
-        Store(store_root).materialize(model, clear_model_stage(project_dir))
-        return MODEL_STAGE
-    raise UsageError(f"--model {model!r} is neither a file nor a stored version", "pass a model file or name:N (see `dockyard models list`)")
+        return ModelSource(None)
+    ref = references.parse_for(verb, model, cwd=cwd)
+    if ref.kind is Kind.PATH:
+        assert ref.path is not None
+        return ModelSource(stage_model(project_dir, ref.path))
+    store = Store(store_root)
+    version = references.stored_version(ref, store, registry=registry)
+    store.materialize(version.ref, clear_model_stage(project_dir))
+    return ModelSource(MODEL_STAGE, version)
 
 
-def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
+def model_labels(version: ModelVersion | None) -> dict[str, str]:
     """Image labels tying a serving image to the stored version it carries."""
-    if not model or Path(model).suffix in MODEL_SUFFIXES:
-        return {}
-    from .errors import StoreError
-    from .store import Store
-
-    try:
-        version = Store(store_root).get(model)
-    except StoreError:  # a model file path, not a stored version
+    if version is None:
         return {}
     labels = {
-        "io.dockyard.model": version.name,
-        "io.dockyard.model-version": str(version.version),
-        "io.dockyard.model-run": version.run_id,
-        "io.dockyard.model-git-commit": (version.git.commit if version.git else "") or "unknown",
+        contract.LABEL_MODEL: version.name,
+        contract.LABEL_MODEL_VERSION: str(version.version),
+        contract.LABEL_MODEL_RUN: version.run_id,
+        contract.LABEL_MODEL_GIT_COMMIT: (version.git.commit if version.git else "") or "unknown",
     }
-    labels.update({f"io.dockyard.metrics.{k}": f"{v:g}" for k, v in sorted(version.metrics.items())})
+    labels.update({f"{contract.LABEL_METRICS_PREFIX}{k}": f"{v:g}" for k, v in sorted(version.metrics.items())})
     return labels
+
+
+def build_model_image(project_dir: Path, engine: Engine, model: str | None, *, allow_unsafe_model: bool = False,
+                      tag: str | None = None, on_line: Printer | None = None, store_root: Path | None = None,
+                      registry: str | None = None, secrets: Sequence[Secret] = (),
+                      no_cache: bool = False, verb: str = "serve") -> tuple[BuildOutcome, ModelSource]:
+    """The serving image around a model reference (or dockyard.yaml's serve.model): staged,
+    scanned, labelled with its version, tagged NAME:N for a stored version. serve, push and
+    deploy all build through here, so their images are the same."""
+    project_dir = project_dir.resolve()
+    source = resolve_model(project_dir, model, store_root=store_root, registry=registry, verb=verb)
+    context = source.context_path or load_config(project_dir).serve.model
+    check_model_safety(project_dir, context, allow_unsafe_model)
+    built = project.build(project_dir, engine, target="serve", model_file=context, tag=tag or source.tag,
+                          on_line=on_line, labels=model_labels(source.version), secrets=secrets, no_cache=no_cache,
+                          allow_unsafe_model=True)  # gated just above (or allowed by the caller)
+    return built, source
+
+
+def image_for(verb: str, text: str, engine: Engine, *, project_dir: Path | None = None, build: bool = False,
+              on_line: Printer | None = None, store_root: Path | None = None,
+              registry: str | None = None) -> tuple[str, bool]:
+    """The local image a reference names (see dockyard.references), and whether it was built now.
+
+    With ``build``, a stored version whose serving image does not exist yet is built from
+    ``project_dir`` (which must be that model's project) exactly as ``serve --model`` builds it."""
+    ref = references.parse_for(verb, text)
+    store = Store(store_root)
+    image = references.image_of(ref, store, registry=registry)
+    if engine.image_exists(image):
+        return image, False
+    if not build or ref.kind not in (Kind.VERSION, Kind.ALIAS) or project_dir is None:
+        raise UsageError(f"no local image {image} (for {text!r})",
+                         f"build it: dockyard build PROJECT --model {image}, or check `docker images`")
+    name = image.rpartition(":")[0]
+    here = load_config(project_dir).name if (project_dir / CONFIG_NAME).is_file() else None
+    if here != name:
+        what = f"project {here!r}" if here else "not a dockyard project"
+        raise UsageError(f"{image} has no serving image yet, and {project_dir.resolve()} is {what}, so it cannot be built",
+                         f"run this from {name}'s project folder, or pass its path with --path")
+    built, _ = build_model_image(project_dir, engine, image, on_line=on_line, store_root=store_root, registry=registry,
+                                 verb=verb)
+    return built.tag, True
 
 
 def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe: bool) -> None:
@@ -125,19 +178,13 @@ def serve(
 
     Secrets become read-only files under /run/secrets in the container. The host copies live
     in a private temporary directory only until the container has mounted them."""
-    from . import project
     from .runsecrets import check_secrets
 
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
-    context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
-    check_model_safety(project_dir, context_model, allow_unsafe_model)
-    provenance = model_labels(model, store_root)
-    if tag is None and provenance:  # a stored version: the image is NAME:N, ready for `dockyard push NAME:N`
-        tag = f"{cfg.name}:{provenance['io.dockyard.model-version']}"
-    built = project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line,
-                          labels=provenance, allow_unsafe_model=True)  # gated above
+    built, _ = build_model_image(project_dir, engine, model, allow_unsafe_model=allow_unsafe_model, tag=tag,
+                                 on_line=on_line, store_root=store_root)
     container = name or f"dockyard-serve-{cfg.name}-{port}"
     engine.remove_container(container)
     spec = RunSpec(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.engine import Engine
+from dockyard.base import find_uv
 from dockyard.errors import ConfigError
 from dockyard.imagediff import packages_of
 from dockyard.lock import check_frozen, lock, parse_header
@@ -21,7 +22,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "registry" / "tiny"
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
-    if shutil.which("uv") is None:
+    if find_uv() is None:  # the product's lookup: the uv wheel next to this interpreter, then PATH
         pytest.skip("uv is not installed on this host")
     dest = tmp_path / "tiny"
     shutil.copytree(FIXTURE, dest)

@@ -192,7 +192,9 @@ def images(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         f.write("\n# v2: a code change, so a new image\n")
     project.build(digits, engine, target="serve", model_file=model, tag=made.v2)
     # A version that starts but never answers /readyz: its health check fails.
-    dockerfile = f'FROM {engine.image_id(made.v1)}\nCMD ["python", "-c", "import time; time.sleep(3600)"]\n'
+    # FROM the tag, not `sha256:<id>`: BuildKit (DOCKER_BUILDKIT=1) reads the latter as an image
+    # named "sha256" and tries to pull it from Docker Hub.
+    dockerfile = f'FROM {made.v1}\nCMD ["python", "-c", "import time; time.sleep(3600)"]\n'
     engine.docker("build", "--quiet", "--label", f"{TEST_LABEL}=1", "-t", made.never_ready, "-", input=dockerfile)
     yield made
     for ref in (made.v1, made.v2, made.never_ready, f"{name}:train", f"{name}:latest"):

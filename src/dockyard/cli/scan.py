@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app, err, out
+from . import app, engine, err, out
 
 #: exit codes of `dockyard scan` (README "Scanning" and docs/security.md)
 EXIT_CLEAN = 0
@@ -23,8 +23,9 @@ _EPILOG = ("Exit codes: 0 clean (or no --fail-on); 1 usage error; 2 environment 
 
 @app.command(epilog=_EPILOG)
 def scan(
-    target: Annotated[str, typer.Argument(help="an image reference/id, a project folder, a model file or folder of "
-                                               "models, or a `docker save` archive")],
+    target: Annotated[str, typer.Argument(help="NAME:N, NAME:latest, NAME@ALIAS (a version's serving image), an image "
+                                               "reference/id, a project folder, a model file or folder of models, "
+                                               "or a `docker save` archive")],
     fmt: Annotated[str, typer.Option("--format", help="table, json or sarif")] = "table",
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="exit 4 at or above: low, medium, high, critical "
                                                                      "(exit 5 when a check could not run)")] = None,
@@ -41,6 +42,11 @@ def scan(
 
     if sbom and sbom not in ("cyclonedx", "spdx"):
         raise UsageError(f"unknown SBOM format {sbom!r}", "use --sbom cyclonedx or --sbom spdx")
+    if not (Path(target).exists() or scanner.is_path_like(target)):
+        from ..serving import image_for
+
+        # NAME:N / NAME:latest / NAME@ALIAS name a version's serving image; others are image refs.
+        target = image_for("scan", target, engine())[0]
     report = scanner.scan_target(target, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days, vulns=vulns)
     if sbom:
         text = scanner.image_sbom(report, sbom)

@@ -655,7 +655,7 @@ def project_image(
 ) -> ProjectImage:
     """``--image REF`` as is, or build the project's serving image (with ``--model``, a file
     or a stored version ``name:N``; an unknown version is a :class:`StoreError`)."""
-    from dockyard import project, serving
+    from dockyard import serving
     from dockyard.config import CONFIG_NAME, load_config
     if image and model:
         raise UsageError("give either --image or --model, not both",
@@ -670,16 +670,12 @@ def project_image(
         cpus, memory = _project_resources(project_dir) if has_config else (1.0, "1g")
         return ProjectImage(image, tag, _service_name(name), cpus, memory)
     cfg = load_config(project_dir)  # no dockyard.yaml: ConfigError says to run `dockyard init`
-    context_model = serving.resolve_model(project_dir, model or cfg.serve.model)
-    serving.check_model_safety(project_dir, context_model, allow_unsafe_model)
-    version = ""
-    if model and not (project_dir / model).is_file() and not Path(model).is_file():
-        from dockyard.store import Store
-
-        version = str(Store().get(model).version)  # name:latest -> the number it means now
-    tag = f"{cfg.name}:{version or 'latest'}"
-    project.build(project_dir, engine, target="serve", model_file=context_model, tag=tag, on_line=on_line)
-    return ProjectImage(tag, version, _service_name(cfg.name), cfg.resources.cpus, cfg.resources.memory)
+    # The same image `serve --model` builds: labelled with the version, tagged NAME:N.
+    built, source = serving.build_model_image(project_dir, engine, model, allow_unsafe_model=allow_unsafe_model,
+                                              tag=None if model else f"{cfg.name}:latest", on_line=on_line,
+                                              verb="deploy")
+    version = str(source.version.version) if source.version else ""
+    return ProjectImage(built.tag, version, _service_name(cfg.name), cfg.resources.cpus, cfg.resources.memory)
 
 
 def _project_resources(project_dir: Path) -> tuple[float, str]:

@@ -217,10 +217,16 @@ def scan_target(target: str, *, osv_db: Path | None = None, offline: bool = Fals
         if _is_image_archive(path):
             return scan_image_archive(path, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days)
         return scan_models([path], target=target)
-    if path.suffix.lower() in MODEL_SUFFIXES or path.suffix.lower() == ".tar" or target.startswith((".", "/", "~")):
+    if is_path_like(target):
         raise ScanError(f"{target} does not exist",
                         "pass an existing model file, folder, `docker save` archive, or a local image name")
     return scan_image(target, osv_db=osv_db, offline=offline, max_db_age_days=max_db_age_days)
+
+
+def is_path_like(target: str) -> bool:
+    """A target that names a file (a model suffix, a .tar, an explicit path), never an image."""
+    suffix = Path(target).suffix.lower()
+    return suffix in MODEL_SUFFIXES or suffix == ".tar" or target.startswith((".", "/", "~"))
 
 
 def _is_image_archive(path: Path) -> bool:
