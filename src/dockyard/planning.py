@@ -152,7 +152,8 @@ def make_plan(
             (contract.LABEL_NAME, config.name),
         ),
         choices=choices,
-        warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions),
+        warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions)
+        + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
     )
@@ -302,3 +303,13 @@ def code_entries(project_dir: Path, *, exclude: set[str]) -> tuple[tuple[str, ..
         elif path.is_file():
             files.append(entry)
     return tuple(files), tuple(dirs)
+
+
+def _safer_format(project_dir: Path, model_ctx: str | None) -> tuple[str, ...]:
+    """Say when the served model is a pickle that a code-free format could replace (issue 14)."""
+    if not model_ctx:
+        return ()
+    from .scan.models import safer_format_advice
+
+    advice = safer_format_advice(project_dir / model_ctx)
+    return (advice,) if advice else ()

@@ -227,11 +227,13 @@ def build(
     no_cache: bool = False,
     labels: Mapping[str, str] | None = None,
     bootstrap_base: bool = True,
+    allow_unsafe_model: bool = False,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
     pull a CPU base and ``bootstrap_base``, the base is made from Debian packages (`dockyard
-    base bootstrap`, progress on ``on_line``) and the build runs again on it."""
+    base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
+    model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``)."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -239,6 +241,10 @@ def build(
         model_file = cfg.serve.model
     if model_file and not model_file.startswith(BUILD_DIR):
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
+        if not allow_unsafe_model:  # an image is pushed and deployed: gate what it will unpickle
+            from .serving import check_model_safety
+
+            check_model_safety(project_dir, str(path), allow_unsafe=False)
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file,
                    model_version=(labels or {}).get(contract.LABEL_MODEL_VERSION))

@@ -24,6 +24,7 @@ import re
 import shlex
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -128,6 +129,7 @@ class RegistryHTTPError(RegistryError):
 class Credentials:
     username: str
     password: str = field(repr=False)
+    identity_token: str = field(default="", repr=False)  # OAuth2 refresh token (ACR, `docker login` with a token)
 
 
 def docker_config_path() -> Path:
@@ -153,7 +155,12 @@ def load_credentials(host: str, config: Path | None = None) -> Credentials | Non
         if found:
             return found
     for key, entry in (data.get("auths") or {}).items():
-        if _host_key(key) == host and isinstance(entry, dict) and entry.get("auth"):
+        if _host_key(key) != host or not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            user = base64.b64decode(entry["auth"]).decode().partition(":")[0] if entry.get("auth") else ""
+            return Credentials(user or "<token>", "", identity_token=str(entry["identitytoken"]))
+        if entry.get("auth"):
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return Credentials(user, password)
     return None
@@ -172,7 +179,11 @@ def _from_helper(helper: str, host: str) -> Credentials | None:
     if proc.returncode != 0:  # "credentials not found in native keychain": no login yet
         return None
     answer = json.loads(proc.stdout or "{}")
-    return Credentials(answer.get("Username", ""), answer.get("Secret", "")) if answer.get("Secret") else None
+    if not answer.get("Secret"):
+        return None
+    if answer.get("Username") == "<token>":  # docker's convention: the secret is an identity token
+        return Credentials("<token>", "", identity_token=answer["Secret"])
+    return Credentials(answer.get("Username", ""), answer["Secret"])
 
 
 # -- the HTTP client --------------------------------------------------------------------
@@ -200,8 +211,9 @@ class RegistryClient:
     """Tags and manifests of one registry, with Basic or Bearer-token auth from the Docker config."""
 
     def __init__(self, host: str, *, credentials: Credentials | None = None, scheme: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, retries: int = 4, backoff_s: float = 0.5) -> None:
         self.host = host
+        self.retries, self.backoff_s = retries, backoff_s
         # Docker itself talks plain HTTP only to loopback registries unless told otherwise.
         self.scheme = scheme or ("http" if _is_loopback(host) else "https")
         self.timeout = timeout
@@ -301,7 +313,10 @@ class RegistryClient:
         try:
             return self._send(method, path, headers, data)
         except urllib.error.HTTPError as exc:
-            if exc.code != 401 or "Authorization" in headers:
+            # A 401 to a request that carried a Bearer token means the token expired (or was
+            # revoked): fetch a fresh one once. Only a 401 to fresh credentials is a refusal.
+            stale_token = headers.get("Authorization", "").startswith("Bearer ")
+            if exc.code != 401 or ("Authorization" in headers and not stale_token):
                 raise self._http_error(method, path, exc) from None
             challenge = exc.headers.get("WWW-Authenticate", "")
         self._auth[scope] = self._authorize(challenge, scope)
@@ -313,16 +328,23 @@ class RegistryClient:
 
     def _send(self, method: str, path: str, headers: Mapping[str, str], data: bytes | None
               ) -> tuple[int, Message, bytes]:
+        """One request, retried with exponential backoff on 429 and 5xx (honouring Retry-After)."""
         url = f"{self.scheme}://{self.host}{path}"
-        log.debug("%s %s", method, url)
-        req = urllib.request.Request(url, data=data, headers=dict(headers), method=method)
-        try:
-            with self._opener.open(req, timeout=self.timeout) as resp:
-                return resp.status, resp.headers, resp.read()
-        except urllib.error.HTTPError:
-            raise
-        except (urllib.error.URLError, OSError) as exc:
-            raise self._unreachable(exc) from None
+        for attempt in range(self.retries + 1):
+            log.debug("%s %s", method, url)
+            req = urllib.request.Request(url, data=data, headers=dict(headers), method=method)
+            try:
+                with self._opener.open(req, timeout=self.timeout) as resp:
+                    return resp.status, resp.headers, resp.read()
+            except urllib.error.HTTPError as exc:
+                if (exc.code != 429 and exc.code < 500) or attempt == self.retries:
+                    raise
+                delay = _retry_after(exc.headers.get("Retry-After"), self.backoff_s * 2 ** attempt)
+                log.info("%s %s answered %s; retrying in %.1fs", method, url, exc.code, delay)
+                time.sleep(delay)
+            except (urllib.error.URLError, OSError) as exc:
+                raise self._unreachable(exc) from None
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _unreachable(self, exc: Exception) -> RegistryError:
         reason = getattr(exc, "reason", exc)
@@ -351,7 +373,12 @@ class RegistryClient:
                 query["scope"] = scope
             url = params["realm"] + "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
             req = urllib.request.Request(url)
-            if creds is not None:
+            if creds is not None and creds.identity_token:  # OAuth2: trade the refresh token for an access token
+                form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                        "client_id": "dockyard", **{k: v for k, v in query.items() if v}}
+                req = urllib.request.Request(params["realm"], data=urllib.parse.urlencode(form).encode(),
+                                             method="POST")
+            elif creds is not None:
                 req.add_header("Authorization", "Basic " + base64.b64encode(
                     f"{creds.username}:{creds.password}".encode()).decode())
             try:
@@ -385,6 +412,14 @@ class RegistryClient:
         return RegistryHTTPError(f"registry {self.host} answered {exc.code} to {method} {path}"
                                  + (f" ({detail})" if detail else ""),
                                  "check the name and tag; for 5xx check the registry's logs", status=exc.code)
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    """Seconds to wait: the registry's Retry-After (seconds), capped at 30, else ``default``."""
+    try:
+        return min(max(float(header), 0.0), 30.0) if header else default
+    except ValueError:
+        return default
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -552,9 +587,27 @@ def promote(ref: str, alias: str, registry: str) -> AliasMove:
     if previous and not entries:  # an alias someone set by hand: adopt it as the first entry
         seq += 1
         client.put_manifest(repo, f"{alias}.promote.{seq}", client.manifest(repo, alias))
-    client.put_manifest(repo, alias, manifest)
+    _move_alias(client, repo, alias, manifest)
     client.put_manifest(repo, f"{alias}.promote.{seq + 1}", manifest)
     return AliasMove(repo, alias, version, manifest.digest, previous)
+
+
+_IMMUTABLE = re.compile(r"immutab|already exists|TAG_INVALID|tag.*(exists|locked)", re.IGNORECASE)
+
+
+def _move_alias(client: RegistryClient, repo: str, alias: str, manifest: Manifest) -> None:
+    """Re-point the alias tag. Registries with immutable tags (ECR, Harbor, ACR locks...) refuse to
+    move an existing tag: say so instead of a bare HTTP error. The history tags are always new."""
+    try:
+        client.put_manifest(repo, alias, manifest)
+    except RegistryHTTPError as exc:
+        if exc.status in (400, 403, 405, 409, 412) and (_IMMUTABLE.search(exc.problem) or exc.status in (409, 412)):
+            raise RegistryError(
+                f"{client.host}/{repo} does not let tag {alias!r} move: the registry keeps tags immutable "
+                f"({exc.problem})",
+                "allow mutable tags for alias names (e.g. a tag-immutability exclusion for "
+                f"{alias!r}), or deploy the version tag itself") from exc
+        raise
 
 
 def alias_stack(client: RegistryClient, repo: str, alias: str, tags: Sequence[str] | None = None) -> list[str]:
@@ -581,7 +634,7 @@ def rollback(name: str, alias: str, registry: str) -> AliasMove:
                             f"promote the version you want: dockyard promote {name}:N --as {alias} --registry {registry}")
     current, target = stack[-1], stack[-2]
     manifest = client.manifest(repo, target)
-    client.put_manifest(repo, alias, manifest)
+    _move_alias(client, repo, alias, manifest)
     client.put_manifest(repo, f"{alias}.rollback.{entries[-1][0] + 1}", manifest)
     versions = [t for t in tags if is_version_tag(t) and client.head(repo, t) == target]
     return AliasMove(repo, alias, versions[0] if versions else target, target, current)

@@ -113,7 +113,8 @@ def build_model_image(project_dir: Path, engine: Engine, model: str | None, *, a
     check_model_safety(project_dir, context, allow_unsafe_model)
     built = project.build(project_dir, engine, target="serve", model_file=context, tag=tag or source.tag,
                           on_line=on_line, labels=model_labels(source.version), secrets=secrets, no_cache=no_cache,
-                          bootstrap_base=bootstrap_base)
+                          bootstrap_base=bootstrap_base,
+                          allow_unsafe_model=True)  # gated just above (or allowed by the caller)
     return built, source
 
 
@@ -144,29 +145,33 @@ def image_for(verb: str, text: str, engine: Engine, *, project_dir: Path | None 
 
 
 def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe: bool) -> None:
-    """Refuse pickle-family files that import dangerous callables, unless explicitly allowed."""
+    """The pickle gate: a pickle-family file (contract.PICKLE_SUFFIXES) is served only when every
+    import in it is on the allow-list (scan/pickle_allowlist.json), unless ``allow_unsafe``."""
     if context_path is None or allow_unsafe:
         return
     from .scan.models import scan_model_file
 
     root = project_dir / context_path
     for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in MODEL_SUFFIXES:
+        if path.suffix.lower() not in PICKLE_SUFFIXES:
             continue
         result = scan_model_file(path)
-        if result.status == "malicious":
-            found = "; ".join(f.title for f in result.findings[:3])
-            raise UsageError(
-                f"refusing to serve {path.name}: it would run dangerous code when loaded ({found})",
-                "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
-            )
-        # A file that will be unpickled but that the scanner cannot read could hide anything.
-        if result.status == "unscannable" and path.suffix.lower() in PICKLE_SUFFIXES:
+        if result.status == "clean":
+            continue
+        if result.status == "unscannable":  # it will be unpickled, and could hide anything
             why = result.findings[0].detail if result.findings else "unreadable"
             raise UsageError(
                 f"refusing to serve {path.name}: it would be unpickled, but it could not be scanned ({why})",
                 "re-save the model, or pass --allow-unsafe-model if you trust the file",
             )
+        found = "; ".join(f.title for f in result.findings if f.severity in {"critical", "high"})
+        what = "it would run dangerous code when loaded" if result.status == "malicious" else \
+            "it imports callables that are not on the model allow-list"
+        raise UsageError(
+            f"refusing to serve {path.name}: {what} ({found})",
+            f"inspect it with `dockyard scan {path}`, re-save it in a safe format, or pass "
+            "--allow-unsafe-model if you trust it",
+        )
 
 
 def serve(
@@ -282,8 +287,9 @@ def follow(engine: Engine, container: str, on_line: Printer, grace_s: int = 15) 
 
 
 def serve_local(project_dir: Path, *, model: str | None = None, port: int = CONTAINER_PORT, host: str = "127.0.0.1",
-                extra: tuple[str, ...] = ()) -> list[str]:
-    """The argv that runs the same runtime outside a container, in the current Python."""
+                extra: tuple[str, ...] = (), allow_unsafe_model: bool = False) -> list[str]:
+    """The argv that runs the same runtime outside a container, in the current Python. The model
+    is loaded on this host, with no container around it: the pickle gate applies here too."""
     project_dir = project_dir.resolve()
     cfg = load_config(project_dir)
     argv = [sys.executable, "-m", "dockyard.runtime", "--host", host, "--port", str(port), "--name", cfg.name,
@@ -296,6 +302,7 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = CONT
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
         if not path.is_file():
             raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
+        check_model_safety(project_dir, str(path), allow_unsafe_model)
         argv += ["--model", str(path)]
     else:
         raise UsageError("nothing to serve: no serve.predictor or serve.model in dockyard.yaml", "add one, or pass --model FILE")
@@ -351,12 +358,14 @@ def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> An
         raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
 
 
-def predict_local(project_dir: Path, inputs: Mapping[str, Any], *, model: str | None = None) -> Any:
+def predict_local(project_dir: Path, inputs: Mapping[str, Any], *, model: str | None = None,
+                  allow_unsafe_model: bool = False) -> Any:
     """Start the runtime on a free loopback port, predict once, stop it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(serve_local(project_dir, model=model, port=port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    argv = serve_local(project_dir, model=model, port=port, allow_unsafe_model=allow_unsafe_model)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}", 120, alive=lambda: proc.poll() is None)
         return predict(f"http://127.0.0.1:{port}", inputs)

@@ -382,6 +382,7 @@ class TokenService:
         self.x5c = base64.b64encode(der).decode()
         self.issued: list[tuple[str, tuple[str, ...]]] = []  # (user, scopes) of every token handed out
         self.refused = 0
+        self.next_ttls: list[int] = []  # seconds to expiry of the next tokens (default 300)
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -396,8 +397,9 @@ class TokenService:
                     self.wfile.write(b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
                     return
                 scopes = tuple(query.get("scope", []))
-                body = json.dumps({"token": service.sign(user, query.get("service", [""])[0], scopes),
-                                   "expires_in": 300}).encode()
+                ttl = service.next_ttls.pop(0) if service.next_ttls else 300
+                body = json.dumps({"token": service.sign(user, query.get("service", [""])[0], scopes, ttl),
+                                   "expires_in": max(ttl, 1)}).encode()
                 service.issued.append((user, scopes))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -419,7 +421,7 @@ class TokenService:
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         return user if (user, password) == (USER, PASSWORD) else None
 
-    def sign(self, user: str, audience: str, scopes: Sequence[str]) -> str:
+    def sign(self, user: str, audience: str, scopes: Sequence[str], ttl: int = 300) -> str:
         access = []
         for scope in scopes:
             kind, _, rest = scope.partition(":")
@@ -427,7 +429,7 @@ class TokenService:
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
-        claims = {"iss": TOKEN_ISSUER, "sub": user, "aud": audience, "iat": now, "nbf": now - 30, "exp": now + 300,
+        claims = {"iss": TOKEN_ISSUER, "sub": user, "aud": audience, "iat": now, "nbf": now - 90, "exp": now + ttl,
                   "jti": uuid.uuid4().hex, "access": access}
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
@@ -476,3 +478,17 @@ def test_token_auth_registry_login_push_list_and_promote_with_bearer_tokens(
     ours = [scopes for user, scopes in tokens.issued if user == USER]
     assert (f"repository:{image_name}:pull",) in ours
     assert any(s and s[0].startswith(f"repository:{image_name}:") and "push" in s[0] for s in ours)
+
+
+def test_an_expired_bearer_token_is_refreshed_against_a_real_registry(
+    token_registry: tuple[Registry, TokenService],
+) -> None:
+    # Distribution accepts a token up to 60 s past its exp; this one has ~3 s of that grace left.
+    reg, tokens = token_registry
+    client = registry.RegistryClient(reg.host, credentials=registry.Credentials(USER, PASSWORD))
+    tokens.next_ttls = [-57]
+    before = len(tokens.issued)
+    assert client.tags("never-pushed") == []  # 404 -> [], with the short-lived token
+    time.sleep(5)  # now the cached token is expired for the registry
+    assert client.tags("never-pushed") == []  # 401 carrying a token -> a fresh token, not "wrong password"
+    assert len(tokens.issued) - before == 2

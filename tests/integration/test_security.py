@@ -54,7 +54,7 @@ def assert_hardened(info: dict) -> None:  # type: ignore[type-arg]
 
 def test_serving_container_is_hardened_non_root_and_read_only(engine: Engine, digits_project: Path, unique_tag: str) -> None:
     subprocess.run([sys.executable, "train.py"], cwd=digits_project, check=True, capture_output=True)
-    res = serving.serve(digits_project, engine, model="outputs/model.joblib", port=18391, tag=unique_tag,
+    res = serving.serve(digits_project, engine, model=str(digits_project / "outputs" / "model.joblib"), port=18391, tag=unique_tag,
                         name="dockyard-test-hardened", labels={"io.dockyard.test": "1"})
     try:
         assert_hardened(engine.inspect(res.container, "container"))
@@ -98,7 +98,7 @@ def test_secret_in_a_dockerfile_arg_is_caught_by_scan(tmp_path: Path) -> None:
         "HEALTHCHECK CMD [\"true\"]\nCMD [\"python3\"]\n"
     )
     res = _dockyard("scan", str(tmp_path), "--format", "json", "--fail-on", "high")
-    assert res.returncode == 1
+    assert res.returncode == 4  # findings at or above --fail-on
     assert "API_TOKEN" in res.stdout
     assert CANARY not in res.stdout, "the finding names the ARG, never its value"
 
@@ -127,7 +127,7 @@ def test_dangerous_run_requests_are_refused_before_any_build(digits_project: Pat
 
 def test_serve_refuses_a_pickle_it_cannot_scan(engine: Engine, digits_project: Path) -> None:
     (digits_project / "opaque.joblib").write_bytes(b"\x80\x05" + bytes(range(256)) * 4)
-    res = _dockyard("serve", str(digits_project), "--model", "opaque.joblib", "--port", "18394", "-d")
+    res = _dockyard("serve", str(digits_project), "--model", str(digits_project / "opaque.joblib"), "--port", "18394", "-d")
     assert res.returncode == 1
     assert "refusing to serve opaque.joblib" in res.stderr and "could not be scanned" in res.stderr
 
@@ -142,9 +142,39 @@ def test_serve_refuses_a_malicious_pickle(engine: Engine, digits_project: Path) 
             return (os.system, ("echo pwned",))
 
     (digits_project / "evil.joblib").write_bytes(pickle.dumps(Evil()))
-    res = _dockyard("serve", str(digits_project), "--model", "evil.joblib", "--port", "18392", "-d")
+    res = _dockyard("serve", str(digits_project), "--model", str(digits_project / "evil.joblib"), "--port", "18392", "-d")
     assert res.returncode == 1
     assert "refusing to serve evil.joblib" in res.stderr and "--allow-unsafe-model" in res.stderr
+
+
+@pytest.mark.parametrize(("payload", "gadget"), [
+    ("uuid_get_command_stdout", "uuid._get_command_stdout"),
+    ("pkgutil_resolve_name", "pkgutil.resolve_name"),
+    ("operator_methodcaller", "_operator.methodcaller"),
+])
+def test_serve_refuses_the_published_deny_list_bypasses(engine: Engine, digits_project: Path, payload: str,
+                                                         gadget: str) -> None:
+    # picklescan GHSA-vvpj-8cmc-gx39 / issue 66: these passed the old deny-list gate and ran a command.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    import model_corpus
+
+    (digits_project / "model.joblib").write_bytes(model_corpus.MALICIOUS[payload])
+    res = _dockyard("serve", str(digits_project), "--model", str(digits_project / "model.joblib"), "--port", "18395", "-d")
+    assert res.returncode == 1
+    assert "refusing to serve model.joblib" in res.stderr and gadget in res.stderr
+    assert not Path("/tmp/dockyard-pwned").exists()
+
+
+def test_build_refuses_to_bake_a_refused_pickle_into_an_image(engine: Engine, digits_project: Path) -> None:
+    # An image is pushed and deployed elsewhere: `build --model` applies the same gate as serve.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    import model_corpus
+
+    (digits_project / "model.pkl").write_bytes(model_corpus.MALICIOUS["operator_methodcaller"])
+    res = _dockyard("build", str(digits_project), "--target", "serve", "--model", str(digits_project / "model.pkl"))
+    assert res.returncode == 1
+    assert "refusing to serve model.pkl" in res.stderr and "_operator.methodcaller" in res.stderr
+    assert "--allow-unsafe-model" in res.stderr
 
 
 def test_serve_secret_is_a_read_only_file_and_nowhere_else(engine: Engine, digits_project: Path, unique_tag: str,
@@ -153,7 +183,7 @@ def test_serve_secret_is_a_read_only_file_and_nowhere_else(engine: Engine, digit
 
     subprocess.run([sys.executable, "train.py"], cwd=digits_project, check=True, capture_output=True)
     monkeypatch.setenv("DOCKYARD_TEST_SERVE_SECRET", CANARY)
-    res = serving.serve(digits_project, engine, model="outputs/model.joblib", port=18393, tag=unique_tag,
+    res = serving.serve(digits_project, engine, model=str(digits_project / "outputs" / "model.joblib"), port=18393, tag=unique_tag,
                         name="dockyard-test-serve-secret", labels={"io.dockyard.test": "1"},
                         secrets=[Secret.parse("id=api_key,env=DOCKYARD_TEST_SERVE_SECRET")])
     try:

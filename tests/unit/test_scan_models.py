@@ -168,7 +168,8 @@ def test_truncated_pickle_is_unscannable(tmp_path: Path) -> None:
         ("numpy.testing._private.utils", "runstring", "dangerous"), ("webbrowser", "open", "dangerous"),
         ("collections", "OrderedDict", "safe"), ("_codecs", "encode", "safe"),
         ("torch._utils", "_rebuild_tensor_v2", "safe"), ("builtins", "set", "safe"),
-        ("sklearn.tree._classes", "DecisionTreeClassifier", "unknown"),
+        ("sklearn.tree._classes", "DecisionTreeClassifier", "safe"),
+        ("mypackage.model", "Net", "unknown"), ("collections", "os.system", "dangerous"),
     ],
 )
 def test_import_policy(module: str, name: str, verdict: str) -> None:

@@ -87,10 +87,15 @@ def test_withdrawn_limit_and_other_release_advisories_are_not_reported() -> None
         assert absent not in ids
 
 
-def test_stale_database_warns_with_its_age() -> None:
+def test_stale_database_is_not_checked_and_fails_the_gate() -> None:
     report = scan_vulnerabilities(_inventory(), osv_db=OSV_DIR, max_db_age_days=30,
                                   now=datetime(2024, 6, 1, tzinfo=UTC))
-    assert any("138 days old" in w for w in report.warnings), report.warnings
+    assert any("138 days old" in n for n in report.not_checked), report.not_checked
+    assert report.findings  # what the old data does know is still reported
+    assert report.gate("critical") in {"findings", "not-checked"}
+    fresh = scan_vulnerabilities(_inventory(), osv_db=OSV_DIR, max_db_age_days=3650,
+                                 now=datetime(2024, 6, 1, tzinfo=UTC))
+    assert fresh.not_checked == () and fresh.checks
 
 
 def test_database_without_modified_dates_ages_by_file_mtime(tmp_path: Path) -> None:
@@ -101,22 +106,25 @@ def test_database_without_modified_dates_ages_by_file_mtime(tmp_path: Path) -> N
     os.utime(path, (old, old))
     report = scan_vulnerabilities(_inventory(), osv_db=tmp_path, max_db_age_days=30)
     assert [f.rule_id for f in report.findings] == ["X-1"]
-    assert any("days old" in w for w in report.warnings)
+    assert any("days old" in n for n in report.not_checked)
 
 
-def test_offline_without_database_says_the_check_was_skipped(no_network: None) -> None:
+def test_offline_without_database_is_an_explicit_opt_out_said_in_the_report(no_network: None) -> None:
     report = scan_vulnerabilities(_inventory(), offline=True)
-    assert report.findings == ()
-    assert "skipped" in report.warnings[0] and "--osv-db" in report.warnings[0]
+    assert report.findings == () and report.not_checked == ()
+    assert "not requested" in report.warnings[0] and "--osv-db" in report.warnings[0]
+    assert report.gate("critical") is None
 
 
-def test_unreachable_osv_api_becomes_a_warning_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_osv_api_fails_closed_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.scan import vulns
 
     monkeypatch.setattr(vulns, "OSV_API", "http://127.0.0.1:9/v1")  # discard port: refused
     report = vulns.scan_vulnerabilities(_inventory(), timeout=0.5)
     assert report.findings == ()
-    assert "OSV API unreachable" in report.warnings[0]
+    assert "OSV API unreachable" in report.not_checked[0]
+    assert report.fails("high") and report.gate("high") == "not-checked"
+    assert "NOT CHECKED: vulnerabilities: OSV API unreachable" in report.to_table()
 
 
 def test_missing_database_path_is_a_clear_error(tmp_path: Path) -> None:

@@ -136,6 +136,7 @@ def build(
     target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
     secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
     model: Annotated[Optional[str], typer.Option("--model", help="bake a model into the serve image: NAME:N, NAME:latest, NAME@ALIAS or a file (relative to the current directory)")] = None,
+    allow_unsafe_model: Annotated[bool, typer.Option(help="bake in a model file the pickle gate refuses")] = False,
     eject: Annotated[bool, typer.Option("--eject", help="write the Dockerfile into the project instead of building")] = False,
     force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
     frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
@@ -166,7 +167,7 @@ def build(
     if model is not None:
         res, _ = build_model_image(path, engine(), model_argument(model), tag=tag, on_line=progress(quiet or as_json),
                                    secrets=secrets, no_cache=no_cache, verb="build",
-                                   bootstrap_base=not no_bootstrap_base)
+                                   bootstrap_base=not no_bootstrap_base, allow_unsafe_model=allow_unsafe_model)
     else:
         res = project.build(path, engine(), tag=tag, target=target, secrets=secrets,
                             on_line=progress(quiet or as_json), no_cache=no_cache,

@@ -34,7 +34,8 @@ def serve(
     model = serving.model_argument(model)
     if local:
         port = port or serving.default_port(p)
-        argv = serving.serve_local(p, model=model, port=port, host="0.0.0.0" if public else "127.0.0.1")
+        argv = serving.serve_local(p, model=model, port=port, host="0.0.0.0" if public else "127.0.0.1",
+                                   allow_unsafe_model=allow_unsafe_model)
         err.print(f"serving locally on http://127.0.0.1:{port} (Ctrl-C stops)")
         os.execv(argv[0], argv)
     eng = engine()
@@ -55,6 +56,7 @@ def predict(
     pair: Annotated[list[str], typer.Option("-i", help="name=value (value parsed as JSON when possible)")] = [],
     file: Annotated[Optional[Path], typer.Option("-f", "--file", help="JSON file of named inputs")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="with a project folder: the model file")] = None,
+    allow_unsafe_model: Annotated[bool, typer.Option(help="load a model file the pickle gate refuses")] = False,
 ) -> None:
     """Send one prediction to a running server (or a project, served locally)."""
     from .. import serving
@@ -63,5 +65,6 @@ def predict(
     if target.startswith(("http://", "https://")):
         result = serving.predict(target, inputs)
     else:
-        result = serving.predict_local(Path(target), inputs, model=serving.model_argument(model))
+        result = serving.predict_local(Path(target), inputs, model=serving.model_argument(model),
+                                       allow_unsafe_model=allow_unsafe_model)
     sys.stdout.write(json.dumps(result) + "\n")

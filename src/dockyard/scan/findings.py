@@ -63,23 +63,34 @@ class Finding:
 
 @dataclass(frozen=True)
 class Report:
-    """Findings for one target plus warnings about the scan itself (e.g. stale OSV data)."""
+    """Findings for one target plus what the scan itself did.
+
+    ``checks`` names every check that ran (and which external tool ran it); ``not_checked`` names
+    every requested check that could not run, with why. A scan with anything not checked fails
+    any ``--fail-on`` gate: green must mean "checked and clean".
+    """
 
     target: str
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()
     extras: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    checks: tuple[str, ...] = ()
+    not_checked: tuple[str, ...] = ()
 
     @staticmethod
     def combine(target: str, *reports: Report) -> Report:
         findings: list[Finding] = []
         warnings: list[str] = []
         extras: list[tuple[str, Any]] = []
+        checks: list[str] = []
+        not_checked: list[str] = []
         for report in reports:
             findings.extend(f for f in report.findings if f not in findings)
             warnings.extend(w for w in report.warnings if w not in warnings)
             extras.extend(report.extras)
-        return Report(target, tuple(findings), tuple(warnings), tuple(extras))
+            checks.extend(c for c in report.checks if c not in checks)
+            not_checked.extend(n for n in report.not_checked if n not in not_checked)
+        return Report(target, tuple(findings), tuple(warnings), tuple(extras), tuple(checks), tuple(not_checked))
 
     def extra(self, key: str) -> Any:
         """Side results a scanner attached (``"sbom"``, ``"packages"``...), or None."""
@@ -102,16 +113,23 @@ class Report:
         return max((f.severity for f in self.findings), key=severity_rank)
 
     def fails(self, threshold: str | None) -> bool:
-        """True when any finding is at or above ``threshold`` (the ``--fail-on`` gate)."""
+        """True when the ``--fail-on`` gate fails: a finding at or above ``threshold``, or a
+        requested check that could not run (fail closed)."""
+        return self.gate(threshold) is not None
+
+    def gate(self, threshold: str | None) -> str | None:
+        """Why ``--fail-on threshold`` fails: "findings", "not-checked", or None when it passes."""
         if threshold is None:
-            return False
+            return None
         if threshold.lower() not in FAIL_ON_CHOICES:
             raise UsageError(
                 f"--fail-on {threshold!r} is not a severity",
                 f"use one of: {', '.join(FAIL_ON_CHOICES)}",
             )
         worst = self.worst_severity()
-        return worst is not None and severity_rank(worst) >= severity_rank(threshold)
+        if worst is not None and severity_rank(worst) >= severity_rank(threshold.lower()):
+            return "findings"
+        return "not-checked" if self.not_checked else None
 
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
@@ -120,11 +138,15 @@ class Report:
 
     def to_table(self) -> str:
         lines = [f"scan of {self.target}"]
+        if self.checks:
+            lines.append(f"checked: {', '.join(self.checks)}")
+        for missing in self.not_checked:
+            lines.append(f"NOT CHECKED: {missing}")
         for warning in self.warnings:
             lines.append(f"warning: {warning}")
         findings = self.sorted_findings()
         if not findings:
-            lines.append("no findings")
+            lines.append("no findings" if not self.not_checked else "no findings in what was checked")
             return "\n".join(lines) + "\n"
         rows = [("SEVERITY", "RULE", "LOCATION", "TITLE")]
         for f in findings:
@@ -143,6 +165,8 @@ class Report:
             "target": self.target,
             "worst_severity": self.worst_severity(),
             "counts": self.counts(),
+            "checks": list(self.checks),
+            "not_checked": list(self.not_checked),
             "warnings": list(self.warnings),
             "findings": [f.as_dict() for f in self.sorted_findings()],
         }
@@ -177,13 +201,13 @@ class Report:
             },
             "results": results,
         }
-        if self.warnings:
+        if self.warnings or self.not_checked:
             run["invocations"] = [
                 {
-                    "executionSuccessful": True,
+                    "executionSuccessful": not self.not_checked,
                     "toolExecutionNotifications": [
-                        {"level": "warning", "message": {"text": w}} for w in self.warnings
-                    ],
+                        {"level": "error", "message": {"text": f"not checked: {n}"}} for n in self.not_checked
+                    ] + [{"level": "warning", "message": {"text": w}} for w in self.warnings],
                 }
             ]
         doc = {

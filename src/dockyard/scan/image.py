@@ -24,10 +24,12 @@ from dockyard.scan.findings import Finding, Report
 from dockyard.scan.secrets import SecretFile, classify_file, judge_assignment
 
 log = logging.getLogger(__name__)
+NON_SERVING_ROLES = ("train",)  # io.dockyard.role values of images that run a job, not a server
 
 HEAD_BYTES = 4096  # enough for PEM headers, rc files and the start of a GCP key
 MAX_SNIFF_SIZE = 1 << 20  # bigger files are data, not credentials
 MAX_KEEP_SIZE = 16 << 20
+MAX_MODEL_SIZE = 2 << 30  # baked pickle-family models are read whole to be judged; bigger ones are not checked
 _OCI_INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
                     "application/vnd.docker.distribution.manifest.list.v2+json"}
 
@@ -64,9 +66,15 @@ class ImageFilesystem:
         return entry.content if entry else None
 
 
+def baked_model(path: str) -> bool:
+    """A pickle-family file where dockyard images keep weights and code (the image contract)."""
+    return path.startswith((contract.MODEL_DIR + "/", contract.APP_DIR + "/")) and \
+        path[path.rfind("."):].lower() in contract.PICKLE_SUFFIXES
+
+
 def default_keep(path: str) -> bool:
-    """Files whose full content the SBOM and user lookup need."""
-    return (
+    """Files whose full content the SBOM, the user lookup and the model scan need."""
+    return baked_model(path) or (
         path.endswith((".dist-info/METADATA", ".egg-info/PKG-INFO"))
         or path == "/var/lib/dpkg/status"
         or path.startswith("/var/lib/dpkg/status.d/")
@@ -250,7 +258,7 @@ def _entry(layer: tarfile.TarFile, m: tarfile.TarInfo, path: str, index: int,
     secret: SecretFile | None = None
     content: bytes | None = None
     if m.isreg():
-        wants_content = keep(path) and m.size <= MAX_KEEP_SIZE
+        wants_content = keep(path) and m.size <= (MAX_MODEL_SIZE if baked_model(path) else MAX_KEEP_SIZE)
         head = b""
         if wants_content or m.size <= MAX_SNIFF_SIZE:
             fh = layer.extractfile(m)
@@ -303,7 +311,10 @@ def audit_config(fs: ImageFilesystem, location: str = "image config") -> list[Fi
                                 "a process escaping the app owns the container",
                                 f"add `USER {contract.USER_UID}:{contract.USER_GID}` to the final stage of the Dockerfile"))
     test = (cfg.get("Healthcheck") or {}).get("Test") or []
-    if not test or test[0] == "NONE":
+    role = str((cfg.get("Labels") or {}).get(contract.LABEL_ROLE, ""))
+    # A job image (dockyard train) serves nothing to probe; its explicit HEALTHCHECK NONE is deliberate.
+    deliberate = test[:1] == ["NONE"] and role in NON_SERVING_ROLES
+    if (not test or test[0] == "NONE") and not deliberate:
         findings.append(Finding("image/no-healthcheck", "medium", "image has no HEALTHCHECK", location,
                                 "orchestrators cannot tell a hung server from a healthy one",
                                 "add a HEALTHCHECK instruction (dockyard serve images probe /health)"))
@@ -337,4 +348,5 @@ def audit_files(files: Iterable[FileEntry]) -> list[Finding]:
 
 
 def audit_image(fs: ImageFilesystem, target: str) -> Report:
-    return Report(target, tuple(audit_config(fs) + audit_files(fs.files.values())))
+    return Report(target, tuple(audit_config(fs) + audit_files(fs.files.values())),
+                  checks=(f"image config and {len(fs.files)} files (secrets, setuid)",))

