@@ -178,6 +178,11 @@ class HttpConnection(asyncio.Protocol):
                     self._fail(exc.status, exc.message)
                     return
                 if request is None:
+                    if self.parser.more:  # a body of tiny chunks: decode the rest on a later turn
+                        self._pause_reading()
+                        self._scheduled = True
+                        asyncio.get_event_loop().call_soon(self._process)
+                        return
                     self._incomplete()
                     return
                 self._dispatch(request)
@@ -300,7 +305,7 @@ class HttpConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _maybe_resume_reading(self) -> None:
-        if (self._read_paused and not self._write_paused and not self.closed
+        if (self._read_paused and not self._write_paused and not self.closed and not self.parser.more
                 and self.parser.buffered <= self.app.max_body_bytes + MAX_HEAD_BYTES):
             self._read_paused = False
             self.transport.resume_reading()

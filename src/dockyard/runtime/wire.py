@@ -24,6 +24,7 @@ import re
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_CHUNK_LINE = 1024
+CHUNKS_PER_CALL = 2048  # then ``next`` returns None with ``more`` set, so a loop can serve others
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -69,13 +70,15 @@ class RequestParser:
     """Feed bytes with ``feed``; ``next`` returns the next whole request, or None until it has
     arrived. ``head`` is the request whose body is arriving (for Expect: 100-continue)."""
 
-    __slots__ = ("buf", "pos", "max_body", "head", "_state", "_scan", "_need", "_body", "_left", "_wire")
+    __slots__ = ("buf", "pos", "max_body", "head", "more", "_state", "_scan", "_need", "_body", "_left",
+                 "_wire")
 
     def __init__(self, max_body: int) -> None:
         self.buf: bytes | bytearray = b""
         self.pos = 0  # where unparsed bytes start in buf
         self.max_body = max_body
         self.head: Request | None = None
+        self.more = False  # next() stopped early with bytes left to decode: call it again soon
         self._state = _HEAD
         self._scan = 0  # the head's end was not found before this offset
         self._need = 0  # a Content-Length body is complete once buf holds this many bytes
@@ -161,27 +164,30 @@ class RequestParser:
     def _chunked(self) -> bool:
         """Decode what has arrived of a chunked body; True once the body and trailers are in."""
         buf, pos, end = self.buf, self.pos, len(self.buf)
-        state, body, limit = self._state, self._body, self.max_body
+        state, body, limit, wire = self._state, self._body, self.max_body, self._wire
+        find, hexdigits = buf.find, _HEX
+        budget = CHUNKS_PER_CALL
+        self.more = False
         try:
             while pos < end:
-                if state == _DATA:
-                    take = min(self._left, end - pos)
-                    body += memoryview(buf)[pos:pos + take]
-                    pos += take
-                    self._left -= take
-                    if self._left:
+                if state == _SIZE:
+                    budget -= 1
+                    if not budget:  # tiny chunks: bound the time one call takes
+                        self.more = True
                         break
-                    state = _CRLF
-                elif state == _SIZE:
-                    eol = buf.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
+                    eol = find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
                     if eol < 0:
                         if end - pos > MAX_CHUNK_LINE:
                             raise ParseError(400, "malformed chunked body: chunk-size line is over 1 KiB")
-                        if buf.find(b"\n", pos) >= 0 or buf.find(b"\r", pos, end - 1) >= 0:
+                        if find(b"\n", pos) >= 0 or find(b"\r", pos, end - 1) >= 0:
                             raise ParseError(400, "malformed chunked body: bare CR or LF in a chunk-size line")
                         break
-                    size = _chunk_size(bytes(buf[pos:eol]))
-                    self._wire += eol + 2 - pos
+                    line = buf[pos:eol]
+                    if 0 < len(line) <= 16 and hexdigits.issuperset(line):
+                        size = int(line, 16)
+                    else:
+                        size = _chunk_size(bytes(line))
+                    wire += eol + 2 - pos
                     pos = eol + 2
                     if size == 0:
                         state = _TRAILER
@@ -189,6 +195,21 @@ class RequestParser:
                     if len(body) + size > limit:
                         raise ParseError(413, too_large("chunked request body is", limit))
                     self._left, state = size, _DATA
+                    if end - pos >= size + 2 and size < 4096:  # the whole small chunk is here
+                        if buf[pos + size:pos + size + 2] != b"\r\n":
+                            raise ParseError(400, "malformed chunked body: chunk data is not followed by CRLF")
+                        body += buf[pos:pos + size]
+                        pos += size + 2
+                        wire += 2
+                        state = _SIZE
+                elif state == _DATA:
+                    take = min(self._left, end - pos)
+                    body += memoryview(buf)[pos:pos + take] if take >= 4096 else buf[pos:pos + take]
+                    pos += take
+                    self._left -= take
+                    if self._left:
+                        break
+                    state = _CRLF
                 elif state == _CRLF:
                     if end - pos < 2:
                         if buf[pos] != 13:
@@ -197,29 +218,29 @@ class RequestParser:
                     if not buf.startswith(b"\r\n", pos):
                         raise ParseError(400, "malformed chunked body: chunk data is not followed by CRLF")
                     pos += 2
-                    self._wire += 2
+                    wire += 2
                     state = _SIZE
                 else:  # _TRAILER: header fields, then an empty line
-                    eol = buf.find(b"\r\n", pos)
+                    eol = find(b"\r\n", pos)
                     if eol < 0:
                         if end - pos > MAX_HEAD_BYTES:
                             raise ParseError(431, "trailer section is over 64 KiB; send smaller trailers")
-                        if buf.find(b"\n", pos) >= 0 or buf.find(b"\r", pos, end - 1) >= 0:
+                        if find(b"\n", pos) >= 0 or find(b"\r", pos, end - 1) >= 0:
                             raise ParseError(400, "malformed chunked body: bare CR or LF in the trailer section")
                         break
-                    self._wire += eol + 2 - pos
+                    wire += eol + 2 - pos
                     if eol == pos:
                         self.pos = eol + 2
                         return True
                     _check_field(bytes(buf[pos:eol]), "trailer")
                     pos = eol + 2
-            if self._wire > limit + MAX_HEAD_BYTES:
+            if wire > limit + MAX_HEAD_BYTES:
                 raise ParseError(413, f"chunked request body is over the {limit}-byte limit with its framing; "
                                       "send fewer, larger chunks")
             self.pos = pos
             return False
         finally:
-            self._state = state
+            self._state, self._wire = state, wire
 
 
 def _chunk_size(line: bytes) -> int:
