@@ -35,6 +35,8 @@ _CHUNK_EXT = re.compile(rb'(?:;[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
 # Bytes a head may hold at all: HTAB, CR, LF, SP, visible ASCII and obs-text. Not NUL, not DEL.
 _HEAD_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
 _UNIQUE = frozenset({"content-length", "host"})
+# RFC 9110 methods; llhttp (the reference) refuses methods it does not know, and so do we
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
 
 _HEAD, _SIZE, _DATA, _CRLF, _TRAILER = range(5)
 
@@ -258,6 +260,8 @@ def _check_field(line: bytes, what: str) -> None:
     name, sep, _ = line.partition(b":")
     if not sep or not _TOKEN.fullmatch(name.decode("latin-1")):
         raise ParseError(400, f"malformed {what} field {line[:40]!r}; write it as Name: value")
+    if name.lower() in (b"content-length", b"transfer-encoding"):
+        raise ParseError(400, f"{name.decode('latin-1')} is not allowed in a {what} (RFC 9110 6.5.1)")
 
 
 def parse_head(raw: bytes, max_body: int) -> Request:
@@ -272,6 +276,8 @@ def parse_head(raw: bytes, max_body: int) -> Request:
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
         raise ParseError(400, "malformed request line; send METHOD /path HTTP/1.1")
     method, target, version = parts
+    if method not in METHODS:
+        raise ParseError(501, f"method {method[:20]!r} is not implemented; use GET or POST")
     if version != "HTTP/1.1" and version != "HTTP/1.0":
         if _VERSION.fullmatch(version):
             raise ParseError(505, f"{version} is not supported; use HTTP/1.1")
