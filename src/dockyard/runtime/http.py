@@ -168,17 +168,23 @@ class HttpConnection(asyncio.Protocol):
         if self._in_process:
             return
         self._in_process = True
+        parser = self.parser
         try:
             for _ in range(MAX_PIPELINED):
                 if self.busy or self.closed or self._write_paused:
                     return
+                if parser.head is None and parser.pos == len(parser.buf):  # all answered: the usual case
+                    self.waiting_since = 0.0
+                    if self._read_paused:
+                        self._maybe_resume_reading()
+                    return
                 try:
-                    request = self.parser.next()
+                    request = parser.next()
                 except ParseError as exc:
                     self._fail(exc.status, exc.message)
                     return
                 if request is None:
-                    if self.parser.more:  # a body of tiny chunks: decode the rest on a later turn
+                    if parser.more:  # a body of tiny chunks: decode the rest on a later turn
                         self._pause_reading()
                         self._scheduled = True
                         asyncio.get_event_loop().call_soon(self._process)
@@ -186,7 +192,7 @@ class HttpConnection(asyncio.Protocol):
                     self._incomplete()
                     return
                 self._dispatch(request)
-            if not self.busy and not self.closed and self.parser.buffered:
+            if not self.busy and not self.closed and parser.buffered:
                 self._scheduled = True  # more pipelined requests: let other connections run first
                 asyncio.get_event_loop().call_soon(self._process)
         finally:
@@ -267,7 +273,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if not self._in_process and not self._scheduled:
             self._process()
-        self._maybe_resume_reading()
+        if self._read_paused:
+            self._maybe_resume_reading()
 
     def _close(self) -> None:
         self.closed = True

@@ -34,6 +34,9 @@ _CHUNK_EXT = re.compile(rb'(?:;[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
                         rb'(?:=(?:[!#$%&\'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))?)*')
 # Bytes a head may hold at all: HTAB, CR, LF, SP, visible ASCII and obs-text. Not NUL, not DEL.
 _HEAD_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
+_TEXT_BYTES = bytes([9, *range(32, 127), *range(128, 256)])  # the same less CR and LF
+# Header lines, once control bytes are ruled out: token ":" anything, CRLF-separated.
+_FIELDS = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*")
 _UNIQUE = frozenset({"content-length", "host"})
 # RFC 9110 methods; llhttp (the reference) refuses methods it does not know, and so do we
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
@@ -100,8 +103,11 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         buf = self.buf
-        if self.pos == len(buf):
-            self.buf, self.pos, self._scan, self._need = data, 0, 0, self._need - self.pos
+        pos = self.pos
+        if pos == len(buf):
+            self.buf, self.pos, self._scan = data, 0, 0
+            if pos:
+                self._need -= pos
             return
         if not isinstance(buf, bytearray):
             buf = bytearray(buf)
@@ -266,40 +272,56 @@ def _check_field(line: bytes, what: str) -> None:
 
 def parse_head(raw: bytes, max_body: int) -> Request:
     """Parse a request head (without its final CRLFCRLF). Raises ParseError."""
-    if raw.translate(None, _HEAD_BYTES):
-        raise ParseError(400, "the request head holds a control character (NUL, DEL, ...)")
-    crlf = raw.count(b"\r\n")
-    if raw.count(b"\r") != crlf or raw.count(b"\n") != crlf:
-        raise ParseError(400, "the request head has a bare CR or LF; end every line with CRLF")
-    lines = raw.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+    # One pass for NUL/DEL/control bytes and bare CR or LF: drop every allowed byte, then every
+    # CRLF pair; anything left is forbidden.
+    if raw.translate(None, _TEXT_BYTES).replace(b"\r\n", b""):
+        raise ParseError(400, "the request head holds a control character (NUL, DEL, ...) or a bare CR or LF; "
+                              "end every line with CRLF")
+    text = raw.decode("latin-1")
+    line, _, fields = text.partition("\r\n")
+    parts = line.split(" ")
+    if len(parts) != 3 or not parts[1]:
         raise ParseError(400, "malformed request line; send METHOD /path HTTP/1.1")
     method, target, version = parts
     if method not in METHODS:
+        if not _TOKEN.fullmatch(method):
+            raise ParseError(400, "malformed request line; send METHOD /path HTTP/1.1")
         raise ParseError(501, f"method {method[:20]!r} is not implemented; use GET or POST")
     if version != "HTTP/1.1" and version != "HTTP/1.0":
         if _VERSION.fullmatch(version):
             raise ParseError(505, f"{version} is not supported; use HTTP/1.1")
         raise ParseError(400, "malformed request line; send METHOD /path HTTP/1.1")
     headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
+    if fields:
+        for field in fields.split("\r\n"):
+            name, sep, value = field.partition(":")
+            if not sep:
+                _bad_field(fields)
+            key = name.lower()
+            if key in headers:
+                if key in _UNIQUE:
+                    raise ParseError(400, f"the request has more than one {name} header; send one")
+                headers[key] += ", " + value.strip(" \t")
+            else:
+                headers[key] = value.strip(" \t")
+        # Every name a token (no whitespace: no obs-fold, no "Name : value"), every line a colon:
+        # checked once for all lines rather than line by line.
+        if "" in headers or not _TOKEN.fullmatch("".join(headers)):
+            _bad_field(fields)
+    return _request(method, target, version, headers, max_body)
+
+
+def _bad_field(fields: str) -> None:
+    """Name the first malformed header line (the fast check only says there is one)."""
+    for field in fields.split("\r\n"):
+        name, sep, _ = field.partition(":")
         if not sep:
-            raise ParseError(400, f"header line {line[:40]!r} has no colon; write it as Name: value")
+            raise ParseError(400, f"header line {field[:40]!r} has no colon; write it as Name: value")
         if not _TOKEN.fullmatch(name):
             # covers obs-fold (a line starting with whitespace) and "Name : value"
             raise ParseError(400, f"malformed header name {name[:40]!r}: no whitespace before the colon, "
                                   "no folded lines")
-        key = name.lower()
-        value = value.strip(" \t")
-        if key in headers:
-            if key in _UNIQUE:
-                raise ParseError(400, f"the request has more than one {name} header; send one")
-            headers[key] += ", " + value
-        else:
-            headers[key] = value
-    return _request(method, target, version, headers, max_body)
+    raise ParseError(400, "malformed header section")
 
 
 def _request(method: str, target: str, version: str, headers: dict[str, str], max_body: int) -> Request:
