@@ -213,7 +213,7 @@ class HttpConnection(asyncio.Protocol):
         self._maybe_resume_reading()
 
     def _begin(self) -> None:
-        self.busy, self.started, self.route = True, time.perf_counter(), "other"
+        self.busy, self.started, self.route, self.head_only = True, time.perf_counter(), "other", False
 
     def _dispatch(self, request: Request) -> None:
         self.waiting_since = 0.0
@@ -222,7 +222,8 @@ class HttpConnection(asyncio.Protocol):
         self.http10 = request.version == "HTTP/1.0"
         self._begin()
         method = request.method
-        self.head_only = method == "HEAD"
+        if method == "HEAD":
+            self.head_only = True
         headers = request.headers
         encoding = headers.get("content-encoding")
         if encoding is not None and encoding.lower() != "identity":
