@@ -125,16 +125,34 @@ class RequestParser:
     def next(self) -> Request | None:
         """The next complete request, or None while incomplete. Raises ParseError."""
         head = self.head
-        if head is None:
-            head = self._parse_head()
-            if head is None:
+        buf = self.buf
+        if head is None:  # a new request: find and parse its head
+            pos = self.pos
+            while buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: ignore empty lines before a request
+                pos += 2
+            self.pos = pos
+            scan = self._scan
+            end = buf.find(b"\r\n\r\n", pos if pos > scan else scan)
+            if end < 0:
+                if len(buf) - pos > MAX_HEAD_BYTES:
+                    raise ParseError(431, "request headers are over 64 KiB; send smaller headers")
+                self._scan = max(pos, len(buf) - 3)
                 return None
+            if end - pos > MAX_HEAD_BYTES:
+                raise ParseError(431, "request headers are over 64 KiB; send smaller headers")
+            self.head = head = parse_head(bytes(buf[pos:end]), self.max_body)
+            self.pos = end + 4
+            if head.length >= 0:
+                self._need = end + 4 + head.length
+            else:
+                self._state, self._wire, self._body = _SIZE, 0, bytearray()
         if head.length >= 0:
-            if len(self.buf) < self._need:
+            need = self._need
+            if len(buf) < need:
                 return None
-            start = self.pos
-            head.body = bytes(memoryview(self.buf)[start:self._need]) if head.length else b""
-            self.pos = self._need
+            if head.length:
+                head.body = buf[self.pos:need] if type(buf) is bytes else bytes(memoryview(buf)[self.pos:need])
+            self.pos = need
         elif not self._chunked():
             return None
         else:
@@ -143,29 +161,6 @@ class RequestParser:
         self.head = None
         self._state = _HEAD
         self._scan = self.pos
-        return head
-
-    # -- the head ----------------------------------------------------------------------------
-    def _parse_head(self) -> Request | None:
-        buf, pos = self.buf, self.pos
-        while buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: ignore empty lines before a request
-            pos += 2
-        self.pos = pos
-        end = buf.find(b"\r\n\r\n", max(pos, self._scan))
-        if end < 0:
-            if len(buf) - pos > MAX_HEAD_BYTES:
-                raise ParseError(431, "request headers are over 64 KiB; send smaller headers")
-            self._scan = max(pos, len(buf) - 3)
-            return None
-        if end - pos > MAX_HEAD_BYTES:
-            raise ParseError(431, "request headers are over 64 KiB; send smaller headers")
-        head = parse_head(bytes(buf[pos:end]), self.max_body)
-        self.pos = end + 4
-        self.head = head
-        if head.length >= 0:
-            self._need = self.pos + head.length
-        else:
-            self._state, self._wire, self._body = _SIZE, 0, bytearray()
         return head
 
     # -- chunked bodies ----------------------------------------------------------------------
@@ -361,13 +356,14 @@ def _request(method: str, target: str, version: str, headers: dict[str, str], ma
             path = rest[slash:] if slash >= 0 else "/"
         elif not (target == "*" and method == "OPTIONS"):
             raise ParseError(400, f"request target {target[:40]!r} is not /path or http://host/path")
-    tokens = headers.get("connection", "").lower()
-    if tokens:
-        listed = {t.strip(" \t") for t in tokens.split(",")}
-        keep_alive = "close" not in listed and (http11 or "keep-alive" in listed)
-    else:
+    tokens = headers.get("connection")
+    if tokens is None:
         keep_alive = http11
-    expect = http11 and headers.get("expect", "").lower() == "100-continue"
+    else:
+        tokens = tokens.lower()
+        listed = {t.strip(" \t") for t in tokens.split(",")} if "," in tokens else {tokens}
+        keep_alive = "close" not in listed and (http11 or "keep-alive" in listed)
+    expect = http11 and "expect" in headers and headers["expect"].lower() == "100-continue"
     return Request(method, target, path, query, version, headers, keep_alive, length, expect)
 
 
