@@ -433,3 +433,12 @@ def test_100_continue_only_for_http_1_1_and_known_routes(echo: Server) -> None:
     assert interim(b"POST /predict HTTP/1.1\r\nHost: x\r\n" + expect).startswith(b"HTTP/1.1 100 Continue")
     assert interim(b"POST /nowhere HTTP/1.1\r\nHost: x\r\n" + expect) == b""
     assert interim(b"POST /predict HTTP/1.0\r\n" + expect) == b""
+
+
+def test_many_pipelined_requests_in_one_packet_are_all_answered_in_order(echo: Server) -> None:
+    # more than the 32 answered per loop callback: the rest must follow on later turns
+    payload = b"".join(b"GET /healthz?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(100))
+    payload += b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n{"x": 5}'
+    answers = _responses(_exchange(echo.port, payload, 101))
+    assert [a[0] for a in answers] == [200] * 101
+    assert json.loads(answers[-1][2]) == {"output": 5}
