@@ -35,8 +35,6 @@ _CHUNK_EXT = re.compile(rb'(?:;[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
 # Bytes a head may hold at all: HTAB, CR, LF, SP, visible ASCII and obs-text. Not NUL, not DEL.
 _HEAD_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
 _TEXT_BYTES = bytes([9, *range(32, 127), *range(128, 256)])  # the same less CR and LF
-# Header lines, once control bytes are ruled out: token ":" anything, CRLF-separated.
-_FIELDS = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*")
 _UNIQUE = frozenset({"content-length", "host"})
 # RFC 9110 methods; llhttp (the reference) refuses methods it does not know, and so do we
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
@@ -303,7 +301,21 @@ def parse_head(raw: bytes, max_body: int) -> Request:
         # checked once for all lines rather than line by line.
         if "" in headers or not _TOKEN.fullmatch("".join(headers)):
             _bad_field(fields)
-    return _request(method, target, version, headers, max_body)
+    http11 = version == "HTTP/1.1"
+    if http11 and "host" not in headers:
+        raise ParseError(400, "an HTTP/1.1 request needs a Host header")
+    if "transfer-encoding" in headers or "content-length" in headers:
+        length = _body_length(headers, http11, max_body)
+    else:
+        length = 0
+    if target[0] == "/" and target.isascii() and "\t" not in target:
+        path, _, query = target.partition("?")
+    else:
+        path, query = _other_target(method, target)
+    connection = headers.get("connection")
+    keep_alive = http11 if connection is None else _keep_alive(connection, http11)
+    expect = http11 and "expect" in headers and headers["expect"].lower() == "100-continue"
+    return Request(method, target, path, query, version, headers, keep_alive, length, expect)
 
 
 def _bad_field(fields: str) -> None:
@@ -319,11 +331,8 @@ def _bad_field(fields: str) -> None:
     raise ParseError(400, "malformed header section")
 
 
-def _request(method: str, target: str, version: str, headers: dict[str, str], max_body: int) -> Request:
-    http11 = version == "HTTP/1.1"
-    if http11 and "host" not in headers:
-        raise ParseError(400, "an HTTP/1.1 request needs a Host header")
-    length = 0
+def _body_length(headers: dict[str, str], http11: bool, max_body: int) -> int:
+    """Content-Length, or -1 for chunked (RFC 9112 6.3). Raises ParseError."""
     te = headers.get("transfer-encoding")
     if te is not None:
         if "content-length" in headers:
@@ -337,34 +346,35 @@ def _request(method: str, target: str, version: str, headers: dict[str, str], ma
         if len(codings) > 1:
             raise ParseError(501, f"Transfer-Encoding {te!r} is not supported; "
                                   "send Transfer-Encoding: chunked or Content-Length")
-        length = -1
-    elif "content-length" in headers:
-        raw = headers["content-length"]
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-            raise ParseError(400, f"Content-Length {raw[:20]!r} is not a non-negative integer")
-        length = int(raw)
-        if length > max_body:
-            raise ParseError(413, too_large(f"request body is {length} bytes,", max_body))
+        return -1
+    raw = headers["content-length"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ParseError(400, f"Content-Length {raw[:20]!r} is not a non-negative integer")
+    length = int(raw)
+    if length > max_body:
+        raise ParseError(413, too_large(f"request body is {length} bytes,", max_body))
+    return length
+
+
+def _other_target(method: str, target: str) -> tuple[str, str]:
+    """(path, query) of a target that is not origin-form /path?query."""
     if "\t" in target or not target.isascii():
         raise ParseError(400, "the request target holds a tab or non-ASCII bytes; percent-encode them")
     path, _, query = target.partition("?")
-    if path[:1] != "/":
-        lower = path[:8].lower()
-        if lower.startswith("http://") or lower.startswith("https://"):  # absolute-form (proxies)
-            rest = path.split("//", 1)[1]
-            slash = rest.find("/")
-            path = rest[slash:] if slash >= 0 else "/"
-        elif not (target == "*" and method == "OPTIONS"):
-            raise ParseError(400, f"request target {target[:40]!r} is not /path or http://host/path")
-    tokens = headers.get("connection")
-    if tokens is None:
-        keep_alive = http11
-    else:
-        tokens = tokens.lower()
-        listed = {t.strip(" \t") for t in tokens.split(",")} if "," in tokens else {tokens}
-        keep_alive = "close" not in listed and (http11 or "keep-alive" in listed)
-    expect = http11 and "expect" in headers and headers["expect"].lower() == "100-continue"
-    return Request(method, target, path, query, version, headers, keep_alive, length, expect)
+    lower = path[:8].lower()
+    if lower.startswith("http://") or lower.startswith("https://"):  # absolute-form (proxies)
+        rest = path.split("//", 1)[1]
+        slash = rest.find("/")
+        return (rest[slash:] if slash >= 0 else "/"), query
+    if target == "*" and method == "OPTIONS":
+        return "*", ""
+    raise ParseError(400, f"request target {target[:40]!r} is not /path or http://host/path")
+
+
+def _keep_alive(connection: str, http11: bool) -> bool:
+    tokens = connection.lower()
+    listed = {t.strip(" \t") for t in tokens.split(",")} if "," in tokens else {tokens}
+    return "close" not in listed and (http11 or "keep-alive" in listed)
 
 
 def frame(stream: bytes, max_body: int = 1 << 20, split: int = 0) -> tuple[list[Request], str]:
