@@ -5,7 +5,11 @@ Two measurements, alternating before/after in the same run, medians over rounds:
 1. protocol: HttpConnection fed bytes directly (no sockets, a fake transport, an app that answers
    at once), so only framing + connection bookkeeping is timed: requests/s per workload.
 2. server: the real runtime serving the digits model, loaded with wrk over loopback
-   (POST /predict, 16 connections): ok requests/s and p99.
+   (POST /predict, 16 connections): ok requests/s, p99 and the server's CPU time per request.
+3. with --instructions (needs valgrind): user-space instructions per request, counted by
+   callgrind, which unlike any clock does not move when other work shares the CPUs: at protocol
+   level, and for a real server answering POST /predict with a pass-through predictor (the
+   lightest model there is, so the parser's share is as large as it gets).
 
     python bench/http_parser_bench.py                       # before = bb75c8f, the last pre-wire.py commit
     python bench/http_parser_bench.py --before REV --rounds 5 --seconds 3
@@ -142,6 +146,70 @@ def protocol_rate(http: Any, packets: list[bytes], per: int, seconds: float) -> 
         loop.close()
 
 
+# -- 3. instruction counts (callgrind) ------------------------------------------------------
+ECHO = "class Echo:\n    def setup(self):\n        pass\n\n    def predict(self, x: float) -> float:\n        return x\n"
+
+
+def callgrind_total(log: str) -> int:
+    return int(re.search(r"Collected : (\d+)", log).group(1))  # type: ignore[union-attr]
+
+
+def child_protocol(tree: str, workload: str, n: int) -> None:
+    """Run in a child under callgrind: n rounds of one workload."""
+    import asyncio
+
+    sys.path.insert(0, tree)
+    http = importlib.import_module("dockyard_runtime.http")
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    packets, _ = workloads()[workload]
+    conn = http.HttpConnection(App())
+    conn.connection_made(FakeTransport())
+    for _ in range(n):
+        for packet in packets:
+            conn.data_received(packet)
+
+
+def protocol_instructions(tree: Path, workload: str, per: int) -> float:
+    totals = []
+    for n in (1000, 6000):
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                              __file__, "--child", str(tree), workload, str(n)], capture_output=True, text=True)
+        totals.append(callgrind_total(out.stderr))
+    return (totals[1] - totals[0]) / (5000 * per)
+
+
+def server_instructions(tree: Path, work: Path) -> float:
+    """User-space instructions per POST /predict of a server run under callgrind (pass-through
+    predictor), from the difference between 100 and 2100 requests on one keep-alive connection."""
+    import http.client
+
+    (work / "echo.py").write_text(ECHO)
+    totals = []
+    for n in (100, 2100):
+        port = free_port()
+        log = work / f"callgrind-{n}.log"
+        with log.open("w") as sink:
+            proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                                     "-m", "dockyard_runtime", "--predictor", "echo:Echo", "--app-dir", str(work),
+                                     "--port", str(port)], env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+                                    stdout=sink, stderr=sink, cwd=work)
+            for _ in range(3000):  # the "ready" line, not HTTP polls: nothing but the measured requests
+                if '"event": "ready"' in log.read_text():
+                    break
+                time.sleep(0.1)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for _ in range(n):
+                conn.request("POST", "/predict", body='{"x": 1.5}', headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 200
+            conn.close()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+        totals.append(callgrind_total(log.read_text()))
+    return (totals[1] - totals[0]) / 2000
+
+
 # -- 2. real server -----------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -197,7 +265,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--no-server", action="store_true", help="protocol level only")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child_protocol(args.child[0], args.child[1], int(args.child[2]))
+        return
     work = Path(tempfile.mkdtemp(prefix="http-bench-"))
     trees = {"before": runtime_copy(args.before, work / "before"), "after": runtime_copy(None, work / "after")}
     modules: dict[str, Any] = {}
@@ -235,12 +308,22 @@ def main() -> None:
             server.append((label, statistics.median(r for r, _, _ in got[label]),
                            statistics.median(p for _, p, _ in got[label]),
                            statistics.median(c for _, _, c in got[label])))
-    report(args, rows, server)
+    counts: list[tuple[str, float, float]] = []
+    if args.instructions and shutil.which("valgrind"):
+        for name, (_, per) in list(workloads().items())[:2]:
+            counts.append((name, protocol_instructions(trees["before"], name, per),
+                           protocol_instructions(trees["after"], name, per)))
+            print(f"instructions {name}: {counts[-1][1]:.0f} -> {counts[-1][2]:.0f}", flush=True)
+        counts.append(("real server, POST /predict, pass-through predictor",
+                       server_instructions(trees["before"], work / "before"),
+                       server_instructions(trees["after"], work / "after")))
+        print(f"instructions server: {counts[-1][1]:.0f} -> {counts[-1][2]:.0f}", flush=True)
+    report(args, rows, server, counts)
     shutil.rmtree(work, ignore_errors=True)
 
 
 def report(args: argparse.Namespace, rows: list[tuple[str, float, float]],
-           server: list[tuple[str, float, float, float]]) -> None:
+           server: list[tuple[str, float, float, float]], counts: list[tuple[str, float, float]]) -> None:
     lines = [f"Before: the runtime at `{args.before}` (hand-rolled parser, chunked bodies re-parsed per packet). "
              "After: this tree (strict incremental `wire.py` parser, back-pressure, Date header). "
              f"Medians of {args.rounds} alternating rounds in one run, {time.strftime('%Y-%m-%d')}, "
@@ -262,7 +345,13 @@ def report(args: argparse.Namespace, rows: list[tuple[str, float, float]],
         added = 1e6 / a - 1e6 / b
         lines += ["", f"The protocol-level cost this change adds to `{name}` is {added:.1f} us per request, "
                       f"{100 * added / cb:.1f}% of the before server's {cb:.1f} us of CPU per request."]
-    lines += ["", "Run: `python bench/http_parser_bench.py` (wrk needed for the server rows)."]
+    if counts:
+        lines += ["", "User-space instructions per request (callgrind; a count, so other load on the machine does "
+                      "not move it; kernel work such as the socket calls is not included):", "",
+                  "| path | before | after | after / before |", "|---|---|---|---|"]
+        lines += [f"| {name} | {b:.0f} | {a:.0f} | {a / b:.2f} |" for name, b, a in counts]
+    lines += ["", "Run: `python bench/http_parser_bench.py --instructions` (wrk for the server rows, valgrind "
+                  "for the instruction counts)."]
     text = "\n".join(lines)
     print(text)
     write_section("http-parser", "HTTP parser before/after", text)
