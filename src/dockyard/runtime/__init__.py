@@ -13,7 +13,8 @@ Layers (routes -> runner -> model), after Cog's last Python server:
     loaders.py    zero-code models by file type (sklearn, ONNX, XGBoost, LightGBM, TorchScript, Keras)
     tensors.py    V2 datatypes, JSON/binary tensor decoding and encoding
     runner.py     bounded queue + dynamic batching + the one predict thread (no HTTP)
-    http.py       asyncio HTTP/1.1 protocol (keep-alive, pipelining, chunked bodies, limits, timeouts)
+    wire.py       strict, incremental RFC 9112 request parser (pure: bytes in, requests out)
+    http.py       asyncio HTTP/1.1 connections (keep-alive, pipelining, back-pressure, limits, timeouts)
     routes.py     URL -> handler; the only place errors become HTTP statuses
     metrics.py    Prometheus text exposition, summed over worker processes
     docs.py       /openapi.json and the self-contained /docs page

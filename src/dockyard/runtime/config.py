@@ -45,6 +45,8 @@ class ServeConfig:
     max_queue: int = 256
     grace_period_s: float = 10.0
     input_shape: str | None = None
+    backlog: int = 2048
+    max_connections: int = 0
 
 
 # flag -> (type, help). Defaults come from ServeConfig so they are written down once.
@@ -69,6 +71,9 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "grace-period-s": (float, "after SIGTERM, how long in-flight requests may take"),
     "input-shape": (str, "per-row input shape for models that do not record it, e.g. 64 or "
                          "3,224,224 (TorchScript)"),
+    "backlog": (int, "listen queue length: connections the kernel holds before they are accepted"),
+    "max-connections": (int, "open connections per worker; more get 503 (0: the open-files limit less "
+                             "a reserve)"),
 }
 
 
@@ -139,11 +144,12 @@ def check(config: ServeConfig) -> None:
                 "request-timeout-s": config.request_timeout_s >= 0,
                 "read-timeout-s": config.read_timeout_s >= 0,
                 "keepalive-timeout-s": config.keepalive_timeout_s >= 0,
-                "grace-period-s": config.grace_period_s >= 0}
+                "grace-period-s": config.grace_period_s >= 0,
+                "backlog": config.backlog >= 1, "max-connections": config.max_connections >= 0}
     for flag, ok in positive.items():
         if not ok:
             raise ConfigProblem(f"--{flag} is {getattr(config, _attr(flag))}, which is out of range",
-                                f"use a value of at least {0 if flag != 'workers' else 1}")
+                                f"use a value of at least {1 if flag in ('workers', 'backlog') else 0}")
     if config.workers > 1 and config.port == 0:
         raise ConfigProblem("--workers > 1 needs a fixed --port (port 0 picks one per worker)",
                             f"pass --port {CONTAINER_PORT}, or --workers 1")

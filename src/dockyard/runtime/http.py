@@ -1,8 +1,17 @@
-"""HTTP/1.1 over asyncio.Protocol: Content-Length and chunked bodies, keep-alive, pipelining,
-limits, and timeouts for clients that send too slowly or sit idle.
+"""HTTP/1.1 over asyncio.Protocol: keep-alive, pipelining, limits, back-pressure, timeouts.
 
-One request per connection is handled at a time; pipelined requests wait in the buffer, so
-responses always leave in request order. Routing lives in routes.py; this module only frames.
+Framing lives in wire.py (strict RFC 9112, incremental); routing in routes.py. This module runs
+connections:
+
+- one request per connection is answered at a time; pipelined requests wait in the parser, so
+  responses leave in request order. At most MAX_PIPELINED are answered per loop callback, so one
+  pipelining client cannot starve the others.
+- back-pressure both ways: when the transport's write buffer passes WRITE_HIGH (a client that
+  pipelines and never reads), reading stops until it drains; when a busy connection has buffered
+  more than a whole request may be, reading stops too. Memory per connection stays bounded.
+- after an error response the connection half-closes and reads and discards for up to LINGER_S,
+  so the client sees the 4xx instead of a reset (a lingering close).
+- beyond ``max_connections`` a new connection gets a 503 and is closed.
 """
 
 from __future__ import annotations
@@ -12,13 +21,24 @@ import socket
 import time
 from typing import Any, Protocol as TypingProtocol
 
-MAX_HEAD_BYTES = 64 * 1024
-_HEX = frozenset(b"0123456789abcdefABCDEF")
+from .wire import MAX_HEAD_BYTES, ParseError, Request, RequestParser, decode_chunked, too_large
+
+__all__ = ["App", "HttpConnection", "decode_chunked", "error_body", "sweep", "too_large"]
+
+WRITE_HIGH = 256 * 1024  # transport write buffer: stop reading above this ...
+WRITE_LOW = 64 * 1024  # ... and read again below this
+MAX_PIPELINED = 32  # requests answered per loop callback before other connections get a turn
+LINGER_S = 2.0  # after an error response, read and discard this long at most
+LINGER_BYTES = 64 * 1024 * 1024  # ... and this much at most
+
 _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
+            408: "Request Timeout", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
             422: "Unprocessable Content", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
             501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
             505: "HTTP Version Not Supported"}
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_date_cache: list[Any] = [0, b""]
 
 
 class App(TypingProtocol):
@@ -38,27 +58,51 @@ def error_body(message: str) -> bytes:
     return dumps({"error": message})
 
 
-class HttpConnection(asyncio.Protocol):
-    __slots__ = ("app", "transport", "buf", "busy", "keep_alive", "started", "route", "job", "timer",
-                 "_in_process", "_continue_sent", "closed", "_need", "_paused", "waiting_since", "idle_since")
+def http_date() -> bytes:
+    """The Date header's value (RFC 9110 5.6.7), computed once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        t = time.gmtime(now)
+        _date_cache[0] = now
+        _date_cache[1] = b"%s, %02d %s %d %02d:%02d:%02d GMT" % (
+            _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
+            t.tm_hour, t.tm_min, t.tm_sec)
+    return _date_cache[1]  # type: ignore[no-any-return]
 
-    def __init__(self, app: App) -> None:
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = ("app", "max_connections", "transport", "parser", "busy", "keep_alive", "http10", "head_only",
+                 "started", "route", "job", "timer", "closed", "waiting_since", "idle_since", "lingering",
+                 "_in_process", "_scheduled", "_continue_sent", "_read_paused", "_write_paused",
+                 "write_paused_since", "_linger", "_linger_until", "_discarded", "_timer_handle")
+
+    def __init__(self, app: App, max_connections: int = 0) -> None:
         self.app = app
+        self.max_connections = max_connections
         self.transport: Any = None
-        self.buf: bytes | bytearray = b""
-        self._need = 0  # bytes the request being received needs in total (0: head not parsed yet)
-        self._paused = False
+        self.parser = RequestParser(app.max_body_bytes)
         self.busy = False  # a request is being answered
         self.keep_alive = True
+        self.http10 = False
+        self.head_only = False  # answering HEAD: headers only
         self.started = 0.0
         self.route = "other"
         self.job: Any = None  # runner job, to cancel when the client goes away
         self.timer: Any = None
-        self._in_process = False
-        self._continue_sent = False
-        self.closed = False
+        self.closed = False  # no more responses go out (closed, or lingering before the close)
+        self.lingering = False
         self.waiting_since = 0.0  # when the request now arriving became incomplete (0: none)
         self.idle_since = time.perf_counter()  # when the connection last finished a response
+        self.write_paused_since = 0.0
+        self._in_process = False
+        self._scheduled = False
+        self._continue_sent = False
+        self._read_paused = False
+        self._write_paused = False
+        self._linger = False  # the next close lingers (an error left unread bytes behind)
+        self._linger_until = 0.0
+        self._discarded = 0
+        self._timer_handle: Any = None
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -66,146 +110,134 @@ class HttpConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
         self.app.connections.add(self)
+        if self.max_connections and len(self.app.connections) > self.max_connections:
+            self._begin()
+            self.keep_alive, self._linger = False, True
+            self.respond(503, error_body(f"the server has {self.max_connections} connections open "
+                                         "(--max-connections); retry after the Retry-After seconds"),
+                         extra=b"retry-after: 1\r\n")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.app.connections.discard(self)
+        self.parser.clear()
         if self.job is not None:
             self.job.done = True  # the runner skips it if it is still queued
             self.job = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        for handle in (self.timer, self._timer_handle):
+            if handle is not None:
+                handle.cancel()
+        self.timer = self._timer_handle = None
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        if not buf:
-            self.buf = data
-        else:
-            # Large bodies arrive in many chunks: grow in place rather than copy per chunk.
-            if not isinstance(buf, bytearray):
-                self.buf = buf = bytearray(buf)
-            buf += data
-        if self.busy:
-            # A client pipelining far ahead of us: stop reading instead of buffering without bound.
-            if len(self.buf) > self.app.max_body_bytes + MAX_HEAD_BYTES and not self._paused:
-                self._paused = True
-                self.transport.pause_reading()
-        elif len(self.buf) >= self._need:
-            self._process()
+        if self.lingering:
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self.transport.close()
+            return
+        parser = self.parser
+        parser.feed(data)
+        if self.busy or self._write_paused or self._scheduled or self.closed:
+            # A client pipelining ahead of us: hold at most one whole request, then stop reading.
+            if parser.buffered > self.app.max_body_bytes + MAX_HEAD_BYTES:
+                self._pause_reading()
+            return
+        self._process()
 
-    # -- framing -------------------------------------------------------------------------------
+    def eof_received(self) -> bool | None:
+        return None  # close; a lingering close ends here, when the client has read and closed
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer passed WRITE_HIGH: the client is not reading."""
+        self._write_paused = True
+        self.write_paused_since = time.perf_counter()
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self.write_paused_since = 0.0
+        if not self.busy and not self.closed:
+            self._process()
+        self._maybe_resume_reading()
+
+    # -- requests ------------------------------------------------------------------------------
     def _process(self) -> None:
+        self._scheduled = False
+        if self._in_process:
+            return
         self._in_process = True
+        parser = self.parser
         try:
-            while not self.busy and self.buf and not self.closed:
-                if not self._one_request():
+            for _ in range(MAX_PIPELINED):
+                if self.busy or self.closed or self._write_paused:
                     return
+                if parser.head is None and parser.pos == len(parser.buf):  # all answered: the usual case
+                    self.waiting_since = 0.0
+                    if self._read_paused:
+                        self._maybe_resume_reading()
+                    return
+                try:
+                    request = parser.next()
+                except ParseError as exc:
+                    self._fail(exc.status, exc.message)
+                    return
+                if request is None:
+                    if parser.more:  # a body of tiny chunks: decode the rest on a later turn
+                        self._pause_reading()
+                        self._scheduled = True
+                        asyncio.get_event_loop().call_soon(self._process)
+                        return
+                    self._incomplete()
+                    return
+                self._dispatch(request)
+            if not self.busy and not self.closed and parser.buffered:
+                self._scheduled = True  # more pipelined requests: let other connections run first
+                asyncio.get_event_loop().call_soon(self._process)
         finally:
             self._in_process = False
 
-    def _one_request(self) -> bool:
-        """Parse and dispatch one request from the buffer; False when more bytes are needed."""
-        buf = self.buf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                self._fail(431, "request headers are over 64 KiB; send smaller headers")
-            elif not self.waiting_since:
-                self.waiting_since = time.perf_counter()
-            return False
-        if end > MAX_HEAD_BYTES:
-            self._fail(431, "request headers are over 64 KiB; send smaller headers")
-            return False
-        try:
-            lines = buf[:end].decode("latin-1").split("\r\n")
-            method, target, version = lines[0].split(" ")
-            headers = {}
-            for line in lines[1:]:
-                key, _, value = line.partition(":")
-                headers[key.strip().lower()] = value.strip()
-        except ValueError:
-            self._fail(400, "malformed HTTP request line or header")
-            return False
-        if not version.startswith("HTTP/1."):
-            self._fail(505, f"{version} is not supported; use HTTP/1.1")
-            return False
-        start = end + 4
-        limit = self.app.max_body_bytes
-        if "transfer-encoding" in headers:
-            framed = self._chunked(headers, version, buf, start, limit)
-            if framed is None:
-                return False
-            body, stop = framed
-        else:
-            try:
-                length = int(headers.get("content-length", "0"))
-                if length < 0:
-                    raise ValueError
-            except ValueError:
-                self._fail(400, "Content-Length must be a non-negative integer")
-                return False
-            if length > limit:
-                self._fail(413, _too_large(f"request body is {length} bytes,", limit))
-                return False
-            stop = start + length
-            if len(buf) < stop:
-                self._need = stop  # skip re-parsing the head until the body is all here
-                self._wait(headers)
-                return False
-            body = bytes(memoryview(buf)[start:stop])  # one copy, typed bytes
-        self.buf = buf[stop:]
-        self._need = 0
-        self._continue_sent = False
-        self.waiting_since = 0.0
-        conn_header = headers.get("connection", "").lower()
-        self.keep_alive = (conn_header != "close") if version == "HTTP/1.1" else (conn_header == "keep-alive")
-        self.busy, self.started, self.route = True, time.perf_counter(), "other"
-        path, _, query = target.partition("?")
-        self.app.handle(self, method, path, query, headers, body)
-        return True
-
-    def _wait(self, headers: dict[str, str]) -> None:
-        """The head is here, the body is not (yet): start the read clock, honour Expect."""
-        if not self.waiting_since:
+    def _incomplete(self) -> None:
+        parser = self.parser
+        if not parser.partial:
+            self.waiting_since = 0.0
+        elif not self.waiting_since:
             self.waiting_since = time.perf_counter()
-        if not self._continue_sent and headers.get("expect", "").lower() == "100-continue":
+        head = parser.head
+        if head is not None and head.expect_continue and not self._continue_sent:
             self._continue_sent = True
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            routable = getattr(self.app, "routable", None)
+            if routable is None or routable(head.method, head.path):
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._maybe_resume_reading()
 
-    def _chunked(self, headers: dict[str, str], version: str, buf: bytes | bytearray, start: int,
-                 limit: int) -> tuple[bytes, int] | None:
-        """A Transfer-Encoding body: (body, end offset), or None when answered or incomplete."""
-        if headers["transfer-encoding"].strip().lower() != "chunked" or version != "HTTP/1.1":
-            self._fail(501, f"Transfer-Encoding {headers['transfer-encoding']!r} on {version} is not supported; "
-                            "send HTTP/1.1 with Content-Length or Transfer-Encoding: chunked")
-            return None
-        if "content-length" in headers:
-            # Both framings at once is how requests are smuggled past proxies: refuse (RFC 9112 6.3).
-            self._fail(400, "a request must not carry both Transfer-Encoding and Content-Length; send one")
-            return None
-        try:
-            decoded = decode_chunked(buf, start, limit)
-        except OverflowError:
-            self._fail(413, _too_large("chunked request body is", limit))
-            return None
-        except ValueError as exc:
-            self._fail(400, f"malformed chunked body: {exc}")
-            return None
-        if decoded is None:
-            if len(buf) - start > 2 * limit + MAX_HEAD_BYTES:  # framing overhead of tiny chunks
-                self._fail(413, f"chunked request body is over the {limit}-byte limit with its framing; "
-                                "send fewer, larger chunks")
-                return None
-            self._need = len(buf) + 1  # parse again when more bytes arrive
-            self._wait(headers)
-        return decoded
+    def _begin(self) -> None:
+        self.busy, self.started, self.route, self.head_only = True, time.perf_counter(), "other", False
+
+    def _dispatch(self, request: Request) -> None:
+        self.waiting_since = 0.0
+        self._continue_sent = False
+        self.keep_alive = request.keep_alive
+        self.http10 = request.version == "HTTP/1.0"
+        self._begin()
+        method = request.method
+        if method == "HEAD":
+            self.head_only = True
+        headers = request.headers
+        encoding = headers.get("content-encoding")
+        if encoding is not None and encoding.lower() != "identity":
+            self.respond(415, error_body(f"Content-Encoding {encoding!r} is not supported; "
+                                         "send the body uncompressed"), extra=b"accept-encoding: identity\r\n")
+            return
+        self.app.handle(self, "GET" if self.head_only else method, request.path, request.query, headers,
+                        request.body)
 
     def _fail(self, status: int, message: str) -> None:
         """A framing error: answer and close, since the byte stream can no longer be trusted."""
-        self.keep_alive = False
-        self.busy, self.started, self.route = True, time.perf_counter(), "other"
+        self.keep_alive, self._linger = False, True
+        self.parser.clear()
+        self._begin()
         self.respond(status, error_body(message))
 
     # -- responses -----------------------------------------------------------------------------
@@ -221,82 +253,87 @@ class HttpConnection(asyncio.Protocol):
         if self.closed:
             return
         keep = self.keep_alive and not self.app.draining
-        head = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
-            status, _REASONS.get(status, "Unknown").encode(), content_type, len(body), extra,
-            b"" if keep else b"connection: close\r\n")
-        self.transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
+        if keep:
+            connection = b"connection: keep-alive\r\n" if self.http10 else b""
+        else:
+            connection = b"connection: close\r\n"
+        head = b"HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
+            status, _REASONS.get(status, "Unknown").encode(), http_date(), content_type, len(body), extra,
+            connection)
+        if self.head_only:
+            self.transport.write(head)
+        elif len(body) < 65536:
+            self.transport.write(head + body)
+        else:
+            self.transport.write(head)
             self.transport.write(body)
         self.idle_since = now = time.perf_counter()
         self.app.record(self.route, status, now - self.started)
         if not keep:
-            self.transport.close()
-            self.closed = True
+            self._close()
             return
-        if self._paused:
-            self._paused = False
-            self.transport.resume_reading()
-        if self.buf and not self._in_process:
+        if not self._in_process and not self._scheduled:
             self._process()
+        if self._read_paused:
+            self._maybe_resume_reading()
+
+    def _close(self) -> None:
+        self.closed = True
+        if not self._linger or self.transport.is_closing():
+            self.transport.close()
+            return
+        # Lingering close (RFC 9112 9.6): send our FIN after the response, then read and discard
+        # what the client is still sending, so its kernel does not answer our close with a reset
+        # that destroys the response before the client reads it.
+        self.lingering = True
+        self.parser.clear()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._write_paused = False
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+        self._timer_handle = asyncio.get_event_loop().call_later(LINGER_S, self.transport.close)
 
     def close_if_idle(self) -> None:
-        if not self.busy and not self.closed:
+        if self.lingering:
+            self.transport.close()
+        elif not self.busy and not self.closed:
             self.transport.close()
             self.closed = True
 
+    def abort(self) -> None:
+        self.closed = True
+        self.transport.abort()
 
-def _too_large(what: str, limit: int) -> str:
-    return f"{what} over the {limit}-byte limit; send less data per request or raise --max-body-bytes"
+    # -- back-pressure -------------------------------------------------------------------------
+    def _pause_reading(self) -> None:
+        if not self._read_paused and not self.transport.is_closing():
+            self._read_paused = True
+            self.transport.pause_reading()
 
-
-def decode_chunked(buf: bytes | bytearray, pos: int, limit: int) -> tuple[bytes, int] | None:
-    """Decode an HTTP/1.1 chunked body that starts at ``pos``: (body, offset after it), or None
-    while incomplete. ValueError for bad framing, OverflowError once the data passes ``limit``.
-    Chunk extensions are ignored and trailer fields dropped (RFC 9112 7.1)."""
-    spans: list[tuple[int, int]] = []  # (start, end) of each chunk's data: copied once, when complete
-    total = 0
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            if len(buf) - pos > 1024:
-                raise ValueError("chunk-size line is over 1 KiB")
-            return None
-        size_field = bytes(buf[pos:eol]).split(b";", 1)[0].strip(b" \t")
-        if not size_field or len(size_field) > 16 or not _HEX.issuperset(size_field):
-            raise ValueError(f"chunk size {size_field[:20]!r} is not a hexadecimal number")
-        size = int(size_field, 16)
-        pos = eol + 2
-        if size == 0:
-            break
-        total += size
-        if total > limit:
-            raise OverflowError
-        if len(buf) < pos + size + 2:
-            return None
-        if buf[pos + size:pos + size + 2] != b"\r\n":
-            raise ValueError("chunk data is not followed by CRLF")
-        spans.append((pos, pos + size))
-        pos += size + 2
-    while True:  # trailer fields, then the empty line
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            if len(buf) - pos > MAX_HEAD_BYTES:
-                raise ValueError("trailer section is over 64 KiB")
-            return None
-        if eol == pos:
-            view = memoryview(buf)
-            return b"".join(view[a:b] for a, b in spans), eol + 2
-        pos = eol + 2
+    def _maybe_resume_reading(self) -> None:
+        if (self._read_paused and not self._write_paused and not self.closed and not self.parser.more
+                and self.parser.buffered <= self.app.max_body_bytes + MAX_HEAD_BYTES):
+            self._read_paused = False
+            self.transport.resume_reading()
 
 
 def sweep(connections: set[HttpConnection], read_timeout_s: float, keepalive_timeout_s: float) -> None:
-    """Answer 408 to clients that started a request and stalled, close idle keep-alive connections.
-    Run about once a second; a timeout of 0 switches its check off."""
+    """Answer 408 to clients that started a request and stalled, close idle keep-alive connections,
+    and drop clients that stopped reading our responses. Run about once a second; a timeout of 0
+    switches its check off."""
     now = time.perf_counter()
     for conn in list(connections):
-        if conn.busy or conn.closed:
+        if conn.closed:
             continue
-        if conn.buf or conn.waiting_since:
+        if conn.write_paused_since:
+            if read_timeout_s and now - conn.write_paused_since > read_timeout_s:
+                conn.abort()  # it has not read for that long: it cannot be sent a 408 either
+            continue
+        if conn.busy:
+            continue
+        if conn.parser.partial or conn.waiting_since:
             if read_timeout_s and conn.waiting_since and now - conn.waiting_since > read_timeout_s:
                 conn._fail(408, f"the request did not arrive within {read_timeout_s:g} s; "
                                 "send it whole, or raise --read-timeout-s")

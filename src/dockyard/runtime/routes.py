@@ -66,6 +66,10 @@ class Routes:
     def record(self, route: str, status: int, seconds: float) -> None:
         self.metrics.observe_request(route, status, seconds)
 
+    def routable(self, method: str, path: str) -> bool:
+        """Whether a route exists, before the body arrives (Expect: 100-continue)."""
+        return path in self._static or path.startswith("/v2/models/")
+
     def handle(self, conn: HttpConnection, method: str, path: str, query: str,
                headers: dict[str, str], body: bytes) -> None:
         try:

@@ -8,12 +8,18 @@
 
 ``--workers N`` forks N worker processes that each bind the port with SO_REUSEPORT (the kernel
 spreads connections) and each load the model; the parent forwards signals and exits with the
-first failing worker's status.
+first failing worker's status. SO_REUSEPORT would let a second ``--workers`` instance share the
+port unnoticed, so the parent first claims the port in the abstract socket namespace (Linux; per
+network namespace, like ports): a second instance fails to start instead.
+
+Errors the event loop reports (accept() out of file descriptors, a callback that raised) are
+logged as JSON, at most LOOP_ERRORS_PER_WINDOW per window, each traceback once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import signal
@@ -32,6 +38,9 @@ from .routes import Routes
 
 EXIT_SETUP_FAILED = 1
 EXIT_BAD_CONFIG = 2
+LOOP_ERRORS_PER_WINDOW = 5
+LOOP_ERRORS_WINDOW_S = 10.0
+FD_RESERVE = 64  # file descriptors kept back from --max-connections 0 for the model, logs and refusals
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,14 +77,86 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
-def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
+def max_connections(config: ServeConfig) -> int:
+    """--max-connections, or with 0 the open-files limit less a reserve (0: no limit known)."""
+    if config.max_connections:
+        return config.max_connections
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 0
+    if soft == resource.RLIM_INFINITY:
+        return 0
+    return max(16, soft - FD_RESERVE)
+
+
+class LoopErrors:
+    """The event loop's exception handler: JSON lines, rate-limited, one traceback per kind.
+
+    Without it asyncio prints plain tracebacks to stderr, one per failed accept() when file
+    descriptors run out: thousands a second, and the JSON log is unreadable."""
+
+    def __init__(self) -> None:
+        self.window_start = time.monotonic()
+        self.logged = 0
+        self.suppressed = 0
+        self.seen: set[tuple[str, str]] = set()
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.flush()
+        if self.logged >= LOOP_ERRORS_PER_WINDOW:
+            self.suppressed += 1
+            return
+        self.logged += 1
+        exc = context.get("exception")
+        message = str(context.get("message") or "event loop error")
+        fields: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}" if exc is not None else message,
+                                  "message": message}
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            fields["fix"] = ("raise the open-files limit (docker run --ulimit nofile=N) or lower "
+                             "--max-connections")
+        key = (message, type(exc).__name__)
+        if exc is not None and key not in self.seen:
+            self.seen.add(key)
+            fields["traceback"] = "".join(traceback.format_exception(exc))
+        log("loop_error", "error", **fields)
+
+    def flush(self) -> None:
+        """Start a new window once the old one is over, saying how many lines it held back."""
+        now = time.monotonic()
+        if now - self.window_start < LOOP_ERRORS_WINDOW_S:
+            return
+        if self.suppressed:
+            log("loop_errors_suppressed", "warning", count=self.suppressed,
+                seconds=round(now - self.window_start, 1))
+        self.window_start, self.logged, self.suppressed = now, 0, 0
+
+
+def claim_port(port: int) -> socket.socket | None:
+    """Hold an abstract unix socket named after the port for as long as this process lives, so a
+    second --workers instance on the same port fails instead of silently sharing it (both would
+    bind with SO_REUSEPORT). Raises OSError when another instance holds it; None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    guard = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        guard.bind(f"\0dockyard-runtime-port-{port}")
+    except OSError:
+        guard.close()
+        raise
+    return guard
+
+
+def _listen(host: str, port: int, reuse_port: bool, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    sock.listen(backlog)
     sock.setblocking(False)
     return sock
 
@@ -94,20 +175,25 @@ class Worker:
         self.exit_code = 0
         self.server: asyncio.base_events.Server | None = None
         self.started = time.monotonic()
+        self.loop_errors = LoopErrors()
 
     def run(self) -> int:
         try:
-            sock = _listen(self.config.host, self.config.port, self.reuse_port)
+            sock = _listen(self.config.host, self.config.port, self.reuse_port, self.config.backlog)
         except OSError as exc:
             log("listen_failed", "error", error=str(exc), host=self.config.host, port=self.config.port,
                 fix="pick a free port with --port, or stop whatever listens there")
             return EXIT_SETUP_FAILED
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            self.loop.create_server(lambda: HttpConnection(self.routes), sock=sock))
+        self.loop.set_exception_handler(self.loop_errors)
+        cap = max_connections(self.config)
+        # create_server listens again, with its own default backlog of 100 unless given ours
+        self.server = self.loop.run_until_complete(self.loop.create_server(
+            lambda: HttpConnection(self.routes, cap), sock=sock, backlog=self.config.backlog))
         port = sock.getsockname()[1]
         log("listening", host=self.config.host, port=port, url=f"http://{self.config.host}:{port}",
-            model=self.model.name, version=self.model.version)
+            model=self.model.name, version=self.model.version, backlog=self.config.backlog,
+            max_connections=cap or None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.drain, sig)
         self.routes.runner.start(self._on_ready)
@@ -125,6 +211,7 @@ class Worker:
         read, idle = self.config.read_timeout_s, self.config.keepalive_timeout_s
         sweep(self.routes.connections, read, idle)
         self.routes.metrics.publish()
+        self.loop_errors.flush()
         self.loop.call_later(min([1.0] + [t / 2 for t in (read, idle) if t > 0]), self._sweep)
 
     def _on_ready(self, error: BaseException | None) -> None:
@@ -182,6 +269,21 @@ def _run_worker(config: ServeConfig, reuse_port: bool, metrics_dir: str | None =
 
 
 def _supervise(config: ServeConfig) -> int:
+    try:
+        guard = claim_port(config.port)
+    except OSError:
+        log("listen_failed", "error", error=f"another dockyard runtime with --workers already serves port "
+                                            f"{config.port}; SO_REUSEPORT would split connections between them",
+            host=config.host, port=config.port, fix="stop the other instance, or pick a free port with --port")
+        return EXIT_SETUP_FAILED
+    try:
+        return _supervise_in_tmp(config)
+    finally:
+        if guard is not None:
+            guard.close()
+
+
+def _supervise_in_tmp(config: ServeConfig) -> int:
     try:  # where workers publish metrics for each other (a tmpfs /tmp on a read-only root)
         metrics_dir: str | None = tempfile.mkdtemp(prefix="dockyard-metrics-")
     except OSError as exc:

@@ -1,0 +1,227 @@
+"""Differential tests: our request framing (runtime/wire.py) against llhttp (httptools) and h11.
+
+Two rules, over the issue's cases, the published request-smuggling classes and Hypothesis variants:
+- every request we accept, httptools frames the same way: same method, target and body, in the
+  same place in the stream (what we accept is a subset of what llhttp accepts, framed alike);
+- we never accept a request that both httptools and h11 reject.
+Our parser is also fed each stream one byte at a time and must frame it exactly as when fed whole.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("httptools")
+pytest.importorskip("h11")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from http_refs import Message, h11_frame, llhttp  # noqa: E402
+
+from dockyard.runtime.wire import frame  # noqa: E402
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def _post(headers: bytes, body: bytes) -> bytes:
+    return b"POST /predict HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + body
+
+
+# (name, stream): each is followed by SMUGGLED, which must never come out as a request of its own
+# unless httptools frames it the same way.
+ISSUE_CASES = [
+    ("obs-fold", _post(b"X-A: a\r\n b\r\nContent-Length: 5\r\n", b"hello")),
+    ("obs-fold hides TE", _post(b"X-A: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n")),
+    ("space before colon", _post(b"Content-Length : 5\r\n", b"hello")),
+    ("tab before colon", _post(b"Content-Length\t: 5\r\n", b"hello")),
+    ("conflicting Content-Length", _post(b"Content-Length: 5\r\nContent-Length: 41\r\n", b"hello")),
+    ("duplicate equal Content-Length", _post(b"Content-Length: 5\r\nContent-Length: 5\r\n", b"hello")),
+    ("Content-Length list", _post(b"Content-Length: 5, 5\r\n", b"hello")),
+    ("Content-Length +5", _post(b"Content-Length: +5\r\n", b"hello")),
+    ("Content-Length 0_5", _post(b"Content-Length: 0_5\r\n", b"hello")),
+    ("Content-Length -0", _post(b"Content-Length: -0\r\n", b"")),
+    ("Content-Length 0x5", _post(b"Content-Length: 0x5\r\n", b"hello")),
+    ("Content-Length superscript", _post(b"Content-Length: \xb2\r\n", b"hi")),
+    ("Content-Length overflow", _post(b"Content-Length: 99999999999999999999999\r\n", b"")),
+    ("bare LF hides a header", _post(b"X-A: a\nContent-Length: 5\r\n", b"hello")),
+    ("bare LF ends the head", b"POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello"),
+    ("bare CR in a value", _post(b"X-A: a\rContent-Length: 5\r\n", b"hello")),
+    ("NUL in a value", _post(b"X-A: a\x00b\r\nContent-Length: 5\r\n", b"hello")),
+    ("header line without colon", _post(b"Content-Length 5\r\n", b"hello")),
+    ("chunk extension with LF", _post(b"Transfer-Encoding: chunked\r\n", b"5;a=\nb\r\nhello\r\n0\r\n\r\n")),
+    ("last chunk without its CRLF", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\n")),
+    ("chunk-size line over 1 KiB", _post(b"Transfer-Encoding: chunked\r\n",
+                                         b"5;a=" + b"b" * 1100 + b"\r\nhello\r\n0\r\n\r\n")),
+    ("chunk size with 1 KiB of zeros", _post(b"Transfer-Encoding: chunked\r\n", b"0" * 1100 + b"5\r\nhello\r\n0\r\n\r\n")),
+]
+
+SMUGGLING_CLASSES = [
+    # CL.TE / TE.CL: both framings; a front end reading one and us the other would split differently
+    ("CL.TE", _post(b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\nG")),
+    ("TE.CL", _post(b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", b"8\r\nSMUGGLED\r\n0\r\n\r\n")),
+    ("TE obfuscated: xchunked", _post(b"Transfer-Encoding: xchunked\r\n", b"0\r\n\r\n")),
+    ("TE obfuscated: chunked, identity", _post(b"Transfer-Encoding: chunked, identity\r\n", b"0\r\n\r\n")),
+    ("TE obfuscated: two headers", _post(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n", b"0\r\n\r\n")),
+    ("TE obfuscated: chunked twice", _post(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                                           b"0\r\n\r\n")),
+    ("TE obfuscated: tab", _post(b"Transfer-Encoding:\tchunked\r\n", b"0\r\n\r\n")),
+    ("TE obfuscated: vertical tab", _post(b"Transfer-Encoding:\x0bchunked\r\n", b"0\r\n\r\n")),
+    ("TE obfuscated: space before colon", _post(b"Transfer-Encoding : chunked\r\nContent-Length: 3\r\n",
+                                                b"0\r\n\r\n")),
+    ("TE on HTTP/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+                       b"0\r\n\r\n"),
+    # CL.0 / TE.0: a body on a request whose handler ignores bodies must still be consumed
+    ("CL.0", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED)),
+    ("TE.0", b"OPTIONS / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+             % (len(SMUGGLED), SMUGGLED)),
+    # chunk extensions and sizes
+    ("chunk ext: bare LF after ;", _post(b"Transfer-Encoding: chunked\r\n", b"2;\nxx\r\n0\r\n\r\n")),
+    ("chunk ext: quoted CRLF", _post(b"Transfer-Encoding: chunked\r\n", b'2;a="\r\n"\r\nxx\r\n0\r\n\r\n')),
+    ("chunk ext: quoted", _post(b"Transfer-Encoding: chunked\r\n", b'2;a="b c"\r\nxx\r\n0\r\n\r\n')),
+    ("chunk ext: token", _post(b"Transfer-Encoding: chunked\r\n", b"2;a=b;c\r\nxx\r\n0\r\n\r\n")),
+    ("chunk size: leading space", _post(b"Transfer-Encoding: chunked\r\n", b" 2\r\nxx\r\n0\r\n\r\n")),
+    ("chunk size: trailing space", _post(b"Transfer-Encoding: chunked\r\n", b"2 \r\nxx\r\n0\r\n\r\n")),
+    ("chunk size: 0x", _post(b"Transfer-Encoding: chunked\r\n", b"0x2\r\nxx\r\n0\r\n\r\n")),
+    ("chunk size: +", _post(b"Transfer-Encoding: chunked\r\n", b"+2\r\nxx\r\n0\r\n\r\n")),
+    ("chunk size: -", _post(b"Transfer-Encoding: chunked\r\n", b"-2\r\nxx\r\n0\r\n\r\n")),
+    ("chunk size: bare LF", _post(b"Transfer-Encoding: chunked\r\n", b"2\nxx\r\n0\r\n\r\n")),
+    ("chunk size: overflow", _post(b"Transfer-Encoding: chunked\r\n", b"1" * 17 + b"\r\nxx\r\n0\r\n\r\n")),
+    ("chunk data: bare LF after", _post(b"Transfer-Encoding: chunked\r\n", b"2\r\nxx\n0\r\n\r\n")),
+    ("chunk data: longer than its size", _post(b"Transfer-Encoding: chunked\r\n", b"2\r\nxxx\r\n0\r\n\r\n")),
+    ("chunk data: shorter than its size", _post(b"Transfer-Encoding: chunked\r\n", b"3\r\nxx\r\n0\r\n\r\n")),
+    # trailers
+    ("trailer: Content-Length", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\nContent-Length: 5\r\n\r\n")),
+    ("trailer: ordinary", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\nX-T: 1\r\nX-U: 2\r\n\r\n")),
+    ("trailer: bare LF", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\nX-T: 1\nX-U: 2\r\n\r\n")),
+    ("trailer: no colon", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\nX-T 1\r\n\r\n")),
+    ("trailer: obs-fold", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\nX-T: 1\r\n 2\r\n\r\n")),
+    ("trailer: a request line", _post(b"Transfer-Encoding: chunked\r\n", b"0\r\n" + SMUGGLED)),
+    # request lines and hosts
+    ("leading CRLF", b"\r\n" + SMUGGLED),
+    ("double space", b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("trailing space", b"GET / HTTP/1.1 \r\nHost: x\r\n\r\n"),
+    ("tab in target", b"GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("lowercase version", b"GET / http/1.1\r\nHost: x\r\n\r\n"),
+    ("version 1.10", b"GET / HTTP/1.10\r\nHost: x\r\n\r\n"),
+    ("method not a token", b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("absolute-form", b"GET http://x/healthz?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("no Host", b"GET / HTTP/1.1\r\n\r\n"),
+    ("two Hosts", b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"),
+    ("HTTP/1.0 no Host", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+    ("pipelined keep-alive", SMUGGLED * 3),
+    ("Connection: close list", b"GET / HTTP/1.1\r\nHost: x\r\nConnection: x, close\r\n\r\n"),
+    ("empty header name", _post(b": x\r\nContent-Length: 5\r\n", b"hello")),
+    ("DEL in a value", _post(b"X-A: a\x7fb\r\nContent-Length: 5\r\n", b"hello")),
+    ("obs-text in a value", _post(b"X-A: caf\xe9\r\nContent-Length: 5\r\n", b"hello")),
+]
+
+CORPUS = ISSUE_CASES + SMUGGLING_CLASSES
+MUST_REJECT = {name for name, _ in ISSUE_CASES} - {"duplicate equal Content-Length"} | {
+    "CL.TE", "TE.CL", "TE obfuscated: xchunked", "TE obfuscated: chunked, identity", "TE obfuscated: two headers",
+    "TE obfuscated: vertical tab", "TE obfuscated: space before colon", "chunk ext: bare LF after ;",
+    "chunk ext: quoted CRLF", "chunk size: 0x", "chunk size: +", "chunk size: -", "chunk size: bare LF",
+    "chunk size: overflow", "chunk data: bare LF after", "chunk data: longer than its size", "trailer: bare LF",
+    "trailer: no colon", "trailer: obs-fold", "trailer: a request line", "no Host", "two Hosts"}
+
+
+def check_against_references(stream: bytes) -> tuple[list[Message], str]:
+    ours, outcome = frame(stream)
+    mine = [(r.method, r.target, r.body) for r in ours]
+    # incremental decoding frames exactly as decoding the whole stream at once
+    for split in (1, 7):
+        again, outcome_again = frame(stream, split=split)
+        assert ([(r.method, r.target, r.body) for r in again], outcome_again) == (mine, outcome), split
+    theirs, their_outcome = llhttp(stream)
+    if their_outcome == "upgrade":  # llhttp stops reading HTTP there; we do not (we never upgrade)
+        mine = mine[:len(theirs)]
+    assert theirs[:len(mine)] == mine, f"httptools frames {stream!r} as {theirs}, we as {mine} ({outcome})"
+    h11_messages, h11_outcome = h11_frame(stream)
+    # h11 also stops after an HTTP/1.0 request (it has no 1.0 keep-alive): only errors count
+    rejected_at = [len(m) for m, out in ((theirs, their_outcome), (h11_messages, h11_outcome)) if out == "error"]
+    both_reject_from = max(rejected_at) if len(rejected_at) == 2 else len(mine)
+    assert len(mine) <= both_reject_from, (
+        f"we accept {mine[both_reject_from:]} that httptools and h11 both reject")
+    return mine, outcome
+
+
+@pytest.mark.parametrize(("name", "stream"), CORPUS, ids=[name for name, _ in CORPUS])
+def test_corpus_is_framed_like_llhttp(name: str, stream: bytes) -> None:
+    mine, outcome = check_against_references(stream + SMUGGLED)
+    if name in MUST_REJECT:
+        assert outcome.startswith("error"), f"{name}: accepted as {mine}"
+        assert all(target != "/smuggled" for _, target, _ in mine)
+
+
+def test_our_parser_accepts_ordinary_requests() -> None:
+    ok = [
+        _post(b"Content-Length: 5\r\n", b"hello"),
+        _post(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+        _post(b"transfer-encoding: Chunked\r\n", b"5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"),
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: a b\r\nAccept:*/*\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+    ]
+    for stream in ok:
+        mine, outcome = check_against_references(stream)
+        assert len(mine) == 1 and outcome in ("complete", "closed"), (stream, outcome)
+
+
+def test_the_check_fails_when_we_accept_what_llhttp_rejects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite must be able to fail: a parser that reads 'Content-Length : 5' is caught."""
+    import dockyard.runtime.wire as wire
+    import re
+
+    monkeypatch.setattr(wire, "_TOKEN", re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z ]+"))
+    with pytest.raises(AssertionError):
+        check_against_references(_post(b"Content-Length : 5\r\n", b"hello") + SMUGGLED)
+
+
+# -- Hypothesis variants -----------------------------------------------------------------------
+TOKENS = st.sampled_from([b"X-A", b"Content-Length", b"Transfer-Encoding", b"Host", b"Connection",
+                          b"content-length", b"TRANSFER-ENCODING", b"Expect"])
+VALUES = st.sampled_from([b"5", b"0", b"chunked", b"close", b"keep-alive", b"x", b"+5", b"05", b"5 ",
+                          b"chunked, gzip", b"gzip, chunked", b"100-continue", b"a b", b""])
+DANGER = st.sampled_from([b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\t", b":", b";", b"+", b"-", b"0", b"\r\n\r\n",
+                          b"\r\n ", b"=", b'"', b"\x7f", b"\x0b", b"\xff"])
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> bytes:
+    method = draw(st.sampled_from([b"GET", b"POST", b"PUT", b"OPTIONS"]))
+    version = draw(st.sampled_from([b"HTTP/1.1", b"HTTP/1.1", b"HTTP/1.0"]))
+    target = draw(st.sampled_from([b"/p?q=1", b"/p", b"http://x/p?q", b"HTTPS://x", b"*", b"/a%20b", b'/a"b',
+                                   b"/a<b>", b"/a{b}|c", b"/a\\b", b"/a^b`", b"/a#f", b"/\xff", b"//x", b"x/p"]))
+    lines = [method + b" " + target + b" " + version, b"Host: x"]
+    lines += [name + draw(st.sampled_from([b": ", b":", b":\t", b" : "])) + value
+              for name, value in draw(st.lists(st.tuples(TOKENS, VALUES), max_size=4))]
+    body = draw(st.binary(max_size=12))
+    if draw(st.booleans()):
+        lines.append(b"Transfer-Encoding: chunked")
+        sizes = draw(st.lists(st.integers(1, 5), max_size=3))
+        chunks, at = b"", 0
+        for size in sizes:
+            ext = draw(st.sampled_from([b"", b";a", b";a=b", b';a="c"']))
+            chunks += b"%x%s\r\n%s\r\n" % (size, ext, body[at:at + size].ljust(size, b"z"))
+            at += size
+        trailer = draw(st.sampled_from([b"", b"X-T: 1\r\n"]))
+        payload = chunks + b"0\r\n" + trailer + b"\r\n"
+    else:
+        lines.append(b"Content-Length: %d" % len(body))
+        payload = body
+    stream = b"\r\n".join(lines) + b"\r\n\r\n" + payload
+    for _ in range(draw(st.integers(0, 2))):  # mutate: insert or delete a byte somewhere
+        at = draw(st.integers(0, len(stream)))
+        if draw(st.booleans()):
+            stream = stream[:at] + draw(DANGER) + stream[at:]
+        else:
+            stream = stream[:at] + stream[at + 1:]
+    return stream + SMUGGLED
+
+
+@settings(max_examples=int(os.environ.get("DOCKYARD_HYPOTHESIS_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_generated_variants_are_framed_like_llhttp(stream: bytes) -> None:
+    check_against_references(stream)
