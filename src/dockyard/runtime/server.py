@@ -89,7 +89,8 @@ class Worker:
         self.routes = Routes(self.model, max_body_bytes=config.max_body_bytes,
                              request_timeout_s=config.request_timeout_s, max_batch_size=config.max_batch_size,
                              max_batch_wait_ms=config.max_batch_wait_ms, max_queue=config.max_queue,
-                             loop=self.loop, metrics_dir=metrics_dir, worker=index)
+                             loop=self.loop, metrics_dir=metrics_dir, worker=index,
+                             liveness_grace_s=config.liveness_grace_s)
         self.reuse_port = reuse_port
         self.exit_code = 0
         self.server: asyncio.base_events.Server | None = None
