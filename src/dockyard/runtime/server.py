@@ -24,6 +24,7 @@ import time
 import traceback
 from typing import Any, Sequence
 
+from . import jsonfast
 from .config import ConfigProblem, ServeConfig, parse_args
 from .http import HttpConnection, error_body, sweep
 from .logs import log
@@ -143,7 +144,8 @@ class Worker:
         self.routes.ready = True
         log("ready", model=self.model.name, version=self.model.version, platform=self.model.platform,
             inputs=[s.metadata() for s in self.model.inputs], outputs=[s.metadata() for s in self.model.outputs],
-            batching=bool(self.model.batchable), seconds=round(time.monotonic() - self.started, 3))
+            batching=bool(self.model.batchable), json=jsonfast.BACKEND,
+            seconds=round(time.monotonic() - self.started, 3))
 
     def drain(self, sig: int = signal.SIGTERM) -> None:
         if self.routes.draining:

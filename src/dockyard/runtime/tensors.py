@@ -175,10 +175,12 @@ def _json_array(flat: list[Any], datatype: str, name: str) -> Any:
 def _bytes_item(name: str, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
-    if isinstance(value, (str, int, float)):  # bool is an int
-        return str(value).encode()
-    # str() of an arbitrary object would send its repr, heap address included.
-    raise TypeError(f"output {name!r} holds a {type(value).__name__}; return str, bytes or numbers")
+    kind = type(value)
+    if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
+        # str() would send the default repr, "<Foo object at 0x7f...>": a heap address.
+        raise TypeError(f"output {name!r} holds a {kind.__name__}, which has no text form; "
+                        "return str, bytes or numbers, or give the class a __str__")
+    return str(value).encode()
 
 
 def encode_output(name: str, array: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
