@@ -47,8 +47,19 @@ def _mark_constant(token: str) -> _Marker:
 _STRICT = json.JSONDecoder(parse_constant=_reject_constant)
 _LOCATE = json.JSONDecoder(parse_constant=_mark_constant)
 # Numbers that orjson reads differently from the stdlib (big ints -> float, 1e400 -> error):
-# bodies holding one take the stdlib path. Floats from repr() have at most 17 digits.
-_SPECIAL_NUMBER = re.compile(rb"\d{19}|[eE][+]?0*[1-9]\d{2}")
+# bodies holding one take the stdlib path. Floats from repr() have at most 17 digits. Checked
+# with translate + find (about 2 us for a 64-float row; a regex for 19 digits takes 13 us).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19
+_BIG_EXPONENT = re.compile(rb"[eE][+]?0*[1-9]\d{2}")
+
+
+def _special_number(raw: bytes) -> bool:
+    if _LONG_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+        return True
+    return (b"e" in raw or b"E" in raw) and _BIG_EXPONENT.search(raw) is not None
+
+
 # A string, or an unterminated one up to the end: every match attempt from a quote succeeds, so
 # hostile input cannot make this quadratic.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.?)*+(?:"|\Z)', re.S)
@@ -109,7 +120,7 @@ def _describe(exc: ValueError) -> str:
 def loads(raw: bytes) -> Any:
     """Parse a request body; JsonError (a ValueError) says what is wrong, and where."""
     check_depth(raw)
-    if _fast_loads is not None and not _SPECIAL_NUMBER.search(raw):
+    if _fast_loads is not None and not _special_number(raw):
         try:
             return _fast_loads(raw)
         except ValueError:
