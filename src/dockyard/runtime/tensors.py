@@ -175,7 +175,7 @@ def _json_array(flat: list[Any], datatype: str, name: str) -> Any:
 def _bytes_item(name: str, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
-    kind = type(value)
+    kind: Any = type(value)
     if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
         # str() would send the default repr, "<Foo object at 0x7f...>": a heap address.
         raise TypeError(f"output {name!r} holds a {kind.__name__}, which has no text form; "
