@@ -89,6 +89,7 @@ def test_hung_predict_fails_readiness_then_liveness_and_recovers_when_it_returns
         status, headers, data = request(server.port, "POST", "/predict", {"seconds": 0.0})
         assert status == 503 and headers["retry-after"] == "1" and "not responding" in json.loads(data)["error"]
         assert _status(server.port, "/healthz") == 200  # still inside the grace period
+        assert 'dockyard_model_stuck{model="sleepy"} 1' in request(server.port, "GET", "/metrics")[2].decode()
         # After the grace, liveness fails too, so an orchestrator restarts the server.
         assert _until(lambda: _status(server.port, "/healthz") == 503)
         assert _status(server.port, "/v2/health/live") == 503
@@ -98,6 +99,7 @@ def test_hung_predict_fails_readiness_then_liveness_and_recovers_when_it_returns
         assert _until(lambda: _status(server.port, "/readyz") == 200)
         assert _status(server.port, "/healthz") == 200
         assert post_json(server.port, "/predict", {"seconds": 0.0}) == (200, {"output": 0.0})
+        assert 'dockyard_model_stuck{model="sleepy"} 0' in request(server.port, "GET", "/metrics")[2].decode()
         events = [e["event"] for e in server.events()]
         assert events.index("model_stuck") < events.index("model_unhealthy") < events.index("model_recovered")
 
