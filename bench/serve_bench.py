@@ -46,7 +46,8 @@ PEERS_SRC = Path(os.environ.get("PEERS_SRC", REPO.parent / "shared" / "bench" / 
 PEERS = Path(os.environ.get("PEERS", "/tmp/peers"))
 DOCKYARD = str(Path(sys.executable).with_name("dockyard"))
 # dockyard.yaml settings a user might hand-tune, checked against init's defaults (wait 2 ms, size 32).
-TUNED = {"wait-0ms": {"max_batch_wait_ms": 0}, "wait-1ms": {"max_batch_wait_ms": 1},
+TUNED = {"default-again": {},  # an A/A check: the same settings twice show the noise floor
+         "wait-0ms": {"max_batch_wait_ms": 0}, "wait-1ms": {"max_batch_wait_ms": 1},
          "wait-5ms": {"max_batch_wait_ms": 5}, "batch-1": {"max_batch_size": 1},
          "batch-8": {"max_batch_size": 8}}
 
@@ -73,9 +74,10 @@ class Load:
     ok_per_cpu_s: float = 0.0  # ok answers per server CPU-second: steadier than req/s on a busy host
 
 
-def session_cpu_seconds(sid: int) -> float:
-    """user+system CPU of every live process in a session (the server and whatever it forked)."""
-    ticks = 0
+def session_cpu_seconds(root: int) -> float:
+    """user+system CPU of every live process in the server's session or below it (the server and
+    whatever it forked, including workers that start sessions of their own)."""
+    procs: dict[int, tuple[int, int, int]] = {}  # pid -> (ppid, session, ticks)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -85,8 +87,14 @@ def session_cpu_seconds(sid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()  # from field 3 (state) on
-        if int(fields[3]) == sid:
-            ticks += int(fields[11]) + int(fields[12])
+        procs[int(entry)] = (int(fields[1]), int(fields[3]), int(fields[11]) + int(fields[12]))
+    ticks = 0
+    for pid, (ppid, session, used) in procs.items():
+        mine = session == root
+        while not mine and ppid > 1 and ppid in procs:
+            mine = ppid == root
+            ppid = procs[ppid][0]
+        ticks += used if mine or pid == root else 0
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -120,42 +128,54 @@ def project(work: Path, name: str, settings: dict[str, Any]) -> Path:
     return proj
 
 
+def free_port() -> int:
+    """A free loopback port: fixed ports collide with other benchmark runs on a shared host."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def targets(row: list[float], work: Path, container: bool, sweep: bool) -> list[Target]:
     plain = json.dumps({"input": row})
     csv = ",".join(map(str, row))
     v2 = json.dumps({"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": row}]})
+    p = {name: free_port() for name in ("local", "container", "fastapi", "litserve", "bentoml", "mlserver",
+                                        "mlserver-grpc", "mlserver-metrics", "cog", *TUNED)}
     mls = work / "mlserver"
     mls.mkdir(exist_ok=True)
     (mls / "model-settings.json").write_text(json.dumps(
         {"name": "digits", "implementation": "mlserver_sklearn.SKLearnModel",
          "parameters": {"uri": str(PEERS / "model.joblib")}}))
     v = lambda name: str(PEERS / f"v-{name}" / "bin")  # noqa: E731
-    out = [Target("dockyard-local", "http://127.0.0.1:18100/predict", plain,
-                  [DOCKYARD, "serve", str(project(work, "local", {})), "--local", "--port", "18100"],
+    out = [Target("dockyard-local", f"http://127.0.0.1:{p['local']}/predict", plain,
+                  [DOCKYARD, "serve", str(project(work, "local", {})), "--local", "--port", str(p["local"])],
                   group="user-path")]
     if container:
-        out.append(Target("dockyard-container", "http://127.0.0.1:18106/predict", plain,
+        out.append(Target("dockyard-container", f"http://127.0.0.1:{p['container']}/predict", plain,
                           [DOCKYARD, "serve", str(project(work, "container", {})), "--detach", "-q",
-                           "--port", "18106"], container=True, group="user-path"))
+                           "--port", str(p["container"])], container=True, group="user-path"))
     if sweep:
-        for i, (name, settings) in enumerate(TUNED.items()):
-            port = 18150 + i
+        for name, settings in TUNED.items():
+            port = p[name]
             out.append(Target(f"local {name}", f"http://127.0.0.1:{port}/predict", plain,
                               [DOCKYARD, "serve", str(project(work, name, settings)), "--local", "--port", str(port)],
                               group="tuned"))
     out += [
-        Target("fastapi", "http://127.0.0.1:18101/predict", plain,
-               [f"{v('fastapi')}/uvicorn", "fastapi_naive:app", "--port", "18101", "--log-level", "warning"]),
-        Target("litserve", "http://127.0.0.1:18102/predict", plain, [f"{v('litserve')}/python", "litserve_svc.py", "18102"]),
-        Target("bentoml", "http://127.0.0.1:18103/predict", plain,
-               [f"{v('bentoml')}/bentoml", "serve", "bentoml_svc:Digits", "--port", "18103"]),
-        Target("mlserver", "http://127.0.0.1:18104/v2/models/digits/infer", v2,
+        Target("fastapi", f"http://127.0.0.1:{p['fastapi']}/predict", plain,
+               [f"{v('fastapi')}/uvicorn", "fastapi_naive:app", "--port", str(p["fastapi"]), "--log-level", "warning"]),
+        Target("litserve", f"http://127.0.0.1:{p['litserve']}/predict", plain,
+               [f"{v('litserve')}/python", "litserve_svc.py", str(p["litserve"])]),
+        Target("bentoml", f"http://127.0.0.1:{p['bentoml']}/predict", plain,
+               [f"{v('bentoml')}/bentoml", "serve", "bentoml_svc:Digits", "--port", str(p["bentoml"])]),
+        Target("mlserver", f"http://127.0.0.1:{p['mlserver']}/v2/models/digits/infer", v2,
                [f"{v('mlserver')}/mlserver", "start", str(mls)],
-               {"MLSERVER_PARALLEL_WORKERS": "0", "MLSERVER_HTTP_PORT": "18104", "MLSERVER_GRPC_PORT": "18114",
-                "MLSERVER_METRICS_PORT": "18124"}),
-        Target("cog", "http://127.0.0.1:18105/predictions", json.dumps({"input": {"input": csv}}),
+               {"MLSERVER_PARALLEL_WORKERS": "0", "MLSERVER_HTTP_PORT": str(p["mlserver"]),
+                "MLSERVER_GRPC_PORT": str(p["mlserver-grpc"]), "MLSERVER_METRICS_PORT": str(p["mlserver-metrics"])}),
+        Target("cog", f"http://127.0.0.1:{p['cog']}/predictions", json.dumps({"input": {"input": csv}}),
                [f"{v('cog')}/python", "-m", "cog.server.http", "--host", "127.0.0.1"],
-               {"COG_MAX_CONCURRENCY": "16", "PATH": f"{v('cog')}:{os.environ['PATH']}", "PORT": "18105",
+               {"COG_MAX_CONCURRENCY": "16", "PATH": f"{v('cog')}:{os.environ['PATH']}", "PORT": str(p["cog"]),
                 "COG_PREDICT_TYPE_STUB": "cog_predict.py:Predictor"}),
     ]
     return out
@@ -330,8 +350,10 @@ def markdown(report: dict[str, Any]) -> str:
     for name in sorted(shown, key=lambda n: -servers[n]["c16"]["ok_rps"]):
         r = servers[name]
         ratio = f"{_round_ratio(servers, name, best, 'c16'):.2f}x" if best else "-"
-        ratio_cpu = f"{_round_ratio(servers, name, best_cpu, 'c16', 'ok_per_cpu_s'):.2f}x" if best_cpu else "-"
-        lines.append(f"| {name} | {r['c16']['ok_rps']:.0f} | {ratio} | {r['c16']['ok_per_cpu_s']:.0f} | {ratio_cpu} | "
+        cpu_ok = r["c16"]["ok_per_cpu_s"] > 0
+        ratio_cpu = f"{_round_ratio(servers, name, best_cpu, 'c16', 'ok_per_cpu_s'):.2f}x" if best_cpu and cpu_ok else "-"
+        per_cpu = f"{r['c16']['ok_per_cpu_s']:.0f}" if cpu_ok else "- (not measured)"
+        lines.append(f"| {name} | {r['c16']['ok_rps']:.0f} | {ratio} | {per_cpu} | {ratio_cpu} | "
                      f"{r['c16']['p99_ms']:.2f} ms | {r['c1']['ok_rps']:.0f} | {r['c1']['p50_ms']:.2f} ms | "
                      f"{r['first_prediction_s']:.2f} s | {r['json']} |")
     lines += ["", "`dockyard-local` is `dockyard serve PROJECT --local`, `dockyard-container` is "
