@@ -141,7 +141,7 @@ def targets(row: list[float], work: Path, container: bool, sweep: bool) -> list[
     plain = json.dumps({"input": row})
     csv = ",".join(map(str, row))
     v2 = json.dumps({"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": row}]})
-    p = {name: free_port() for name in ("local", "container", "fastapi", "litserve", "bentoml", "mlserver",
+    p = {name: free_port() for name in ("local", "local-stdlib-json", "container", "fastapi", "litserve", "bentoml", "mlserver",
                                         "mlserver-grpc", "mlserver-metrics", "cog", *TUNED)}
     mls = work / "mlserver"
     mls.mkdir(exist_ok=True)
@@ -152,6 +152,13 @@ def targets(row: list[float], work: Path, container: bool, sweep: bool) -> list[
     out = [Target("dockyard-local", f"http://127.0.0.1:{p['local']}/predict", plain,
                   [DOCKYARD, "serve", str(project(work, "local", {})), "--local", "--port", str(p["local"])],
                   group="user-path")]
+    # Users' own environments seldom have orjson (this one has it for the tests): the same path without it.
+    blocked = work / "no-orjson"
+    blocked.mkdir(exist_ok=True)
+    (blocked / "orjson.py").write_text('raise ImportError("blocked by serve_bench")\n')
+    out.append(Target("dockyard-local-stdlib-json", f"http://127.0.0.1:{p['local-stdlib-json']}/predict", plain,
+                      [DOCKYARD, "serve", str(project(work, "local-stdlib-json", {})), "--local", "--port",
+                       str(p["local-stdlib-json"])], {"PYTHONPATH": str(blocked)}, group="user-path"))
     if container:
         out.append(Target("dockyard-container", f"http://127.0.0.1:{p['container']}/predict", plain,
                           [DOCKYARD, "serve", str(project(work, "container", {})), "--detach", "-q",
@@ -373,7 +380,7 @@ def markdown(report: dict[str, Any]) -> str:
               "cgroup; docker-proxy not included): how much a server gets done with the CPU it is given, which "
               "moves far less than req/s when other work on the host takes the cores."]
     if best and "dockyard-local" in servers:
-        for name in ("dockyard-local", "dockyard-container"):
+        for name in ("dockyard-local", "dockyard-local-stdlib-json", "dockyard-container"):
             if name not in servers:
                 continue
             d, b1 = servers[name], peers[best_p50]
