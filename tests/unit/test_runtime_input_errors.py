@@ -128,6 +128,7 @@ def test_bytes_sent_to_an_any_input_arrive_as_text(servers: dict[str, Server]) -
     ("bytes_not_utf8", "input 'text': BYTES data is not UTF-8"),
     ("header_plus", "Inference-Header-Content-Length '+"),
     ("header_underscore", "Inference-Header-Content-Length '1_"),
+    ("header_huge", "Inference-Header-Content-Length '11111"),  # int() refuses over 4300 digits
     ("trailing", "3 bytes of binary data follow the last tensor"),
     ("truncated_length", "binary BYTES data ends before element 1"),
     ("truncated_data", "BYTES element 0 says 9 bytes"),
@@ -143,11 +144,12 @@ def test_bad_v2_requests_are_400_naming_the_problem(servers: dict[str, Server], 
     elif case == "bytes_not_utf8":
         blob = _bytes_elements(b"\xff\xfe")
         body, headers = _binary([_tensor("text", "BYTES", [1], size=len(blob))], blob)
-    elif case in ("header_plus", "header_underscore"):
+    elif case in ("header_plus", "header_underscore", "header_huge"):
         blob = struct.pack("<d", 1.0)
         body, headers = _binary([_tensor("arr", "FP64", [1], size=8)], blob)
         n = headers["Inference-Header-Content-Length"]
-        headers["Inference-Header-Content-Length"] = ("+" + n) if case == "header_plus" else (n[0] + "_" + n[1:])
+        headers["Inference-Header-Content-Length"] = {"header_plus": "+" + n, "header_huge": "1" * 5000}.get(
+            case, n[0] + "_" + n[1:])
     elif case == "trailing":
         blob = struct.pack("<d", 1.0) + b"xyz"
         body, headers = _binary([_tensor("arr", "FP64", [1], size=8)], blob)

@@ -223,7 +223,8 @@ class Routes:
         binary = None
         if header_len is not None:
             # Digits only: int() would also take "+5", " 5" and "5_0".
-            n = int(header_len) if header_len.isascii() and header_len.isdigit() else -1
+            digits = header_len.isascii() and header_len.isdigit() and len(header_len) <= 18
+            n = int(header_len) if digits else -1
             if not 0 < n <= len(body):
                 raise HttpError(400, f"Inference-Header-Content-Length {header_len!r} is not a length "
                                      f"within the {len(body)}-byte body; send the JSON header's size in bytes")
