@@ -238,6 +238,15 @@ class Running:
         ok = load.ok_rps * seconds
         return replace(load, cpu_s=round(cpu, 3), ok_per_cpu_s=round(ok / cpu, 1) if cpu > 0 else 0.0)
 
+    def batch_waits(self) -> int | None:
+        """How often the runtime held a request for company, from its /metrics."""
+        try:
+            with urllib.request.urlopen(self.target.url.replace("/predict", "/metrics"), timeout=5) as resp:
+                found = re.search(r"dockyard_batch_waits_total\{[^}]*\} (\d+)", resp.read().decode())
+        except (urllib.error.URLError, OSError):
+            return None
+        return int(found.group(1)) if found else None
+
     def json_backend(self) -> str:
         text = self.log.read_text(errors="replace")
         if self.container:
@@ -316,6 +325,7 @@ def run(names: list[str] | None, seconds: int, repeats: int, container: bool, sw
                       f" {c16.ok_per_cpu_s:6.0f} ok/cpu-s | 1 conn {c1.ok_rps:6.0f} ok/s p50 {c1.p50_ms:5.2f} ms",
                       flush=True)
         backends = {name: r.json_backend() for name, r in running.items()}
+        waits = {name: r.batch_waits() for name, r in running.items() if r.target.group != "peer"}
     finally:
         for r in running.values():
             r.stop()
@@ -325,7 +335,7 @@ def run(names: list[str] | None, seconds: int, repeats: int, container: bool, sw
         servers[target.name] = {"group": target.group, "c16": median_load(got["c16"]), "c1": median_load(got["c1"]),
                                 "c16_runs": [asdict(x) for x in got["c16"]], "c1_runs": [asdict(x) for x in got["c1"]],
                                 "first_prediction_s": round(running[target.name].first_prediction_s, 3),
-                                "json": backends.get(target.name, "-")}
+                                "json": backends.get(target.name, "-"), "batch_waits": waits.get(target.name)}
     return {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                         "load_avg_at_end": round(os.getloadavg()[0], 1), "docker_cpu_shares": docker_cpu_shares()},
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": seconds, "repeats": repeats,
@@ -409,6 +419,10 @@ def markdown(report: dict[str, Any]) -> str:
                   "and wrk sends each request in one packet, so `wait-0ms`, `wait-1ms`, `wait-5ms` and "
                   "`default-again` run exactly the default's code path: their spread around 1.00 is this host's "
                   "noise, not a tuning effect. `batch-1` shows what batching is worth."]
+        held = {n: servers[n].get("batch_waits") for n in ["dockyard-local", *tuned]}
+        if any(v is not None for v in held.values()):
+            lines += ["", "Requests held for company over the whole run (`dockyard_batch_waits_total`): "
+                      + ", ".join(f"{n} {v}" for n, v in held.items() if v is not None) + "."]
     shares = m.get("docker_cpu_shares") or docker_cpu_shares()
     if "dockyard-container" in servers and shares:
         lines += ["", f"The container's numbers suffer from the host more than any process's: with cgroup v1 the "

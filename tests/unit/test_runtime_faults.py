@@ -200,3 +200,39 @@ def test_a_dead_predict_thread_fails_readiness_then_liveness_and_answers_its_job
     finally:
         runner.stop()
         loop.close()
+
+
+BATCHING = '''
+class Batching:
+    batch = True
+    example = {"x": 0}
+
+    def predict(self, x: int) -> list[dict]:
+        return [{"x": v, "batch": len(x)} for v in x]
+'''
+
+
+def test_a_lone_request_never_waits_but_one_waits_for_a_request_part_way_in(tmp_path: Path) -> None:
+    app = write_predictor(tmp_path, BATCHING)
+    args = ["--predictor", "predict:Batching", "--app-dir", app, "--max-batch-wait-ms", "2000"]
+    with Server(args, tmp_path) as server:
+        server.wait_ready()
+        started = time.monotonic()
+        assert post_json(server.port, "/predict", {"x": 1}) == (200, {"output": {"x": 1, "batch": 1}})
+        assert time.monotonic() - started < 1.5  # nobody else was arriving: no 2 s hold
+        body = b'{"x": 2}'
+        with socket.create_connection(("127.0.0.1", server.port)) as slow:
+            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:3]))  # part-way in
+            time.sleep(0.2)
+            out: list[Any] = []
+            other = _in_thread(server.port, {"x": 3}, out)  # held for the slow one's company
+            time.sleep(0.3)
+            slow.sendall(body[3:])
+            reply = b""
+            while b'"batch"' not in reply:
+                reply += slow.recv(4096)
+            other.join()
+        assert b'"batch":2' in reply and json.loads(out[0][2]) == {"output": {"x": 3, "batch": 2}}
+        metrics = request(server.port, "GET", "/metrics")[2].decode()
+        assert 'dockyard_batch_waits_total{model="batching"} 1' in metrics

@@ -59,6 +59,7 @@ class Routes:
                              arriving=self._arriving)
         self.metrics.queue_depth = self.runner.depth
         self.metrics.model_stuck = lambda: int(self.runner.fault() is not None)
+        self.metrics.batch_waits = lambda: self.runner.waits
         self.metrics.in_flight = lambda: sum(1 for c in self.connections if c.busy)
         self._static: dict[str, Callable[[HttpConnection, str, str, dict[str, str], bytes], None]] = {
             "/predict": self.predict, "/healthz": self.healthz, "/readyz": self.readyz,

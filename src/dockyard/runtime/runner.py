@@ -97,6 +97,7 @@ class Runner:
         self.batch_started = 0.0  # monotonic start of the batch in the thread
         self.serving = False  # setup and warm-up succeeded
         self.died_at = 0.0  # monotonic time the predict thread ended unexpectedly
+        self.waits = 0  # times a request was held for company (/metrics: dockyard_batch_waits_total)
         self._running: list[Job] = []
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -204,6 +205,7 @@ class Runner:
                     self._soon()
             elif not self._scheduled:
                 if self.max_wait_s > 0 and self.max_batch > 1 and self.arriving():
+                    self.waits += 1
                     self._timer = self.loop.call_later(self.max_wait_s, self._dispatch)
                 else:
                     self._soon()
