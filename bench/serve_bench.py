@@ -119,7 +119,7 @@ def project(work: Path, name: str, settings: dict[str, Any]) -> Path:
     proj.mkdir()
     shutil.copy(PEERS / "model.joblib", proj / "model.joblib")
     (proj / "requirements.txt").write_text("scikit-learn\njoblib\n")
-    subprocess.run([DOCKYARD, "init", str(proj), "--name", "digits"], check=True, capture_output=True)
+    subprocess.run([DOCKYARD, "init", str(proj), "--name", "serve-bench-digits"], check=True, capture_output=True)
     if settings:
         path = proj / "dockyard.yaml"
         config = yaml.safe_load(path.read_text())
