@@ -44,6 +44,7 @@ class ServeConfig:
     keepalive_timeout_s: float = 75.0
     max_queue: int = 256
     grace_period_s: float = 10.0
+    liveness_grace_s: float = 30.0
     input_shape: str | None = None
     backlog: int = 2048
     max_connections: int = 0
@@ -69,6 +70,9 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
                                    "load balancer's idle timeout (0: never)"),
     "max-queue": (int, "requests waiting for the model before new ones get 503"),
     "grace-period-s": (float, "after SIGTERM, how long in-flight requests may take"),
+    "liveness-grace-s": (float, "how long the model may stay stuck (a predict call over --request-timeout-s, "
+                                "or a dead predict thread; readiness fails at once) before /healthz fails "
+                                "too, so the orchestrator restarts the server"),
     "input-shape": (str, "per-row input shape for models that do not record it, e.g. 64 or "
                          "3,224,224 (TorchScript)"),
     "backlog": (int, "listen queue length: connections the kernel holds before they are accepted"),
@@ -145,7 +149,8 @@ def check(config: ServeConfig) -> None:
                 "read-timeout-s": config.read_timeout_s >= 0,
                 "keepalive-timeout-s": config.keepalive_timeout_s >= 0,
                 "grace-period-s": config.grace_period_s >= 0,
-                "backlog": config.backlog >= 1, "max-connections": config.max_connections >= 0}
+                "backlog": config.backlog >= 1, "max-connections": config.max_connections >= 0,
+                "liveness-grace-s": config.liveness_grace_s >= 0}
     for flag, ok in positive.items():
         if not ok:
             raise ConfigProblem(f"--{flag} is {getattr(config, _attr(flag))}, which is out of range",

@@ -58,6 +58,8 @@ class Metrics:
         self.batch_size = Histogram(BATCH_BUCKETS)
         self.in_flight: Callable[[], int] = lambda: 0
         self.queue_depth: Callable[[], int] = lambda: 0
+        self.model_stuck: Callable[[], int] = lambda: 0  # 1 while the watchdog sees a fault
+        self.batch_waits: Callable[[], int] = lambda: 0
         self.shared_dir, self.worker = shared_dir, worker
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
@@ -77,7 +79,7 @@ class Metrics:
         return {"requests": [[route, status, n] for (route, status), n in self.requests.items()],
                 "latency": {route: h.state() for route, h in self.latency.items()},
                 "batch": self.batch_size.state(), "in_flight": self.in_flight() - scraping,
-                "queue": self.queue_depth()}
+                "queue": self.queue_depth(), "stuck": self.model_stuck(), "waits": self.batch_waits()}
 
     def publish(self) -> None:
         """Write this worker's numbers for its siblings' scrapes (atomically: never half a file)."""
@@ -113,7 +115,7 @@ class Metrics:
         requests: dict[tuple[str, int], int] = {}
         latency: dict[str, Histogram] = {}
         batch = Histogram(BATCH_BUCKETS)
-        in_flight = queue = 0
+        in_flight = queue = stuck = waits = 0
         for state in (self.snapshot(scraping), *self._siblings()):
             for route, status, n in state["requests"]:
                 requests[(route, status)] = requests.get((route, status), 0) + n
@@ -122,6 +124,8 @@ class Metrics:
             batch.add(state["batch"])
             in_flight += state["in_flight"]
             queue += state["queue"]
+            stuck += state.get("stuck", 0)
+            waits += state.get("waits", 0)
         m = self.model
         lines = ["# HELP dockyard_requests_total HTTP requests answered, by route and status.",
                  "# TYPE dockyard_requests_total counter"]
@@ -134,8 +138,14 @@ class Metrics:
         lines += ["# HELP dockyard_batch_size Requests per predict call.",
                   "# TYPE dockyard_batch_size histogram"]
         lines += batch.lines("dockyard_batch_size", f'model="{m}"')
+        lines += ["# HELP dockyard_batch_waits_total Requests held for company because another request was "
+                  "part-way in (max_batch_wait_ms caps the hold).",
+                  "# TYPE dockyard_batch_waits_total counter", f'dockyard_batch_waits_total{{model="{m}"}} {waits}']
         lines += ["# HELP dockyard_in_flight_requests Requests received and not yet answered.",
                   "# TYPE dockyard_in_flight_requests gauge", f"dockyard_in_flight_requests {in_flight}",
                   "# HELP dockyard_queue_depth Requests waiting for the model.",
-                  "# TYPE dockyard_queue_depth gauge", f'dockyard_queue_depth{{model="{m}"}} {queue}']
+                  "# TYPE dockyard_queue_depth gauge", f'dockyard_queue_depth{{model="{m}"}} {queue}',
+                  "# HELP dockyard_model_stuck Workers whose model is stuck (a predict call over the request "
+                  "timeout, or no predict thread).",
+                  "# TYPE dockyard_model_stuck gauge", f'dockyard_model_stuck{{model="{m}"}} {stuck}']
         return ("\n".join(lines) + "\n").encode()

@@ -200,14 +200,21 @@ def _array_schema(dims: tuple[int, ...], datatype: str) -> dict[str, Any]:
     return schema
 
 
+def _as_array(value: Any, name: str) -> Any:
+    import numpy as np
+
+    try:
+        return np.asarray(value)
+    except ValueError as exc:  # ragged rows, or more dimensions than numpy allows
+        what = "too many dimensions" if "maximum number of dimension" in str(exc) else "rows must all have the same length"
+        raise InputError(f"input {name!r}: {what}") from None
+
+
 def _json_to_array(value: Any, spec: TensorSpec) -> Any:
     import numpy as np
 
     # No dtype first: strings, bools and ragged lists must be errors, not silent casts.
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        raise InputError(f"input {spec.name!r}: rows must all have the same length") from None
+    array = _as_array(value, spec.name)
     kind = array.dtype.kind
     numeric = "iu" if spec.datatype.startswith(("INT", "UINT")) else "iuf"
     if spec.datatype == "BYTES":
@@ -325,10 +332,7 @@ def convert_json(fld: Field, value: Any) -> Any:
     if fld.scalar == "array":
         import numpy as np
 
-        try:
-            array = np.asarray(value)
-        except ValueError:
-            raise InputError(f"input {fld.name!r}: rows must all have the same length") from None
+        array = _as_array(value, fld.name)
         if array.dtype.kind not in "iuf":
             raise InputError(f"input {fld.name!r}: expected a numeric array, got {array.dtype.name} values")
         return array
@@ -362,22 +366,30 @@ def convert_tensor(fld: Field, array: Any, sent: str) -> Any:
             raise TensorError(f"input {fld.name!r}: expected one value (shape [1]), got shape {list(array.shape)}")
         value = array.reshape(-1).tolist()[0]  # tolist: python objects for numeric and BYTES alike
         if isinstance(value, bytes):
-            return value.decode()
+            return _utf8(value, fld.name)
         return float(value) if fld.scalar is float else value
     if array.ndim == fld.depth + 1 and array.shape[0] == 1:  # a leading batch dim of 1 is fine
-        array = array[0]
+        array = array.reshape(array.shape[1:])  # still an array, for BYTES (object) data too
     if fld.scalar != "any" and array.ndim != fld.depth:
         raise TensorError(f"input {fld.name!r}: expected {fld.depth} dimension(s) ({fld.describe()}), "
                           f"got shape {list(array.shape)}")
     fld.check_shape(tuple(array.shape), TensorError)
     value = array.tolist()
-    return _decode_bytes(value) if sent == "BYTES" else value
+    return _decode_bytes(value, fld.name) if sent == "BYTES" else value
 
 
-def _decode_bytes(value: Any) -> Any:
+def _utf8(value: bytes, name: str) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError as exc:
+        raise TensorError(f"input {name!r}: BYTES data is not UTF-8 text (byte {exc.start}); send UTF-8, "
+                          "or declare the input as np.ndarray for raw numbers") from None
+
+
+def _decode_bytes(value: Any, name: str) -> Any:
     if isinstance(value, list):
-        return [_decode_bytes(v) for v in value]
-    return value.decode() if isinstance(value, bytes) else value
+        return [_decode_bytes(v, name) for v in value]
+    return _utf8(value, name) if isinstance(value, bytes) else value
 
 
 def _with_shapes(fields: list[Field], shapes: Any, target: str) -> list[Field]:
@@ -463,7 +475,7 @@ class PythonModel:
             for item in items:
                 try:
                     results.append(predict(**item))
-                except Exception as exc:  # one bad item must not fail its neighbours
+                except BaseException as exc:  # one bad item (even sys.exit) must not fail its neighbours
                     results.append(Failure(exc))
             return results
         columns = {f.name: [it.get(f.name, f.default) for it in items] for f in self.fields}

@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 from . import docs
 from .http import HttpConnection, error_body
-from .jsonfast import dumps, loads
+from .jsonfast import JsonError, dumps, loads
 from .logs import log
 from .metrics import Metrics
 from .model import InputError
-from .runner import QueueFull, Runner
+from .runner import PredictFailed, QueueFull, Runner
 from .tensors import TensorError, decode_input, encode_output
 
 JSON = b"application/json"
@@ -44,7 +44,8 @@ class V2Request:
 class Routes:
     def __init__(self, model: Any, *, max_body_bytes: int, request_timeout_s: float,
                  max_batch_size: int, max_batch_wait_ms: float, max_queue: int,
-                 loop: asyncio.AbstractEventLoop, metrics_dir: str | None = None, worker: int = 0) -> None:
+                 loop: asyncio.AbstractEventLoop, metrics_dir: str | None = None, worker: int = 0,
+                 liveness_grace_s: float = 30.0) -> None:
         self.model, self.loop = model, loop
         self.max_body_bytes = max_body_bytes
         self.timeout = request_timeout_s
@@ -53,14 +54,22 @@ class Routes:
         self.draining = False
         self.metrics = Metrics(model.name, metrics_dir, worker)
         self.runner = Runner(model, loop, max_batch_size=max_batch_size, max_wait_s=max_batch_wait_ms / 1000,
-                             max_queue=max_queue, on_batch=self.metrics.observe_batch)
-        self.metrics.queue_depth = lambda: len(self.runner.pending)
+                             max_queue=max_queue, on_batch=self.metrics.observe_batch,
+                             hang_after_s=request_timeout_s, liveness_grace_s=liveness_grace_s,
+                             arriving=self._arriving)
+        self.metrics.queue_depth = self.runner.depth
+        self.metrics.model_stuck = lambda: int(self.runner.fault() is not None)
+        self.metrics.batch_waits = lambda: self.runner.waits
         self.metrics.in_flight = lambda: sum(1 for c in self.connections if c.busy)
         self._static: dict[str, Callable[[HttpConnection, str, str, dict[str, str], bytes], None]] = {
             "/predict": self.predict, "/healthz": self.healthz, "/readyz": self.readyz,
             "/v2/health/live": self.healthz, "/v2/health/ready": self.readyz, "/v2": self.server_meta,
             "/metrics": self.prometheus, "/openapi.json": self.openapi, "/docs": self.docs_page,
         }
+
+    def _arriving(self) -> bool:
+        """Whether another connection is part-way through sending a request (batching waits for it)."""
+        return any(c.waiting_since and not c.busy for c in self.connections)
 
     # -- http.App --------------------------------------------------------------------------
     def record(self, route: str, status: int, seconds: float) -> None:
@@ -92,13 +101,21 @@ class Routes:
 
     # -- health and metadata ---------------------------------------------------------------
     def healthz(self, conn: HttpConnection, method: str, *_: Any) -> None:
+        """Liveness: fails once the model has been stuck longer than --liveness-grace-s."""
         _only(method, "GET")
-        conn.respond(200, b'{"status":"alive"}')
+        fault = self.runner.unhealthy()
+        if fault is None:
+            conn.respond(200, b'{"status":"alive"}')
+        else:
+            conn.respond(503, dumps({"status": "unhealthy", "error": f"{fault.problem}; restart the server"}))
 
     def readyz(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")
-        if self.ready and not self.draining:
+        fault = self.runner.fault()
+        if self.ready and not self.draining and fault is None:
             conn.respond(200, b'{"status":"ready"}')
+        elif fault is not None and not self.draining:
+            conn.respond(503, dumps({"status": "stuck", "error": f"not ready: {fault.problem}"}))
         else:
             state = "draining" if self.draining else "loading"
             conn.respond(503, dumps({"status": state, "error": f"not ready: {state}"}))
@@ -137,6 +154,10 @@ class Routes:
         if self.draining:
             raise HttpError(503, "the server is shutting down; retry on another replica", b"retry-after: 1\r\n")
         self._need_loaded()
+        fault = self.runner.fault()
+        if fault is not None:
+            raise HttpError(503, f"the model is not responding ({fault.problem}); retry on another replica",
+                            b"retry-after: 1\r\n")
 
     def _submit(self, conn: HttpConnection, item: Any, ok: Callable[[Any], None]) -> None:
         def done(result: Any, error: BaseException | None) -> None:
@@ -145,12 +166,16 @@ class Routes:
                     ok(result)
                     return
                 except Exception as exc:  # e.g. an output JSON cannot encode
-                    error = exc
-            if isinstance(error, (InputError, TensorError)):
-                conn.respond(400, error_body(str(error)))
+                    log("output_failed", "error", error=f"{type(exc).__name__}: {exc}",
+                        fix="return numbers, strings, lists, dicts or numpy arrays from predict()",
+                        traceback="".join(traceback.format_exception(exc)))
+                    conn.respond(500, error_body("the prediction's output could not be encoded; "
+                                                 "the server log has the details"))
+                    return
+            if isinstance(error, PredictFailed) and isinstance(error.error, (InputError, TensorError)):
+                conn.respond(400, error_body(str(error.error)))
                 return
-            log("predict_failed", "error", error=f"{type(error).__name__}: {error}",
-                traceback="".join(traceback.format_exception(error)))
+            # The runner has logged it, once, with its traceback.
             conn.respond(500, error_body("the prediction failed; the server log has the details"))
 
         try:
@@ -187,8 +212,10 @@ class Routes:
                 "outputs": [s.metadata() for s in self.model.outputs]}))
         elif rest == ["ready"]:
             _only(method, "GET")
-            ready = self.ready and not self.draining
-            conn.respond(200 if ready else 503, b"{}" if ready else error_body("model not ready"))
+            fault = self.runner.fault()
+            ready = self.ready and not self.draining and fault is None
+            conn.respond(200 if ready else 503, b"{}" if ready else error_body(
+                f"model not ready: {fault.problem}" if fault is not None else "model not ready"))
         elif rest == ["infer"]:
             _only(method, "POST")
             self._need_ready()
@@ -200,13 +227,12 @@ class Routes:
         header_len = headers.get("inference-header-content-length")
         binary = None
         if header_len is not None:
-            try:
-                n = int(header_len)
-                if not 0 <= n <= len(body):
-                    raise ValueError
-            except ValueError:
+            # Digits only: int() would also take "+5", " 5" and "5_0".
+            digits = header_len.isascii() and header_len.isdigit() and len(header_len) <= 18
+            n = int(header_len) if digits else -1
+            if not 0 < n <= len(body):
                 raise HttpError(400, f"Inference-Header-Content-Length {header_len!r} is not a length "
-                                     f"within the {len(body)}-byte body") from None
+                                     f"within the {len(body)}-byte body; send the JSON header's size in bytes")
             request, binary = _parse_json(body[:n]), memoryview(body)[n:]
         else:
             request = _parse_json(body)
@@ -215,8 +241,13 @@ class Routes:
         tensors, offset = {}, 0
         for tensor in request["inputs"]:
             name, array, used = decode_input(tensor, binary, offset)
+            if name in tensors:
+                raise HttpError(400, f"input {name!r} appears twice in 'inputs'; send each tensor once")
             tensors[name] = (array, tensor["datatype"])
             offset += used
+        if binary is not None and offset != len(binary):
+            raise HttpError(400, f"{len(binary) - offset} bytes of binary data follow the last tensor; "
+                                 "binary_data_size of the inputs must add up to the data sent")
         item = self.model.from_tensors(tensors)
         v2 = _v2_request(request, self.model)
         self._submit(conn, item, lambda result: self._infer_reply(conn, v2, item, result))
@@ -264,8 +295,8 @@ def _parse_json(body: bytes | memoryview) -> Any:
         raise HttpError(400, "the request body is empty; send a JSON object")
     try:
         return loads(bytes(body) if isinstance(body, memoryview) else body)
-    except ValueError as exc:
-        raise HttpError(400, f"the request body is not valid JSON ({exc}); send a JSON object") from None
+    except JsonError as exc:
+        raise HttpError(400, f"the request body is not valid JSON: {exc}") from None
 
 
 def _only(method: str, allowed: str) -> None:

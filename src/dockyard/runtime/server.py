@@ -30,6 +30,7 @@ import time
 import traceback
 from typing import Any, Sequence
 
+from . import jsonfast
 from .config import ConfigProblem, ServeConfig, parse_args
 from .http import HttpConnection, error_body, sweep
 from .logs import log
@@ -170,7 +171,8 @@ class Worker:
         self.routes = Routes(self.model, max_body_bytes=config.max_body_bytes,
                              request_timeout_s=config.request_timeout_s, max_batch_size=config.max_batch_size,
                              max_batch_wait_ms=config.max_batch_wait_ms, max_queue=config.max_queue,
-                             loop=self.loop, metrics_dir=metrics_dir, worker=index)
+                             loop=self.loop, metrics_dir=metrics_dir, worker=index,
+                             liveness_grace_s=config.liveness_grace_s)
         self.reuse_port = reuse_port
         self.exit_code = 0
         self.server: asyncio.base_events.Server | None = None
@@ -229,7 +231,8 @@ class Worker:
         self.routes.ready = True
         log("ready", model=self.model.name, version=self.model.version, platform=self.model.platform,
             inputs=[s.metadata() for s in self.model.inputs], outputs=[s.metadata() for s in self.model.outputs],
-            batching=bool(self.model.batchable), seconds=round(time.monotonic() - self.started, 3))
+            batching=bool(self.model.batchable), json=jsonfast.BACKEND,
+            seconds=round(time.monotonic() - self.started, 3))
 
     def drain(self, sig: int = signal.SIGTERM) -> None:
         if self.routes.draining:

@@ -17,6 +17,7 @@ DTYPES: dict[str, str] = {
     "FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "BYTES": "O",
 }
 FLOATS = frozenset({"FP16", "FP32", "FP64"})
+MAX_DIMS = 32  # numpy 1.x's limit (2.x allows 64); more is no tensor anyone sends on purpose
 INTS = frozenset({"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"})
 
 
@@ -85,13 +86,19 @@ def _flatten(data: Any) -> list[Any]:
 
 def decode_bytes_binary(raw: memoryview | bytes, count: int, name: str) -> list[bytes]:
     """BYTES elements in the binary extension: each is a 4-byte little-endian length + data."""
-    out, pos = [], 0
-    for _ in range(count):
-        if pos + 4 > len(raw):
-            raise TensorError(f"input {name!r}: binary BYTES data ends early")
+    out, pos, end = [], 0, len(raw)
+    for i in range(count):
+        if pos + 4 > end:
+            raise TensorError(f"input {name!r}: binary BYTES data ends before element {i} of {count}")
         (length,) = struct.unpack_from("<I", raw, pos)
+        if pos + 4 + length > end:
+            raise TensorError(f"input {name!r}: BYTES element {i} says {length} bytes, "
+                              f"{end - pos - 4} are left in its binary_data_size")
         out.append(bytes(raw[pos + 4:pos + 4 + length]))
         pos += 4 + length
+    if pos != end:
+        raise TensorError(f"input {name!r}: {end - pos} bytes follow the last of its {count} BYTES elements; "
+                          "make binary_data_size match the data")
     return out
 
 
@@ -108,13 +115,17 @@ def decode_input(tensor: Any, binary: memoryview | None, offset: int) -> tuple[s
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                               for d in shape):
         raise TensorError(f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}")
+    if len(shape) > MAX_DIMS:
+        raise TensorError(f"input {name!r}: 'shape' has {len(shape)} dimensions; at most {MAX_DIMS} are supported")
     if datatype not in DTYPES:
         raise TensorError(f"input {name!r}: unknown datatype {datatype!r}; use one of {', '.join(DTYPES)}")
     count = _count(shape)
     params = tensor.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
-        if binary is None or not isinstance(size, int) or offset + size > len(binary):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise TensorError(f"input {name!r}: binary_data_size {size!r} is not a byte count")
+        if binary is None or offset + size > len(binary):
             raise TensorError(f"input {name!r}: binary_data_size {size!r} is more than the binary data sent")
         raw = binary[offset:offset + size]
         if datatype == "BYTES":
@@ -126,6 +137,8 @@ def decode_input(tensor: Any, binary: memoryview | None, offset: int) -> tuple[s
             if size != count * itemsize:
                 raise TensorError(f"input {name!r}: shape {shape} of {datatype} needs {count * itemsize} "
                                   f"bytes, binary_data_size is {size}")
+            if datatype == "BOOL" and bytes(raw).strip(b"\x00\x01"):
+                raise TensorError(f"input {name!r}: binary BOOL data must be bytes 0 or 1")
             array = np.frombuffer(raw, dtype=DTYPES[datatype])
         return name, array.reshape(shape), size
     if "data" not in tensor:
@@ -159,6 +172,17 @@ def _json_array(flat: list[Any], datatype: str, name: str) -> Any:
         raise TensorError(f"input {name!r}: a value does not fit in {datatype}") from None
 
 
+def _bytes_item(name: str, value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    kind: Any = type(value)
+    if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
+        # str() would send the default repr, "<Foo object at 0x7f...>": a heap address.
+        raise TypeError(f"output {name!r} holds a {kind.__name__}, which has no text form; "
+                        "return str, bytes or numbers, or give the class a __str__")
+    return str(value).encode()
+
+
 def encode_output(name: str, array: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
     """A numpy array -> (V2 output JSON, binary payload or None)."""
     import numpy as np
@@ -167,7 +191,7 @@ def encode_output(name: str, array: Any, binary: bool) -> tuple[dict[str, Any], 
     datatype = datatype_of(array)
     out: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
     if datatype == "BYTES":
-        items = [v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist()]
+        items = [_bytes_item(name, v) for v in array.reshape(-1).tolist()]
         if binary:
             raw = b"".join(struct.pack("<I", len(v)) + v for v in items)
             out["parameters"] = {"binary_data_size": len(raw)}
