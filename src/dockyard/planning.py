@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
+    train_notebook: str | None = None  # train.notebook: the train image also gets the notebook runner
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -114,7 +116,7 @@ def make_plan(
         system_packages=tuple(dict.fromkeys(config.system_packages + res.system_packages)),
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
-        train_command=config.train.command,
+        train_command=config.train.command or notebook_command(project_dir, config.train.notebook),
         serve_predictor=config.serve.predictor,
         serve_model=serve_model,
         code_files=files,
@@ -133,11 +135,33 @@ def make_plan(
             ("io.dockyard.target", res.target),
             ("io.dockyard.name", config.name),
         ),
-        choices=res.choices,
+        choices=res.choices + _notebook_choices(config.train.notebook),
         warnings=tuple(detection.warnings),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
+        train_notebook=config.train.notebook,
     )
+
+
+NOTEBOOK_RUNNER_PACKAGES = ("nbclient==0.11.0", "ipykernel==7.4.0")  # train image of a notebook project
+JUPYTER_PACKAGES = ("jupyterlab==4.6.6", "ipykernel==7.4.0")  # dev image only
+
+
+def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
+    """The train command that runs ``train.notebook`` (dockyard_runtime.notebook, with nbclient)."""
+    if notebook is None:
+        return None
+    if not (project_dir / notebook).is_file():
+        raise ConfigError(f"train.notebook names {notebook}, which does not exist in {project_dir}",
+                          f"create it, or fix train.notebook in {CONFIG_NAME}")
+    return f"python -m dockyard_runtime.notebook {shlex.quote(notebook)}"
+
+
+def _notebook_choices(notebook: str | None) -> tuple[Choice, ...]:
+    if notebook is None:
+        return ()
+    return (Choice("notebook runner", " + ".join(NOTEBOOK_RUNNER_PACKAGES) + " in the train image, in a layer of its own",
+                   f"train.notebook is {notebook}: the train image must execute it; serve never carries them"),)
 
 
 def _model_entry(project_dir: Path, context_path: str) -> str:

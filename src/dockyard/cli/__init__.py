@@ -111,7 +111,7 @@ def _try_engine() -> Any:
 def build(
     path: PathArg = Path("."),
     tag: Annotated[Optional[str], typer.Option("--tag", "-t")] = None,
-    target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
+    target: Annotated[Optional[str], typer.Option(help="train, serve or dev (default: serve when there is a serve entry)")] = None,
     secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
     model: Annotated[Optional[str], typer.Option("--model", help="model file to bake into the serve image")] = None,
     eject: Annotated[bool, typer.Option("--eject", help="write the Dockerfile into the project instead of building")] = False,
@@ -133,8 +133,8 @@ def build(
         from ..lock import check_frozen
 
         check_frozen(path)
-    if target not in (None, "train", "serve"):
-        raise typer.BadParameter("--target must be train or serve")
+    if target not in (None, "train", "serve", "dev"):
+        raise typer.BadParameter("--target must be train, serve or dev")
     res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
                         model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
@@ -212,7 +212,7 @@ def _register_optional() -> None:
     """Verb groups that live in their own CLI modules."""
     import importlib
 
-    for mod in ("serve", "train", "models", "registry", "scan", "deploy"):
+    for mod in ("serve", "train", "models", "registry", "scan", "deploy", "notebook"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as exc:

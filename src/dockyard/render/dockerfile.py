@@ -16,6 +16,7 @@ import json
 import shlex
 
 from ..planning import USER_UID, Plan, predictor_module
+from . import notebook
 
 CA_SECRET = "dockyard_ca"
 VENV = "/opt/venv"
@@ -38,13 +39,20 @@ _COPIED_FROM_ONLY = [
 ]
 
 
-def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
+def render_dockerfile(plan: Plan, *, version: str = "0", dev: bool = False) -> str:
+    """``dev`` adds the JupyterLab target (render/notebook.py), never as the last stage."""
     stages = [
         _header(plan, version),
         _builder(plan),
         _bytecode(plan),
-        _runtime_base(plan),
     ]
+    if plan.train_notebook:
+        stages.append(notebook.runner_stage(plan))
+    if dev:
+        stages.append(notebook.jupyter_stage(plan))
+    stages.append(_runtime_base(plan))
+    if dev:
+        stages.append(notebook.dev_stage(plan, _labels(plan)))
     train, serve = _train_stage(plan), _serve_stage(plan)
     # The last stage is what a plain `docker build` of the ejected file produces.
     stages += [train, serve] if plan.default_target == "serve" else [serve, train]
@@ -222,7 +230,10 @@ def _labels(plan: Plan) -> list[str]:
 
 
 def _train_stage(plan: Plan) -> list[str]:
-    lines = ["FROM runtime-base AS train", *_code(plan), f"USER {USER_UID}:{USER_UID}"]
+    lines = ["FROM runtime-base AS train"]
+    if plan.train_notebook:
+        lines += notebook.runner_layer(plan)
+    lines += [*_code(plan), f"USER {USER_UID}:{USER_UID}"]
     # A training job serves nothing to probe; NONE also switches off a check inherited from base_image.
     lines.append("HEALTHCHECK NONE")
     if plan.train_command:
