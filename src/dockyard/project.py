@@ -55,7 +55,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         framework=framework,
         framework_version=found.framework_versions.get(framework) if framework else None,
         dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
-        train=Train(command=found.train_command),
+        train=Train(command=found.train_command, notebook=found.train_notebook),
         serve=serve,
     )
     text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)

@@ -31,7 +31,7 @@ from dockyard.errors import DetectError
 
 from ._files import Reason, rel
 from .conda import find_conda_files, read_conda_env
-from .entrypoints import find_serve_entry, find_train_command
+from .entrypoints import Found, find_serve_entry, find_train_command, find_train_notebook
 from .imports import FRAMEWORKS, ImportScan, frameworks_from_requirements, scan_imports
 from .mlproject import MLProject, find_mlproject, read_mlproject, read_python_env
 from .pyproject import PyprojectInfo, read_pyproject
@@ -80,6 +80,7 @@ class Detection:
     project_name: str | None = None  # from pyproject [project].name or MLproject name
     dependency_files: tuple[str, ...] = field(default=())  # every file read for dependencies (-r includes)
     primary_framework: str | None = None  # the one the image is built around (see _primary)
+    train_notebook: str | None = None  # a notebook-only project: the .ipynb that trains (train.notebook)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -95,6 +96,7 @@ class Detection:
             "primary_framework": self.primary_framework,
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
+            "train_notebook": self.train_notebook,
             "serve_entry": self.serve_entry,
             "entry_points": dict(self.entry_points),
             "project_name": self.project_name,
@@ -150,6 +152,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
     train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
     serve = find_serve_entry(project_dir)
+    train_nb = find_train_notebook(project_dir) if train.value is None else Found(None, None)
 
     reasons = list(source.reasons)
     reasons += [python.reason] if python.reason else [Reason("python: not pinned", _NO_PYTHON)]
@@ -157,7 +160,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     primary, primary_why = _primary(frameworks, serve.value)
     if primary is not None:
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
-    reasons += [r for r in (train.reason, serve.reason) if r is not None]
+    reasons += [r for r in (train.reason, train_nb.reason, serve.reason) if r is not None]
     if ctx.mlproject:
         reasons += ctx.mlproject.reasons
     warnings = [
@@ -167,6 +170,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *python.warnings,
         *scan.warnings,
         *serve.warnings,
+        *train_nb.warnings,
     ]
     if scan.truncated:
         warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
@@ -187,6 +191,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         project_name=_project_name(ctx),
         dependency_files=source.files,
         primary_framework=primary,
+        train_notebook=train_nb.value,
     )
 
 
