@@ -123,6 +123,7 @@ def notebook(
     data: Path | None = None,
     gpus: str | None = None,
     name: str | None = None,
+    tag: str | None = None,
     ready_timeout: float = 120.0,
     on_line: Printer | None = None,
     labels: Mapping[str, str] | None = None,
@@ -133,7 +134,7 @@ def notebook(
     data = _check_data(data)
     uid, gid = host_user(project_dir)
     host_port = check_port(port)  # before the build: a taken port fails in a second, not a minute
-    built = project.build(project_dir, engine, target="dev", on_line=on_line)
+    built = project.build(project_dir, engine, target="dev", tag=tag, on_line=on_line)
     container = name or f"dockyard-notebook-{cfg.name}-{host_port}"
     engine.remove_container(container)
     token = _random.token_hex(24)

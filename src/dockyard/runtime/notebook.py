@@ -58,7 +58,7 @@ def inject_parameters(nb: dict[str, Any], params: dict[str, str]) -> int | None:
     if not params:
         return None
     at = next((i + 1 for i, c in enumerate(cells) if PARAMETERS_TAG in _tags(c)), 0)
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {"tags": [INJECTED_TAG]},
+    cell: dict[str, Any] = {"cell_type": "code", "execution_count": None, "metadata": {"tags": [INJECTED_TAG]},
             "outputs": [], "source": parameters_source(params)}
     if nb.get("nbformat", 4) >= 4 and nb.get("nbformat_minor", 0) >= 5:
         cell["id"] = "dockyard-injected-parameters"
@@ -104,9 +104,10 @@ def describe_failure(name: str, nb: dict[str, Any]) -> str:
 
 
 def run(path: Path, output: Path, params: dict[str, str], *, timeout: int | None = None) -> int:
-    import nbformat  # noqa: PLC0415 - only the train image of a notebook project has them
-    from nbclient import NotebookClient  # noqa: PLC0415
-    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415
+    # Only the train image of a notebook project has them (render/notebook.py).
+    import nbformat  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from nbclient import NotebookClient  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from nbclient.exceptions import CellExecutionError  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     nb = nbformat.read(str(path), as_version=4)
     inject_parameters(nb, params)
