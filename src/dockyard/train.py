@@ -41,7 +41,7 @@ from typing import Any
 from .config import ProjectConfig, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
-from .planning import USER_UID
+from .planning import USER_UID, notebook_command
 from .store import (
     GitInfo,
     ImageInfo,
@@ -206,12 +206,14 @@ def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Pat
                 params: Mapping[str, str], res: Resources, build_line: Printer | None) -> _Plan:
     from . import project
 
-    if not cfg.train.command:
+    command = cfg.train.command or notebook_command(project_dir, cfg.train.notebook)
+    if not command:
         raise ConfigError(f"{project_dir / 'dockyard.yaml'} has no train.command",
-                          "add e.g. `train: {command: python train.py}` to dockyard.yaml")
+                          "add e.g. `train: {command: python train.py}` (or `train: {notebook: train.ipynb}`)"
+                          " to dockyard.yaml")
     fingerprint = fingerprint_dir(data) if data else None
     built = project.build(project_dir, engine, target="train", on_line=build_line)
-    return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", cfg.train.command),
+    return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", command),
                  params, data, fingerprint, res, cfg.resources.pids)
 
 

@@ -111,6 +111,7 @@ def run(path: Path, output: Path, params: dict[str, str], *, timeout: int | None
 
     nb = nbformat.read(str(path), as_version=4)
     inject_parameters(nb, params)
+    nb = nbformat.from_dict(nb)  # the injected cell is a plain dict: make it a NotebookNode too
 
     def printed(cell: Any, cell_index: int, execute_reply: Any) -> None:
         for out in cell.get("outputs", []):
