@@ -102,8 +102,8 @@ def test_a_failing_cell_is_shown_and_no_version_is_recorded(engine: Engine, tmp_
     with pytest.raises(RunError) as info:
         train(project_dir, engine, store=store, params={"C": "-1"}, labels=TEST_LABELS)
     tail = info.value.log_tail or ""
-    assert "notebook train.ipynb failed in cell 4 of 4:" in tail
-    assert "  | if C <= 0:" in tail and "ValueError: C must be positive, got -1" in tail
+    assert "notebook train.ipynb failed in cell 4 of 4, line 12:" in tail
+    assert "  | if C <= 0:" in tail and "> |     raise ValueError" in tail and "ValueError: C must be positive, got -1" in tail
     assert "exited with status 1" in info.value.problem
     assert store.list_models() == []
     [failed] = store.failed_runs("digits")

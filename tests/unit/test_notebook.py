@@ -146,6 +146,14 @@ def test_failure_report_names_the_cell_shows_its_source_and_the_error() -> None:
     report = runner.describe_failure("train.ipynb", doc)
     assert report.splitlines() == ["notebook train.ipynb failed in cell 2 of 2:", "  | y = 2",
                                    "  | raise ValueError('bad C')", "ValueError: bad C"]
+    # with IPython's "Cell In[n], line N": a window around that line, marked
+    long = "\n".join(f"a{i} = {i}" for i in range(1, 30)) + "\nraise ValueError('bad C')\nz = 1"
+    doc["cells"][1]["source"] = long
+    doc["cells"][1]["outputs"][0]["traceback"] = ["\x1b[0;31mValueError\x1b[0m", "Cell \x1b[0;32mIn[2], line 30\x1b[0m"]
+    lines = runner.describe_failure("train.ipynb", doc).splitlines()
+    assert lines[0] == "notebook train.ipynb failed in cell 2 of 2, line 30:"
+    assert lines[1] == "  | ... (20 lines above)" and "> | raise ValueError('bad C')" in lines
+    assert lines[-2:] == ["  | z = 1", "ValueError: bad C"]
 
 
 def test_runner_module_is_stdlib_only_at_import() -> None:

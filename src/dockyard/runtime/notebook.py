@@ -96,11 +96,23 @@ def describe_failure(name: str, nb: dict[str, Any]) -> str:
         return f"notebook {name} failed (no cell reported an error)"
     index, cell, error = found
     source = "".join(cell.get("source", "")).splitlines() or ["(empty)"]
-    shown = source[:SOURCE_LINES] + ([f"... ({len(source) - SOURCE_LINES} more lines)"] if len(source) > SOURCE_LINES else [])
-    lines = [f"notebook {name} failed in cell {index + 1} of {len(nb['cells'])}:"]
-    lines += [f"  | {line}" for line in shown]
+    failing = _failing_line(error)
+    first = max(0, failing - SOURCE_LINES + 2) if failing and failing <= len(source) else 0
+    last = min(len(source), first + SOURCE_LINES)
+    where = f", line {failing}" if failing else ""
+    lines = [f"notebook {name} failed in cell {index + 1} of {len(nb['cells'])}{where}:"]
+    lines += [f"  | ... ({first} lines above)"] if first else []
+    lines += [f"{'>' if n + 1 == failing else ' '} | {source[n]}" for n in range(first, last)]
+    lines += [f"  | ... ({len(source) - last} more lines)"] if last < len(source) else []
     lines.append(f"{error.get('ename', 'Error')}: {error.get('evalue', '')}")
     return "\n".join(lines)
+
+
+def _failing_line(error: dict[str, Any]) -> int | None:
+    """The cell's line that raised, from IPython's traceback ("Cell In[3], line 12")."""
+    text = _ANSI.sub("", "\n".join(error.get("traceback", [])))
+    found = re.search(r"Cell In\[\d*\], line (\d+)", text)
+    return int(found.group(1)) if found else None
 
 
 def run(path: Path, output: Path, params: dict[str, str], *, timeout: int | None = None) -> int:
