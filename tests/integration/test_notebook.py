@@ -8,11 +8,13 @@ must come back owned by 4242.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -216,7 +218,9 @@ class DevTools:
             if value:
                 return value
             time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {expression}")
+        shot = Path(tempfile.mkstemp(prefix="dockyard-notebook-", suffix=".png")[1])
+        shot.write_bytes(base64.b64decode(self.call("Page.captureScreenshot")["data"]))
+        raise AssertionError(f"timed out waiting for {expression} (screenshot: {shot})")
 
 
 @pytest.fixture
@@ -226,7 +230,7 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
         pytest.fail("chromium is not installed: scripts/setup-host.sh installs it (apt-get install chromium)")
     profile = tmp_path / "profile"
     proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+                             "--window-size=1400,1000", "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"
@@ -247,68 +251,78 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
             proc.wait()
 
 
-_BROWSER_RUN_AND_SAVE = """
-(async () => {
-  const token = %(token)s, code = %(code)s, path = %(path)s;
-  const headers = {'Authorization': 'token ' + token, 'Content-Type': 'application/json'};
-  const kernel = await (await fetch('/api/kernels', {method: 'POST', headers, body: '{"name": "python3"}'})).json();
-  const ws = new WebSocket(`ws://${location.host}/api/kernels/${kernel.id}/channels?token=${token}`);
-  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail('websocket failed'); });
-  const msgId = 'browser-' + Math.random().toString(16).slice(2);
-  const outputs = []; let count = null;
-  const done = new Promise((ok, fail) => {
-    setTimeout(() => fail('no reply in 60 s'), 60000);
-    ws.onmessage = (event) => {
-      const m = JSON.parse(event.data);
-      if (m.parent_header.msg_id !== msgId) return;
-      if (m.msg_type === 'execute_input') count = m.content.execution_count;
-      if (m.msg_type === 'stream') outputs.push({output_type: 'stream', name: m.content.name, text: m.content.text});
-      if (m.msg_type === 'error') fail(m.content.ename + ': ' + m.content.evalue);
-      if (m.msg_type === 'status' && m.content.execution_state === 'idle') ok();
-    };
-  });
-  ws.send(JSON.stringify({header: {msg_id: msgId, username: 'browser', session: msgId, msg_type: 'execute_request',
-                                   version: '5.3', date: new Date().toISOString()},
-                          parent_header: {}, metadata: {}, channel: 'shell', buffers: [],
-                          content: {code, silent: false, store_history: true, user_expressions: {},
-                                    allow_stdin: false, stop_on_error: true}}));
-  await done;
-  ws.close();
-  const notebook = {nbformat: 4, nbformat_minor: 5, cells: [
-      {cell_type: 'code', id: 'version', metadata: {}, execution_count: count, source: code, outputs}],
-    metadata: {kernelspec: {name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python'}}};
-  const saved = await fetch('/api/contents/' + path, {method: 'PUT', headers,
-                            body: JSON.stringify({type: 'notebook', format: 'json', content: notebook})});
-  await fetch('/api/kernels/' + kernel.id, {method: 'DELETE', headers});
-  return {status: saved.status, text: outputs.map((o) => o.text).join('')};
-})()
-"""
+_DIALOG_ACCEPT = ".jp-Dialog .jp-Dialog-button.jp-mod-accept"
+
+
+def _output_after_run(browser: DevTools, timeout: float = 120) -> str:
+    """Wait for the cell's output. On a loaded host the page can lose its kernel connection
+    (jupyter-server/jupyter_server#1265) and then asks which kernel to use: answer it the way a
+    person would (the default, Python 3) and keep waiting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = browser.evaluate(_OUTPUT_TEXT)
+        if text:
+            return str(text)
+        if browser.evaluate(f"document.querySelector({json.dumps(_DIALOG_ACCEPT)}) !== null"):
+            _click(browser, _DIALOG_ACCEPT)
+        time.sleep(0.5)
+    return str(browser.wait_for(_OUTPUT_TEXT, 1))
+
+
+def _click(browser: DevTools, selector: str) -> None:
+    """A real mouse click (press + release) in the middle of the element."""
+    x, y = browser.wait_for(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
+        " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on screen (the lab may restore others)
+_OUTPUT_TEXT = f"Array.from(document.querySelectorAll(\"{_PANEL} .jp-OutputArea-output\")).map(e => e.textContent).join('')"
+_TOOLBAR = _PANEL + " .jp-NotebookPanel-toolbar [data-command='{}']"
+_KERNEL_IDLE = f"document.querySelector(\"{_PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']\") !== null"
 
 
 def test_browser_opens_the_url_runs_a_cell_saves_and_the_file_is_the_host_users(
     server: nb.NotebookOutcome, browser: DevTools, digits: Path, train_version: str
 ) -> None:
-    # 1. the printed URL renders JupyterLab in a real browser
+    # 1. the printed URL (token in it) renders JupyterLab and logs the browser in
     browser.call("Page.enable")
     browser.call("Page.navigate", url=server.url)
     browser.wait_for("document.querySelector('#jp-main-dock-panel') !== null && document.title.includes('JupyterLab')")
-    # 2. from that page (its origin, its JS), run the cell on a kernel and save the notebook
+    # 2. an empty notebook to work in (the only step not done in the browser)
     path = "from-browser.ipynb"
-    result = browser.evaluate(_BROWSER_RUN_AND_SAVE % {"token": json.dumps(server.token),
-                                                      "code": json.dumps(VERSION_CODE), "path": json.dumps(path)})
-    assert result["status"] in (200, 201), result
-    assert result["text"].strip() == train_version
-    # 3. the lab UI opens the saved notebook and shows the output
-    browser.call("Page.navigate", url=f"{server.base_url}/lab/tree/{path}")
-    shown = browser.wait_for(
-        "Array.from(document.querySelectorAll('.jp-OutputArea-output')).map(e => e.textContent).join('')")
-    assert shown.strip() == train_version
-    # 4. the file is on the host, owned by the host user, with the output in it
+    empty = {"nbformat": 4, "nbformat_minor": 5, "cells": [
+        {"cell_type": "code", "id": "c1", "metadata": {}, "source": "", "outputs": [], "execution_count": None}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}}
+    _api(server, "PUT", f"/api/contents/{path}", {"type": "notebook", "format": "json", "content": empty})
+    # Its kernel is started first: a kernel that starts slowly (a busy host) can trip jupyter_server's
+    # websocket race (jupyter-server/jupyter_server#1265) and leave the page "Connecting".
+    session = _api(server, "POST", "/api/sessions", {"path": path, "type": "notebook", "name": path,
+                                                     "kernel": {"name": "python3"}})
+    assert _run_in_kernel(server, session["kernel"]["id"], "print('warm')") == "warm\n"
+    # 3. open it in the lab UI, wait for the page to show the idle kernel
+    browser.call("Page.navigate", url=f"{server.base_url}/lab/tree/{path}?token={server.token}")
+    browser.wait_for(_KERNEL_IDLE, 40)
+    # 4. type the cell, press the toolbar's Run button, read the output the page shows
+    _click(browser, f"{_PANEL} .jp-Cell .jp-InputArea-editor")
+    browser.wait_for("document.activeElement !== null && document.activeElement.classList.contains('cm-content')", 10)
+    browser.call("Input.insertText", text=VERSION_CODE)
+    typed = f"document.querySelector('{_PANEL} .jp-Cell .cm-content').textContent"
+    assert browser.wait_for(typed, 10) == VERSION_CODE
+    _click(browser, _TOOLBAR.format("notebook:run-cell-and-select-next"))
+    assert _output_after_run(browser).strip() == train_version
+    # 5. press Save; the file appears on the host with the output, owned by the host user
+    _click(browser, _TOOLBAR.format("docmanager:save"))
     saved = digits / path
-    assert saved.is_file()
-    assert (saved.stat().st_uid, saved.stat().st_gid) == (HOST_UID, HOST_GID)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not json.loads(saved.read_text())["cells"][0]["outputs"]:
+        time.sleep(0.2)
     cell = json.loads(saved.read_text())["cells"][0]
+    assert "".join(cell["source"]) == VERSION_CODE
     assert "".join(cell["outputs"][0]["text"]).strip() == train_version
+    assert (saved.stat().st_uid, saved.stat().st_gid) == (HOST_UID, HOST_GID)
 
 
 # -- images ----------------------------------------------------------------------------------------
