@@ -32,7 +32,7 @@ from pathlib import Path
 from . import project
 from .config import load_config
 from .engine import Engine, Mount, Printer, RunSpec
-from .errors import RunError, UsageError
+from .errors import DockyardError, RunError, UsageError
 from .runtime import contract
 
 DEFAULT_PORT = 8888
@@ -138,19 +138,17 @@ def notebook(
     container = name or f"dockyard-notebook-{cfg.name}-{host_port}"
     engine.remove_container(container)
     token = _random.token_hex(24)
-    try:
-        with tempfile.TemporaryDirectory(prefix="dockyard-notebook-") as tmp:
-            token_file = _token_file(Path(tmp), token, uid, gid)
-            spec = notebook_spec(built.image_id, project_dir, name=cfg.name, container=container, port=host_port,
-                                 token_file=token_file, uid=uid, gid=gid, cpus=cfg.resources.cpus,
-                                 memory=cfg.resources.memory, pids=cfg.resources.pids,
-                                 gpus=gpus or cfg.resources.gpus, data=data, labels=labels)
+    with tempfile.TemporaryDirectory(prefix="dockyard-notebook-") as tmp:
+        token_file = _token_file(Path(tmp), token, uid, gid)
+        spec = notebook_spec(built.image_id, project_dir, name=cfg.name, container=container, port=host_port,
+                             token_file=token_file, uid=uid, gid=gid, cpus=cfg.resources.cpus,
+                             memory=cfg.resources.memory, pids=cfg.resources.pids,
+                             gpus=gpus or cfg.resources.gpus, data=data, labels=labels)
+        try:  # a port taken since check_port fails here as a UsageError (engine.classify_failure)
             cid = engine.start(spec)  # the bind mount keeps the file alive after tmp is removed
-    except RunError as exc:
-        if "already allocated" in exc.problem or "address already in use" in exc.problem:
-            raise UsageError(f"port {host_port} on 127.0.0.1 is in use",
-                             "pass another --port, or --port 0 for any free port") from None
-        raise
+        except DockyardError:
+            engine.remove_container(container)  # docker created it before the start failed
+            raise
     base = f"http://127.0.0.1:{host_port}"
     try:
         wait_ready(base, token, ready_timeout, alive=lambda: _running(engine, cid))
