@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +179,7 @@ def _running(engine: Engine, cid: str) -> bool:
     return out.stdout.strip() == "true"
 
 
-def wait_ready(base: str, token: str, timeout: float, *, alive: object = None) -> float:
+def wait_ready(base: str, token: str, timeout: float, *, alive: Callable[[], bool] | None = None) -> float:
     """Poll /api/status with the token until 200 (the server is up and the token works)."""
     start = time.monotonic()
     request = urllib.request.Request(f"{base}/api/status", headers={"Authorization": f"token {token}"})
@@ -190,7 +190,7 @@ def wait_ready(base: str, token: str, timeout: float, *, alive: object = None) -
                     return time.monotonic() - start
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
-        if callable(alive) and not alive():
+        if alive is not None and not alive():
             raise RunError("the server exited before it answered", "see its log")
         time.sleep(0.2)
     raise RunError(f"no answer after {timeout:.0f}s", "check the log; a large image may need longer")

@@ -233,3 +233,11 @@ def test_cli_lists_the_notebook_verb() -> None:
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "--port" in proc.stdout and "--detach" in proc.stdout and "--gpus" in proc.stdout
+
+
+def test_several_unrelated_notebooks_propose_nothing_and_say_why(tmp_path: Path) -> None:
+    for name in ("eda.ipynb", "plots.ipynb"):
+        (tmp_path / name).write_text(json.dumps(_notebook_cells(("code", "import sklearn", []))))
+    res = init(tmp_path)
+    assert res.config.train.notebook is None and res.config.train.command is None
+    assert any("2 notebooks and no train script: set train.notebook" in n for n in res.notes)
