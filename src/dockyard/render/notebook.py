@@ -46,7 +46,8 @@ def _tools_stage(name: str, prefix: str, packages: tuple[str, ...]) -> list[str]
         "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
         f"    --mount=type=secret,id={CA_SECRET_ID},target={SECRETS_DIR}/{CA_SECRET_ID} \\",
         f"    if [ -s {ca} ]; then export SSL_CERT_FILE={ca}; fi \\",
-        f"    && (uv pip freeze --python {VENV_DIR}/bin/python | grep '==' || true) > /tmp/venv-constraints.txt \\",
+        f"    && uv pip freeze --python {VENV_DIR}/bin/python > /tmp/venv-freeze.txt \\",
+        "    && sed -n '/==/p' /tmp/venv-freeze.txt > /tmp/venv-constraints.txt \\",
         f"    && uv pip install --python {VENV_DIR}/bin/python --prefix {prefix} --no-compile \\",
         f"       -c /tmp/venv-constraints.txt {' '.join(packages)}",
     ]
