@@ -392,3 +392,27 @@ def test_cli_prints_the_url_and_a_clear_error_for_a_taken_port(engine: Engine, t
     assert proc.returncode == 1
     assert f"error: port {port} on 127.0.0.1 is in use" in proc.stderr and "fix: pass another --port" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_in_the_foreground_prints_the_url_and_ctrl_c_removes_the_container(engine: Engine, tmp_path: Path) -> None:
+    import signal
+
+    project_dir = _copy_digits(tmp_path)
+    proc = subprocess.Popen([os.sys.executable, "-m", "dockyard", "notebook", str(project_dir), "--port", "0", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    container = ""
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("JupyterLab: http://127.0.0.1:") and "/lab?token=" in first
+        container = proc.stdout.readline().rsplit("container ", 1)[1].rstrip(")\n")
+        with urllib.request.urlopen(first.split()[1].replace("/lab?", "/api/status?"), timeout=10) as resp:
+            assert resp.status == 200  # the printed URL's token works
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        assert not engine.containers([f"name={container}"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if container:
+            engine.remove_container(container)
