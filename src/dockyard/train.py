@@ -42,6 +42,7 @@ from .config import ProjectConfig, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
 from .planning import USER_UID, notebook_command
+from .runtime import contract
 from .store import (
     GitInfo,
     ImageInfo,
@@ -57,7 +58,7 @@ from .runsecrets import check_secrets, secret_file, secret_values
 from .store._fs import hash_file
 from .store.fingerprint import iter_files
 
-DATA_DIR = "/data"
+DATA_DIR = contract.DATA_DIR  # --data, read-only
 OUTPUTS_DIR = "/outputs"
 SECRETS_DIR = "/run/secrets"
 HELPERS_DIR = "/opt/dockyard/helpers"
