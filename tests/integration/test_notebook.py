@@ -416,3 +416,7 @@ def test_cli_in_the_foreground_prints_the_url_and_ctrl_c_removes_the_container(e
             proc.kill()
         if container:
             engine.remove_container(container)
+        # the CLI tagged digits:dev; remove it if it is this test's image
+        labels = engine.inspect("digits:dev")["Config"]["Labels"] if engine.image_exists("digits:dev") else {}
+        if labels.get("org.opencontainers.image.source") == f"file://{project_dir}":
+            engine.remove_image("digits:dev", force=True)

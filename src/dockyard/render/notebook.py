@@ -77,7 +77,9 @@ def runner_layer(plan: Plan) -> list[str]:
 def dev_stage(plan: Plan, labels: list[str]) -> list[str]:
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{NOTEBOOK_PORT}/api', timeout=2)"
     cmd = ["python", "-m", "jupyterlab", "--ip=0.0.0.0", f"--port={NOTEBOOK_PORT}", "--no-browser",
-           f"--ServerApp.root_dir={APP_DIR}"]
+           f"--ServerApp.root_dir={APP_DIR}",
+           # no calls home from the server: no PyPI update check, no news feed
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
     return [
         "FROM runtime-base AS dev",
         f"COPY --from=jupyter {JUPYTER_DIR} {JUPYTER_DIR}",
