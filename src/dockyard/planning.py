@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .compat.resolver import Choice, Resolution, resolve
+from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
 
@@ -143,8 +143,10 @@ def make_plan(
     )
 
 
-NOTEBOOK_RUNNER_PACKAGES = ("nbclient==0.11.0", "ipykernel==7.4.0")  # train image of a notebook project
-JUPYTER_PACKAGES = ("jupyterlab==4.6.6", "ipykernel==7.4.0")  # dev image only
+def notebook_packages(kind: str) -> tuple[str, ...]:
+    """Pinned requirements from compat data: ``jupyter`` (dev image only) or ``runner`` (the train
+    image of a notebook project)."""
+    return tuple(compat_data()["notebook"][kind])
 
 
 def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
@@ -160,7 +162,7 @@ def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
 def _notebook_choices(notebook: str | None) -> tuple[Choice, ...]:
     if notebook is None:
         return ()
-    return (Choice("notebook runner", " + ".join(NOTEBOOK_RUNNER_PACKAGES) + " in the train image, in a layer of its own",
+    return (Choice("notebook runner", " + ".join(notebook_packages("runner")) + " in the train image, in a layer of its own",
                    f"train.notebook is {notebook}: the train image must execute it; serve never carries them"),)
 
 

@@ -17,7 +17,7 @@ from dockyard import notebook as nb
 from dockyard.config import parse_config
 from dockyard.engine import run_args
 from dockyard.errors import ConfigError, UsageError
-from dockyard.planning import JUPYTER_PACKAGES, NOTEBOOK_RUNNER_PACKAGES, make_plan
+from dockyard.planning import make_plan, notebook_packages
 from dockyard.project import init
 from dockyard.render import render_dockerfile
 from dockyard.runtime import contract
@@ -80,7 +80,7 @@ def test_jupyter_is_installed_beside_the_venv_constrained_to_it_and_only_reaches
     tools = stages["jupyter"]
     assert tools.startswith("FROM builder AS jupyter") or "FROM builder AS jupyter" in tools
     assert f"--prefix {contract.JUPYTER_DIR}" in tools and "-c /tmp/venv-constraints.txt" in tools
-    assert all(pkg in tools for pkg in JUPYTER_PACKAGES)
+    assert all(pkg in tools for pkg in notebook_packages("jupyter"))
     assert "--mount=type=secret,id=dockyard_ca" in tools  # the CA as a build secret, never a layer
     holders = {name for name, text in stages.items() if contract.JUPYTER_DIR in text}
     assert holders == {"jupyter", "dev"}
@@ -96,7 +96,7 @@ def test_notebook_project_gets_the_runner_layer_in_train_only_and_the_plan_says_
     assert any(c.what == "notebook runner" for c in plan.choices)
     text = render_dockerfile(plan)
     stages = _stages(text)
-    assert all(pkg in stages["notebook-runner"] for pkg in NOTEBOOK_RUNNER_PACKAGES)
+    assert all(pkg in stages["notebook-runner"] for pkg in notebook_packages("runner"))
     assert contract.NOTEBOOK_RUNNER_DIR in stages["train"]
     assert contract.NOTEBOOK_RUNNER_DIR not in stages["serve"] and "jupyterlab" not in text
     assert "# Choices:" in text and "notebook runner" in text.split("\n\n")[0]

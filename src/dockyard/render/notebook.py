@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from ..planning import JUPYTER_PACKAGES, NOTEBOOK_RUNNER_PACKAGES, USER_UID, Plan
+from ..planning import USER_UID, Plan, notebook_packages
 from ..runtime.contract import (
     APP_DIR,
     CA_SECRET_ID,
@@ -54,11 +54,11 @@ def _tools_stage(name: str, prefix: str, packages: tuple[str, ...]) -> list[str]
 
 
 def jupyter_stage(plan: Plan) -> list[str]:
-    return _tools_stage("jupyter", JUPYTER_DIR, JUPYTER_PACKAGES)
+    return _tools_stage("jupyter", JUPYTER_DIR, notebook_packages("jupyter"))
 
 
 def runner_stage(plan: Plan) -> list[str]:
-    return _tools_stage("notebook-runner", NOTEBOOK_RUNNER_DIR, NOTEBOOK_RUNNER_PACKAGES)
+    return _tools_stage("notebook-runner", NOTEBOOK_RUNNER_DIR, notebook_packages("runner"))
 
 
 def _site_packages(plan: Plan, prefix: str) -> str:
