@@ -420,3 +420,11 @@ def test_cli_in_the_foreground_prints_the_url_and_ctrl_c_removes_the_container(e
         labels = engine.inspect("digits:dev")["Config"]["Labels"] if engine.image_exists("digits:dev") else {}
         if labels.get("org.opencontainers.image.source") == f"file://{project_dir}":
             engine.remove_image("digits:dev", force=True)
+
+
+def test_an_own_dockerfile_without_a_dev_stage_is_named(engine: Engine, tmp_path: Path) -> None:
+    project_dir = _copy_digits(tmp_path)
+    (project_dir / "Dockerfile").write_text("FROM dockyard/python:3.11-slim AS train\nCMD [\"python\"]\n")
+    with pytest.raises(ConfigError, match="has no `dev` stage") as info:
+        nb.notebook(project_dir, engine, port=0, labels=TEST_LABELS)
+    assert "FROM ... AS dev" in info.value.fix
