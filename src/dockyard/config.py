@@ -117,7 +117,19 @@ class Serve(_Strict):
 
 class Train(_Strict):
     command: str | None = None
+    notebook: str | None = Field(default=None, description="a .ipynb run as the training command (docs/notebooks.md)")
     outputs: str = "outputs"
+
+    @field_validator("notebook")
+    @classmethod
+    def _notebook(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if not re.fullmatch(r"[\w./ -]+\.ipynb", v) or v.startswith("/") or ".." in v.split("/"):
+            raise ValueError(f"{v!r} is not a notebook path inside the project; it must look like train.ipynb")
+        if info.data.get("command"):
+            raise ValueError("give either train.command or train.notebook, not both")
+        return v
 
 
 class BuildSecret(_Strict):

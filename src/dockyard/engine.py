@@ -584,7 +584,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def classify_failure(argv: Sequence[str], code: int, stderr: str) -> EngineError | RunError:
+def classify_failure(argv: Sequence[str], code: int, stderr: str) -> EngineError | RunError | UsageError:
     """Map docker's stderr to one of our errors, in one place."""
     msg = _last_line(stderr)
     command = shlex.join(list(argv))
@@ -596,6 +596,10 @@ def classify_failure(argv: Sequence[str], code: int, stderr: str) -> EngineError
         return EngineError("no permission to use the Docker socket", "add yourself to the docker group, or run as root")
     if re.search(r"No such image|image .* not found|pull access denied|manifest unknown", stderr):
         return EngineError(f"image not found: {msg}", "build it first (`dockyard build`) or check the name")
+    port = re.search(r"Bind for ([\d.:\[\]]+) failed: port is already allocated|listen tcp[46]? ([\d.:\[\]]+): bind: address already in use", stderr)
+    if port:
+        return UsageError(f"host port {port.group(1) or port.group(2)} is already in use",
+                          "pass another --port (0 picks any free port), or stop what listens there")
     return RunError(f"docker failed (exit {code}): {msg}", f"command was: {command}", exit_status=code, log_tail=stderr)
 
 

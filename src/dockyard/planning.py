@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class Plan:
     post_build_root: bool = False  # ... as root (dockyard.yaml post_build_as_root), else as USER_UID
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
+    train_notebook: str | None = None  # train.notebook: the train image also gets the notebook runner
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -132,7 +134,8 @@ def make_plan(
         post_build_root=config.post_build_as_root,
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
-        train_command=_image_train_command(project_dir, config.train.command),
+        train_command=_image_train_command(project_dir, config.train.command)
+        or notebook_command(project_dir, config.train.notebook),
         serve_predictor=config.serve.predictor,
         serve_model=serve_model,
         code_files=files,
@@ -151,11 +154,12 @@ def make_plan(
             (contract.LABEL_TARGET, res.target),
             (contract.LABEL_NAME, config.name),
         ),
-        choices=choices,
+        choices=choices + _notebook_choices(config.train.notebook),
         warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions)
         + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
+        train_notebook=config.train.notebook,
     )
 
 
@@ -185,6 +189,29 @@ def _has_notebook(project_dir: Path, files: tuple[str, ...], dirs: tuple[str, ..
             if seen > _NOTEBOOK_SCAN_LIMIT:
                 return False
     return False
+
+
+def notebook_packages(kind: str) -> tuple[str, ...]:
+    """Pinned requirements from compat data: ``jupyter`` (dev image only) or ``runner`` (the train
+    image of a notebook project)."""
+    return tuple(compat_data()["notebook"][kind])
+
+
+def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
+    """The train command that runs ``train.notebook`` (dockyard_runtime.notebook, with nbclient)."""
+    if notebook is None:
+        return None
+    if not (project_dir / notebook).is_file():
+        raise ConfigError(f"train.notebook names {notebook}, which does not exist in {project_dir}",
+                          f"create it, or fix train.notebook in {CONFIG_NAME}")
+    return f"python -m dockyard_runtime.notebook {shlex.quote(notebook)}"
+
+
+def _notebook_choices(notebook: str | None) -> tuple[Choice, ...]:
+    if notebook is None:
+        return ()
+    return (Choice("notebook runner", " + ".join(notebook_packages("runner")) + " in the train image, in a layer of its own",
+                   f"train.notebook is {notebook}: the train image must execute it; serve never carries them"),)
 
 
 def _model_entry(project_dir: Path, context_path: str) -> str:

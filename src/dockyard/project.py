@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -66,7 +67,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         python=found.python_version or "3.11",
         framework=framework,
         dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
-        train=Train(command=found.train_command),
+        train=Train(command=found.train_command, notebook=found.train_notebook),
         serve=serve,
     )
     schema = write_schema(project_dir)
@@ -96,12 +97,13 @@ def _slug(name: str) -> str:
 
 
 def plan(
-    project_dir: Path, *, engine: Engine | None = None, model_file: str | None = None, model_version: str | None = None
+    project_dir: Path, *, engine: Engine | None = None, model_file: str | None = None, model_version: str | None = None,
+    dev: bool = False,
 ) -> tuple[Plan, str]:
-    """The resolved plan and its Dockerfile text."""
+    """The resolved plan and its Dockerfile text (with the ``dev`` target when ``dev``)."""
     bases = frozenset(local_base_refs(engine)) if engine else frozenset()
     p = make_plan(project_dir, local_bases=bases, model_file=model_file, model_version=model_version)
-    return p, render_dockerfile(p, version=__version__)
+    return p, render_dockerfile(p, version=__version__, dev=dev)
 
 
 @dataclass(frozen=True)
@@ -247,12 +249,16 @@ def build(
             check_model_safety(project_dir, str(path), allow_unsafe=False)
         model_file = stage_model(project_dir, path)
     p, text = plan(project_dir, engine=engine, model_file=model_file,
-                   model_version=(labels or {}).get(contract.LABEL_MODEL_VERSION))
+                   model_version=(labels or {}).get(contract.LABEL_MODEL_VERSION), dev=target == "dev")
     labels = {**_oci_labels(project_dir, p), **(labels or {})}
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in cfg.build_secrets]
     all_secrets = build_secrets(secrets, cfg_secrets)
     if p.own_dockerfile:
         dockerfile = project_dir / p.own_dockerfile
+        if target == "dev" and not re.search(r"(?im)^\s*FROM\s+\S+\s+AS\s+dev\s*$", dockerfile.read_text()):
+            raise ConfigError(f"{dockerfile} has no `dev` stage, which `dockyard notebook` runs",
+                              "add a stage `FROM ... AS dev` with jupyterlab, or move the Dockerfile aside to "
+                              "let dockyard generate one (see docs/notebooks.md)")
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
         own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,

@@ -43,6 +43,7 @@ from .detect.mlproject import command_parameters, render_command
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
 from .lifecycle import run_labels
+from .planning import notebook_command
 from .preflight import fit_local
 from .runtime import contract
 from .runtime.contract import OUTPUTS_DIR, SECRETS_DIR, USER_GID, USER_UID
@@ -61,7 +62,7 @@ from .runsecrets import check_secrets, secret_file, secret_values
 from .store._fs import hash_file
 from .store.fingerprint import iter_files
 
-DATA_DIR = "/data"
+DATA_DIR = contract.DATA_DIR  # --data, read-only
 HELPERS_DIR = "/opt/dockyard/helpers"
 STOP_GRACE_S = 5
 LOG_TAIL = 20
@@ -217,10 +218,13 @@ def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Pat
                 params: Mapping[str, str], res: Resources, build_line: Printer | None) -> _Plan:
     from . import project
 
-    if not cfg.train.command:
+    command = cfg.train.command or notebook_command(project_dir, cfg.train.notebook)
+    if not command:
         raise ConfigError(f"{project_dir / 'dockyard.yaml'} has no train.command",
-                          "add e.g. `train: {command: python train.py}` to dockyard.yaml")
-    command, params = command_for_run(project_dir, cfg.train.command, params)
+                          "add e.g. `train: {command: python train.py}` (or `train: {notebook: train.ipynb}`)"
+                          " to dockyard.yaml")
+    if cfg.train.command:
+        command, params = command_for_run(project_dir, cfg.train.command, params)
     fingerprint = fingerprint_dir(data) if data else None
     built = project.build(project_dir, engine, target="train", on_line=build_line)
     return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", command),

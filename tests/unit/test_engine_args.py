@@ -480,3 +480,17 @@ def test_other_docker_failures_are_run_errors_that_keep_the_command() -> None:
     assert "docker run --rm demo false" in error.fix
     assert "something odd" in error.problem
 
+
+
+@pytest.mark.parametrize("stderr", [
+    "docker: Error response from daemon: driver failed programming external connectivity on endpoint x (abc):"
+    " Bind for 127.0.0.1:8888 failed: port is already allocated.\n",
+    "docker: Error response from daemon: driver failed programming external connectivity on endpoint x (abc):"
+    " Error starting userland proxy: listen tcp4 127.0.0.1:8888: bind: address already in use.\n",
+])
+def test_a_taken_host_port_is_a_usage_error_naming_it(stderr: str) -> None:
+    error = classify_failure(["docker", "run", "-p", "127.0.0.1:8888:8888", "img"], 125, stderr)
+
+    assert isinstance(error, UsageError) and error.exit_code == 1
+    assert error.problem == "host port 127.0.0.1:8888 is already in use"
+    assert "--port" in error.fix

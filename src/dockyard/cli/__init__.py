@@ -133,7 +133,7 @@ def _try_engine() -> Any:
 def build(
     path: PathArg = Path("."),
     tag: Annotated[Optional[str], typer.Option("--tag", "-t")] = None,
-    target: Annotated[Optional[str], typer.Option(help="train or serve (default: serve when there is a serve entry)")] = None,
+    target: Annotated[Optional[str], typer.Option(help="train, serve or dev (default: serve when there is a serve entry)")] = None,
     secret: Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret)")] = [],
     model: Annotated[Optional[str], typer.Option("--model", help="bake a model into the serve image: NAME:N, NAME:latest, NAME@ALIAS or a file (relative to the current directory)")] = None,
     allow_unsafe_model: Annotated[bool, typer.Option(help="bake in a model file the pickle gate refuses")] = False,
@@ -157,8 +157,8 @@ def build(
         from ..lock import check_frozen
 
         check_frozen(path)
-    if target not in (None, "train", "serve"):
-        raise typer.BadParameter("--target must be train or serve")
+    if target not in (None, "train", "serve", "dev"):
+        raise typer.BadParameter("--target must be train, serve or dev")
     if model is not None and target == "train":
         raise typer.BadParameter("--model bakes weights into the serve image; drop it or use --target serve")
     from ..serving import build_model_image, model_argument
@@ -247,7 +247,7 @@ def _register_optional() -> None:
     """Verb groups that live in their own CLI modules."""
     import importlib
 
-    for mod in ("serve", "train", "models", "registry", "scan", "deploy", "lifecycle"):
+    for mod in ("serve", "train", "models", "registry", "scan", "deploy", "lifecycle", "notebook"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as exc:

@@ -39,7 +39,7 @@ from ._files import Reason, rel
 from . import pipenv, poetry, setuptools
 from .apt import read_apt
 from .conda import find_conda_files, read_conda_env
-from .entrypoints import find_serve_entry, find_train_command
+from .entrypoints import Found, find_serve_entry, find_train_command, find_train_notebook
 from .imports import FRAMEWORKS, ImportScan, frameworks_from_requirements, scan_imports
 from .mlproject import MLProject, find_mlproject, read_mlproject, read_python_env
 from .postbuild import read_post_build
@@ -96,6 +96,7 @@ class Detection:
     system_packages: tuple[str, ...] = ()  # from apt.txt
     post_build: str | None = None  # repo2docker's postBuild script, project-relative
     post_build_needs_root: str | None = None  # the first line of it that needs root
+    train_notebook: str | None = None  # a notebook-only project: the .ipynb that trains (train.notebook)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -114,6 +115,7 @@ class Detection:
             "post_build": self.post_build,
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
+            "train_notebook": self.train_notebook,
             "serve_entry": self.serve_entry,
             "entry_points": dict(self.entry_points),
             "project_name": self.project_name,
@@ -172,6 +174,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
     train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
     serve = find_serve_entry(project_dir)
+    train_nb = find_train_notebook(project_dir) if train.value is None else Found(None, None)
 
     reasons = list(source.reasons)
     reasons += [python.reason] if python.reason else [Reason("python: not pinned", _NO_PYTHON)]
@@ -179,7 +182,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     primary, primary_why = _primary(frameworks, serve.value)
     if primary is not None:
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
-    reasons += [r for r in (train.reason, serve.reason) if r is not None]
+    reasons += [r for r in (train.reason, train_nb.reason, serve.reason) if r is not None]
     apt_packages, apt_warnings, apt_reason = read_apt(project_dir)
     post_build = read_post_build(project_dir)
     reasons += [r for r in (apt_reason, post_build.reason if post_build else None) if r is not None]
@@ -193,6 +196,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *scan.warnings,
         *serve.warnings,
         *apt_warnings,
+        *train_nb.warnings,
     ]
     warnings += _other_tools(project_dir)
     if scan.truncated:
@@ -218,6 +222,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         system_packages=apt_packages,
         post_build=post_build.file if post_build else None,
         post_build_needs_root=post_build.needs_root if post_build else None,
+        train_notebook=train_nb.value,
     )
 
 

@@ -160,6 +160,26 @@ def _from_makefile(project_dir: Path) -> Found | None:
     return None
 
 
+def find_train_notebook(project_dir: Path) -> Found:
+    """A project without a train script but with notebooks at its top level trains by running
+    one (``train.notebook``): ``train.ipynb`` if there is one, else the only notebook, else the
+    first whose name mentions training; several unrelated notebooks propose nothing."""
+    notebooks = sorted(p.name for p in project_dir.glob("*.ipynb") if p.is_file())
+    if not notebooks:
+        return Found(None, None)
+    training = [n for n in notebooks if "train" in n.lower()]
+    if "train.ipynb" in notebooks:
+        chosen, why = "train.ipynb", "train.ipynb exists and there is no train script"
+    elif len(notebooks) == 1:
+        chosen, why = notebooks[0], "the only notebook, and there is no train script"
+    elif training:
+        chosen, why = training[0], f"{len(notebooks)} notebooks; {training[0]} is named for training"
+    else:
+        return Found(None, None, (f"{len(notebooks)} notebooks and no train script: set train.notebook in "
+                                  "dockyard.yaml to the one that trains",))
+    return Found(chosen, Reason(f"train: notebook {chosen}", why + " (runs with nbclient, see docs/notebooks.md)"))
+
+
 def find_serve_entry(project_dir: Path) -> Found:
     warnings: list[str] = []
     for filename in PREDICTOR_FILES:

@@ -8,6 +8,7 @@ checkout stays cheap.
 from __future__ import annotations
 
 import ast
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ class ImportScan:
 def scan_imports(
     project_dir: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_FILE_BYTES, max_entries: int = MAX_ENTRIES
 ) -> ImportScan:
-    """Find framework imports in the project's ``*.py`` files."""
+    """Find framework imports in the project's ``*.py`` files and notebooks' code cells."""
     found: dict[str, list[str]] = {}
     warnings: list[str] = []
     scanned = 0
@@ -120,7 +121,8 @@ def scan_imports(
         try:
             if path.stat().st_size > max_bytes:
                 continue  # generated or vendored code, not the project's own
-            tree = ast.parse(path.read_bytes(), filename=relpath)
+            source = notebook_source(path) if path.suffix == ".ipynb" else path.read_bytes()
+            tree = ast.parse(source, filename=relpath)
         except (OSError, ValueError):
             continue
         except SyntaxError as exc:
@@ -161,8 +163,24 @@ def _python_files(project_dir: Path, budget: _Budget) -> Iterable[Path]:
             d for d in dirs if d not in SKIP_DIRS and not d.startswith(".") and not _is_venv(Path(root, d))
         )
         for name in sorted(files):
-            if name.endswith(".py"):
+            if name.endswith((".py", ".ipynb")):
                 yield Path(root, name)
+
+
+def notebook_source(path: Path) -> str:
+    """The Python in a notebook's code cells; IPython magics and shell lines (%, !) become blank
+    lines. A file that is not notebook JSON raises ValueError (and is skipped like bad Python)."""
+    doc = json.loads(path.read_bytes())
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        raise ValueError(f"{path.name} is not a notebook")
+    lines: list[str] = []
+    for cell in doc["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        lines += ["" if line.lstrip().startswith(("%", "!")) else line for line in text.splitlines()]
+    return "\n".join(lines) + "\n"
 
 
 def _is_venv(path: Path) -> bool:

@@ -28,6 +28,7 @@ from ..runtime.contract import (
     USER_UID,
     VENV_DIR,
 )
+from . import notebook
 
 _CA_MOUNT = f"--mount=type=secret,id={CA_SECRET_ID},target={SECRETS_DIR}/{CA_SECRET_ID}"
 # hadolint (the generated file must lint clean) wants apt versions pinned (DL3008); Debian's archive
@@ -45,7 +46,8 @@ _COPIED_FROM_ONLY = [
 ]
 
 
-def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
+def render_dockerfile(plan: Plan, *, version: str = "0", dev: bool = False) -> str:
+    """``dev`` adds the JupyterLab target (render/notebook.py), never as the last stage."""
     stages = [
         _header(plan, version),
         _builder(plan),
@@ -55,8 +57,15 @@ def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
         _header(plan, version),
         _builder(plan),
         _bytecode(plan),
-        _runtime_base(plan),
     ]
+    if plan.train_notebook:
+        stages.append(notebook.runner_stage(plan))
+    if dev:
+        stages.append(notebook.jupyter_stage(plan))
+    if not plan.system_packages:  # with system packages, runtime-base comes first (bytecode needs them)
+        stages.append(_runtime_base(plan))
+    if dev:
+        stages.append(notebook.dev_stage(plan, _labels(plan)))
     if plan.post_build:
         stages.append(_post_build(plan))
     if plan.serve_drop:
@@ -289,7 +298,10 @@ def _labels(plan: Plan) -> list[str]:
 
 
 def _train_stage(plan: Plan) -> list[str]:
-    lines = ["FROM runtime-base AS train", *_code(plan), f"USER {USER_UID}:{USER_GID}"]
+    lines = ["FROM runtime-base AS train"]
+    if plan.train_notebook:
+        lines += notebook.runner_layer(plan)
+    lines += [*_code(plan), f"USER {USER_UID}:{USER_GID}"]
     # A training job serves nothing to probe; NONE also switches off a check inherited from base_image.
     lines.append("HEALTHCHECK NONE")
     if plan.train_command:

@@ -31,11 +31,15 @@ RUNTIME_DIR = "/opt/dockyard/runtime"  # this package, importable as dockyard_ru
 MODEL_DIR = "/opt/dockyard/model"  # baked-in weights (DOCKYARD_MODEL_DIR)
 OUTPUTS_DIR = "/outputs"  # where a training run writes artifacts (DOCKYARD_OUTPUTS)
 SECRETS_DIR = "/run/secrets"  # build and run secrets, one file per id
+DATA_DIR = "/data"  # --data, mounted read-only (DOCKYARD_DATA)
+JUPYTER_DIR = "/opt/dockyard/jupyter"  # dev target only: JupyterLab + ipykernel (a uv --prefix)
+NOTEBOOK_RUNNER_DIR = "/opt/dockyard/nbrunner"  # train target of a notebook project: nbclient + ipykernel
 
 # -- network -----------------------------------------------------------------------------------
 CONTAINER_PORT = 8080  # the serving runtime listens here inside every serving container
 HEALTH_PATH = "/healthz"  # liveness: the process answers
 READY_PATH = "/readyz"  # readiness: the model is loaded and warmed up
+NOTEBOOK_PORT = 8888  # JupyterLab listens here inside dev containers
 
 # -- build secrets -----------------------------------------------------------------------------
 CA_SECRET_ID = "dockyard_ca"  # the host CA bundle, mounted on install steps only
