@@ -12,7 +12,7 @@ import asyncio
 import traceback
 from typing import Any, Callable
 
-from . import docs
+from . import docs, protocols
 from .http import HttpConnection, error_body
 from .jsonfast import dumps, loads
 from .logs import log
@@ -61,6 +61,7 @@ class Routes:
             "/v2/health/live": self.healthz, "/v2/health/ready": self.readyz, "/v2": self.server_meta,
             "/metrics": self.prometheus, "/openapi.json": self.openapi, "/docs": self.docs_page,
         }
+        self._static = {**protocols.extra_routes(self), **self._static}  # MLflow's /invocations, ...
 
     # -- http.App --------------------------------------------------------------------------
     def record(self, route: str, status: int, seconds: float) -> None:
@@ -111,7 +112,9 @@ class Routes:
     def openapi(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")
         self._need_loaded()
-        conn.respond(200, dumps(docs.openapi(self.model)))
+        doc = docs.openapi(self.model)
+        doc["paths"] = {**protocols.extra_openapi(), **doc["paths"]}
+        conn.respond(200, dumps(doc))
 
     def docs_page(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")
