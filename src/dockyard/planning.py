@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .compat.resolver import Choice, Resolution, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
+from .interop.mlflow_serving import newest_mlmodel_dir, serving_requirements
 
 USER_UID = 10001  # the `dockyard` user baked into every image; train, secrets and deploy run as it
 BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's .cog/)
@@ -92,6 +93,9 @@ def make_plan(
     )
     requirements, locked, lock_file = _requirements(project_dir, config, detection.requirements, res)
     model_ctx = model_file or config.serve.model
+    if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
+        # An MLflow model may need mlflow's own loader (or skops): in this serving image only.
+        requirements += serving_requirements(project_dir / model_ctx, requirements)
     model_files = (model_ctx,) if model_ctx else ()
     # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
     # finds its weights through DOCKYARD_MODEL_DIR instead.
@@ -144,6 +148,9 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     path = project_dir / context_path
     if path.is_file():
         return path.name
+    mlmodel = newest_mlmodel_dir(path) if path.is_dir() else None
+    if mlmodel is not None:  # an MLflow model (e.g. the one a training run logged) is served by default
+        return str(mlmodel.relative_to(path)) if mlmodel != path else "."
     found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES) if path.is_dir() else []
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(MODEL_SUFFIXES)}")

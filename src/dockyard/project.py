@@ -140,6 +140,14 @@ def stage_model(project_dir: Path, model_file: Path) -> str:
     return MODEL_STAGE
 
 
+def stage_model_dir(project_dir: Path, model_dir: Path) -> str:
+    """Copy a model directory (an MLflow MLmodel dir) into PROJECT/.dockyard/model/<its name>."""
+    dest = clear_model_stage(project_dir)
+    dest.mkdir(parents=True)
+    shutil.copytree(model_dir, dest / (model_dir.name or "model"), symlinks=False)
+    return MODEL_STAGE
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         atomic_write_bytes(path, text.encode(), mode=None)

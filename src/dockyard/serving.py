@@ -41,9 +41,16 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
     when they live in a folder the .dockerignore leaves out (outputs/, models/...)."""
     if model is None:
         return None
-    from .project import MODEL_STAGE, clear_model_stage, stage_model
+    from .project import MODEL_STAGE, clear_model_stage, stage_model, stage_model_dir
+
+    from .interop.mlflow_refs import is_mlflow_ref, resolve as resolve_mlflow
+    from .runtime.mlflow_model import is_mlmodel_dir
 
     candidate = Path(model) if os.path.isabs(model) else project_dir / model
+    if is_mlflow_ref(model):  # runs:/... or models:/... against MLFLOW_TRACKING_URI
+        candidate = resolve_mlflow(model, project_dir)
+    if is_mlmodel_dir(candidate) or (candidate.name == "MLmodel" and candidate.is_file()):
+        return stage_model_dir(project_dir, candidate if candidate.is_dir() else candidate.parent)
     if candidate.is_file():
         return stage_model(project_dir, candidate)
     if ":" in model or model.replace("-", "").replace("_", "").isalnum():
@@ -56,7 +63,7 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
 
 def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
     """Image labels tying a serving image to the stored version it carries."""
-    if not model or Path(model).suffix in MODEL_SUFFIXES:
+    if not model or Path(model).suffix in MODEL_SUFFIXES or model.startswith(("runs:/", "models:/")):
         return {}
     from .errors import StoreError
     from .store import Store
@@ -219,7 +226,11 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
     elif model_file:
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
-        if not path.is_file():
+        if model_file.startswith(("runs:/", "models:/")):
+            from .interop.mlflow_refs import resolve as resolve_mlflow
+
+            path = resolve_mlflow(model_file, project_dir)
+        if not path.exists():
             raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
         argv += ["--model", str(path)]
     else:

@@ -1,0 +1,234 @@
+"""MLflow model directories served with no code, checked against mlflow itself.
+
+Real mlflow (the test extra) saves each flavor into tmp_path; the runtime serves the directory
+over real HTTP, and its answers on /invocations, /predict and V2 must equal what
+``mlflow.pyfunc.load_model(dir).predict`` returns in this process. Tracking stores (file and
+sqlite) are made by real mlflow too, and ``runs:/`` / ``models:/`` references resolve against them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "runtime"))
+from runtime_testkit import Server, post_json, request
+
+mlflow = pytest.importorskip("mlflow")
+pd = pytest.importorskip("pandas")
+np = pytest.importorskip("numpy")
+
+from dockyard.interop import mlflow_refs  # noqa: E402
+from dockyard.interop.mlflow_serving import serving_requirements  # noqa: E402
+from dockyard.interop.mlflow_tracking import TrackingError, open_store  # noqa: E402
+from dockyard.runtime.mlflow_model import parse_block_yaml  # noqa: E402
+from dockyard.runtime.mlflow_protocol import BadRequest, parse_request  # noqa: E402
+
+COLUMNS = ["fixed acidity", "alcohol", "pH"]
+os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+
+
+def wine() -> tuple[Any, Any]:
+    rng = np.random.RandomState(0)
+    x = pd.DataFrame(rng.rand(60, 3), columns=COLUMNS)
+    return x, (x["alcohol"] + 0.2 * x["pH"] > 0.6).astype(int)
+
+
+def _sklearn(path: Path, fmt: str) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = wine()
+    model = LogisticRegression().fit(x, y)
+    mlflow.sklearn.save_model(model, path, serialization_format=fmt,
+                              signature=mlflow.models.infer_signature(x, model.predict(x)))
+
+
+def _xgboost_sklearn_api(path: Path) -> None:
+    xgb = pytest.importorskip("xgboost")
+    x, y = wine()
+    model = xgb.XGBClassifier(n_estimators=5, max_depth=2).fit(x, y)
+    mlflow.xgboost.save_model(model, path, signature=mlflow.models.infer_signature(x, model.predict(x)))
+
+
+def _xgboost_booster(path: Path) -> None:
+    xgb = pytest.importorskip("xgboost")
+    x, y = wine()
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(x, label=y), num_boost_round=4)
+    mlflow.xgboost.save_model(booster, path, signature=mlflow.models.infer_signature(x))
+
+
+def _lightgbm_booster(path: Path) -> None:
+    lgb = pytest.importorskip("lightgbm")
+    x, y = wine()
+    booster = lgb.train({"objective": "binary", "verbose": -1, "min_data_in_leaf": 5},
+                        lgb.Dataset(x, label=y), num_boost_round=4)
+    mlflow.lightgbm.save_model(booster, path, signature=mlflow.models.infer_signature(x))
+
+
+def _lightgbm_sklearn_api(path: Path) -> None:
+    lgb = pytest.importorskip("lightgbm")
+    x, y = wine()
+    model = lgb.LGBMClassifier(n_estimators=4, min_child_samples=5, verbose=-1).fit(x, y)
+    mlflow.lightgbm.save_model(model, path, serialization_format="cloudpickle",
+                               signature=mlflow.models.infer_signature(x, model.predict(x)))
+
+
+_DOUBLER = """
+import mlflow
+
+
+class Doubler(mlflow.pyfunc.PythonModel):  # a custom pyfunc: only mlflow can load it
+    def predict(self, context, model_input, params=None):
+        return model_input["alcohol"] * 2 + model_input["pH"]
+
+
+mlflow.models.set_model(Doubler())
+"""
+
+
+def _custom_pyfunc(path: Path) -> None:
+    x, _ = wine()
+    code = path.parent / "doubler.py"
+    code.write_text(_DOUBLER)
+    out = x["alcohol"] * 2 + x["pH"]
+    mlflow.pyfunc.save_model(path, python_model=str(code), signature=mlflow.models.infer_signature(x, out))
+
+
+FLAVORS = {
+    "sklearn-skops": lambda p: _sklearn(p, "skops"),
+    "sklearn-cloudpickle": lambda p: _sklearn(p, "cloudpickle"),
+    "sklearn-pickle": lambda p: _sklearn(p, "pickle"),
+    "xgboost-sklearn-api": _xgboost_sklearn_api,
+    "xgboost-booster": _xgboost_booster,
+    "lightgbm-booster": _lightgbm_booster,
+    "lightgbm-sklearn-api": _lightgbm_sklearn_api,
+    "custom-pyfunc": _custom_pyfunc,
+}
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_mlmodel_dir_answers_as_mlflow_pyfunc_predicts(flavor: str, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    FLAVORS[flavor](model_dir)
+    x, _ = wine()
+    rows = x.iloc[:5]
+    expected = np.asarray(mlflow.pyfunc.load_model(str(model_dir)).predict(rows)).tolist()
+    with Server(["--model", str(model_dir), "--name", "wine"], tmp_path) as server:
+        server.wait_ready(120)
+        split = {"dataframe_split": {"columns": COLUMNS, "data": rows.values.tolist()}}
+        status, body = post_json(server.port, "/invocations", split)
+        assert status == 200, body
+        assert body["predictions"] == pytest.approx(expected)
+        status, body = post_json(server.port, "/predict", {c: rows[c].tolist() for c in COLUMNS})
+        assert status == 200 and body["output"] == pytest.approx(expected)
+        infer = {"inputs": [{"name": c, "datatype": "FP64", "shape": [5], "data": rows[c].tolist()}
+                            for c in COLUMNS]}
+        status, body = post_json(server.port, "/v2/models/wine/infer", infer)
+        assert status == 200 and body["outputs"][0]["data"] == pytest.approx(expected)
+        status, _, meta = request(server.port, "GET", "/v2/models/wine")
+        assert [i["name"] for i in json.loads(meta)["inputs"]] == COLUMNS
+
+
+def test_block_yaml_reader_reads_mlmodel_files_as_pyyaml_does(tmp_path: Path) -> None:
+    import yaml
+
+    _sklearn(tmp_path / "m", "skops")
+    _custom_pyfunc(tmp_path / "p")
+    for d in ("m", "p"):
+        text = (tmp_path / d / "MLmodel").read_text()
+        assert parse_block_yaml(text) == yaml.safe_load(text)
+    folded = "signature:\n  inputs: '[{\"type\": \"double\", \"name\": \"it''s\"}, {\"type\":\n    \"long\"}]'\n"
+    assert parse_block_yaml(folded) == yaml.safe_load(folded)
+
+
+def test_unloadable_flavor_names_the_flavor_and_what_to_do(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "MLmodel").write_text("flavors:\n  spark:\n    model_data: sparkml\nmlflow_version: 2.22.5\n")
+    with Server(["--model", str(model_dir)], tmp_path) as server:
+        assert server.proc.wait(60) == 1
+    assert "flavor(s) spark cannot be served" in server.log and "mlflow.pyfunc.log_model" in server.log
+
+
+def test_serving_requirements_add_mlflow_only_for_flavors_that_need_its_loader(tmp_path: Path) -> None:
+    _custom_pyfunc(tmp_path / "p")
+    _sklearn(tmp_path / "s", "skops")
+    assert serving_requirements(tmp_path / "p", ("pandas",)) == (f"mlflow-skinny=={mlflow.__version__}",)
+    assert serving_requirements(tmp_path / "p", ("mlflow==3.1",)) == ()
+    assert serving_requirements(tmp_path / "s", ("scikit-learn",)) == ("skops",)
+    assert serving_requirements(tmp_path / "s", ("scikit-learn", "skops>=0.10")) == ()
+
+
+# -- references ------------------------------------------------------------------------------
+def _log_and_register(uri: str, cwd: Path) -> str:
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(uri)
+    x, y = wine()
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name="model", registered_model_name="wine")
+    mlflow.MlflowClient().set_registered_model_alias("wine", "champion", "1")
+    return str(run.info.run_id)
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_runs_and_models_references_resolve_to_the_logged_mlmodel(kind: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri() if kind == "file" else f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = _log_and_register(uri, tmp_path)
+    env = {"MLFLOW_TRACKING_URI": uri}
+    found = {ref: mlflow_refs.resolve(ref, tmp_path, env)
+             for ref in (f"runs:/{run_id}/model", "models:/wine/1", "models:/wine@champion", "models:/wine/latest")}
+    assert len(set(found.values())) == 1
+    (model_dir,) = set(found.values())
+    assert (model_dir / "MLmodel").is_file()
+    for bad, what in ((f"runs:/{run_id}/nope", "has no MLflow model at 'nope'"), ("runs:/0123/model", "no run with id"),
+                      ("models:/wine/9", "has no version '9'"), ("models:/wine@gone", "has no alias 'gone'")):
+        with pytest.raises(TrackingError) as info:
+            mlflow_refs.resolve(bad, tmp_path, env)
+        assert uri in info.value.problem and bad in info.value.problem and what in info.value.problem
+
+
+def test_a_tracking_server_uri_is_refused_with_a_way_forward(tmp_path: Path) -> None:
+    with pytest.raises(TrackingError) as info:
+        open_store("http://mlflow.internal:5000", cwd=tmp_path)
+    assert "http://mlflow.internal:5000" in info.value.problem and "mlflow artifacts download" in info.value.fix
+
+
+# -- the scoring protocol's request parsing (pure) ----------------------------------------------
+def test_invocations_formats_become_the_same_columns() -> None:
+    want = {"a": [1, 3], "b": [2.5, 4.0]}
+    bodies = [
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2.5], [3, 4.0]]}},
+        {"dataframe_records": [{"a": 1, "b": 2.5}, {"a": 3, "b": 4.0}]},
+        {"instances": [{"a": 1, "b": 2.5}, {"a": 3, "b": 4.0}]},
+        {"inputs": {"a": [1, 3], "b": [2.5, 4.0]}},
+        {"inputs": [[1, 2.5], [3, 4.0]]},
+        {"dataframe_split": {"columns": ["b", "a", "extra"], "data": [[2.5, 1, "x"], [4.0, 3, "y"]]}},
+    ]
+    for body in bodies:
+        assert parse_request("application/json", json.dumps(body).encode(), ["a", "b"], True) == want, body
+    assert parse_request("text/csv; charset=utf-8", b"a,b\n1,2.5\n3,4.0\n", ["a", "b"], True) == want
+    assert parse_request("application/json", b'{"inputs": [[1, 2], [3, 4]]}', ["input"], False) == {
+        "input": [[1, 2], [3, 4]]}
+
+
+@pytest.mark.parametrize(("content_type", "body", "status", "text"), [
+    ("application/json", b'{"dataframe_split": {}, "inputs": []}', 400, "exactly one of the input fields"),
+    ("application/json", b"[1, 2]", 400, "Received a list"),
+    ("application/json", b'{"dataframe_records": [{"a": 1}]}', 400, "missing input column(s) ['b']"),
+    ("application/json", b"{nope", 400, "valid JSON"),
+    ("text/plain", b"a,b", 415, "only supports the following content types"),
+    ("application/json; charset=latin-1", b"{}", 415, "only supports UTF-8"),
+])
+def test_invocations_bad_requests_answer_as_mlflow_does(content_type: str, body: bytes, status: int, text: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_request(content_type, body, ["a", "b"], True)
+    assert info.value.status == status and text in info.value.message
