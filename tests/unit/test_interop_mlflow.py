@@ -232,3 +232,71 @@ def test_invocations_bad_requests_answer_as_mlflow_does(content_type: str, body:
     with pytest.raises(BadRequest) as info:
         parse_request(content_type, body, ["a", "b"], True)
     assert info.value.status == status and text in info.value.message
+
+
+# -- export --------------------------------------------------------------------------------------
+def _stored(tmp_path: Path, files: dict[str, Any]) -> tuple[Any, str]:
+    from datetime import UTC, datetime
+
+    from dockyard.store import ImageInfo, RunRecord, Store
+
+    outputs = tmp_path / "outputs"
+    for rel, write in files.items():
+        (outputs / rel).parent.mkdir(parents=True, exist_ok=True)
+        write(outputs / rel)
+    now = datetime.now(UTC)
+    run = RunRecord(name="wine", run_id="wine-run-1", command="python train.py",
+                    image=ImageInfo(id="sha256:" + "a" * 64), started=now, ended=now)
+    store = Store(tmp_path / "store")
+    return store, store.record_success(run, outputs).ref
+
+
+def _export_and_compare(tmp_path: Path, files: dict[str, Any], predict: Any) -> Path:
+    from dockyard.interop.mlflow_export import export_mlflow
+
+    store, ref = _stored(tmp_path, files)
+    dest = export_mlflow(store, ref, tmp_path / "exported")
+    x, _ = wine()
+    got = np.asarray(mlflow.pyfunc.load_model(str(dest)).predict(x.values))
+    assert got.tolist() == pytest.approx(np.asarray(predict(x.values)).tolist())
+    return dest
+
+
+def test_export_writes_an_mlmodel_dir_mlflow_loads_for_a_joblib_estimator(tmp_path: Path) -> None:
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = wine()
+    model = LogisticRegression().fit(x.values, y)
+    dest = _export_and_compare(tmp_path, {"model.joblib": lambda p: joblib.dump(model, p)}, model.predict)
+    assert (dest / "model.pkl").is_file()
+
+
+def test_export_writes_an_mlmodel_dir_mlflow_loads_for_xgboost_and_lightgbm(tmp_path: Path) -> None:
+    xgb = pytest.importorskip("xgboost")
+    lgb = pytest.importorskip("lightgbm")
+    x, y = wine()
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(x.values, label=y), num_boost_round=3)
+    _export_and_compare(tmp_path / "x", {"model.json": lambda p: booster.save_model(str(p))},
+                        lambda a: booster.predict(xgb.DMatrix(a)))
+    gbm = lgb.train({"objective": "binary", "verbose": -1, "min_data_in_leaf": 5}, lgb.Dataset(x.values, label=y), 3)
+    _export_and_compare(tmp_path / "l", {"model.txt": lambda p: gbm.save_model(str(p))}, gbm.predict)
+
+
+def test_export_of_a_logged_mlflow_model_is_that_directory(tmp_path: Path) -> None:
+    from dockyard.interop.mlflow_export import export_mlflow
+
+    store, ref = _stored(tmp_path, {"mlruns/1/models/m-1/artifacts": lambda p: _sklearn(p, "cloudpickle")})
+    dest = export_mlflow(store, ref, tmp_path / "exported")
+    assert sorted(f.name for f in dest.iterdir()) == sorted(
+        f.name for f in (tmp_path / "outputs/mlruns/1/models/m-1/artifacts").iterdir())
+
+
+def test_export_refuses_a_format_without_an_mlflow_flavor(tmp_path: Path) -> None:
+    from dockyard.errors import UsageError
+    from dockyard.interop.mlflow_export import export_mlflow
+
+    store, ref = _stored(tmp_path, {"model.pt": lambda p: p.write_bytes(b"PK\x03\x04")})
+    with pytest.raises(UsageError) as info:
+        export_mlflow(store, ref, tmp_path / "exported")
+    assert "model.pt (torchscript)" in info.value.problem and "log_model" in info.value.fix

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -87,10 +87,20 @@ def rm(ref: Annotated[str, typer.Argument(help="NAME:N")], store: StoreOpt = Non
 
 @models_app.command()
 def export(ref: Annotated[str, typer.Argument(help="NAME:N")],
-           output: Annotated[Path, typer.Option("-o", "--output", help="FILE.tar.gz or a directory")] = Path("."),
+           output: Annotated[Optional[Path], typer.Option("-o", "--output", help="FILE.tar.gz or a directory (mlflow: the MLmodel directory to create)")] = None,
+           fmt: Annotated[str, typer.Option("--format", help="dockyard (.tar.gz of record + artifacts) or mlflow (an MLmodel directory)")] = "dockyard",
            store: StoreOpt = None) -> None:
-    """Write a version (record + artifacts) to one .tar.gz."""
-    path = _store(store).export(ref, output)
+    """Write a version (record + artifacts) to one .tar.gz, or as an MLflow model directory."""
+    if fmt == "mlflow":
+        from ..interop.mlflow_export import export_mlflow
+
+        dest = output or Path(f"{ref.replace(':', '-')}-mlflow")
+        path = export_mlflow(_store(store), ref, dest)
+        out.print(f"exported {ref} as an MLflow model to {path} (mlflow.pyfunc.load_model({str(path)!r}))")
+        return
+    if fmt != "dockyard":
+        raise typer.BadParameter(f"unknown format {fmt!r}; use dockyard or mlflow", param_hint="--format")
+    path = _store(store).export(ref, output or Path("."))
     out.print(f"exported {ref} to {path}")
 
 
