@@ -62,10 +62,11 @@ class Plan:
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
 
     @property
     def default_target(self) -> str:
-        return "serve" if (self.serve_predictor or self.serve_model) else "train"
+        return "serve" if (self.serve_predictor or self.serve_model or self.serve_app) else "train"
 
 
 def make_plan(
@@ -141,6 +142,7 @@ def make_plan(
         warnings=tuple(detection.warnings),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
+        serve_app=config.serve.app,
     )
 
 

@@ -48,6 +48,12 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         serve = Serve(predictor=found.serve_entry)
     elif found.serve_entry:
         serve = Serve(model=found.serve_entry)
+    else:
+        from .detect.webapp import find_web_app
+
+        web = find_web_app(project_dir)
+        if web is not None:  # the project's own FastAPI/Flask/... app
+            serve = Serve(app=web.entry)
     config = ProjectConfig(
         name=name or _slug(project_dir.name),
         python=found.python_version or "3.11",
@@ -236,7 +242,7 @@ def build(
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
     chosen = target or p.default_target
-    if chosen == "serve" and not (p.serve_predictor or p.serve_model):
+    if chosen == "serve" and not (p.serve_predictor or p.serve_model or p.serve_app):
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
                           "add serve.predictor: predict.py:Predictor, or pass --model FILE")
     ref = image_tag(p.name, chosen, tag)

@@ -222,6 +222,10 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
             "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
             "--workers", str(cfg.serve.workers)]
     model_file = model or cfg.serve.model
+    if cfg.serve.app and not model:
+        return [sys.executable, "-m", "dockyard.runtime.webapp", "--host", host, "--port", str(port),
+                "--app", predictor_module(cfg.serve.app), "--app-dir", str(project_dir),
+                "--workers", str(cfg.serve.workers)]
     if cfg.serve.predictor and not (model and Path(model).suffix in MODEL_SUFFIXES):
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
     elif model_file:
