@@ -61,7 +61,8 @@ class Routes:
             "/v2/health/live": self.healthz, "/v2/health/ready": self.readyz, "/v2": self.server_meta,
             "/metrics": self.prometheus, "/openapi.json": self.openapi, "/docs": self.docs_page,
         }
-        self._static = {**protocols.extra_routes(self), **self._static}  # MLflow's /invocations, ...
+        # MLflow's /invocations, Cog's /predictions, ... (Cog's /openapi.json for a Cog predictor)
+        self._static = {**protocols.extra_routes(self), **self._static, **protocols.overrides(self)}
 
     # -- http.App --------------------------------------------------------------------------
     def record(self, route: str, status: int, seconds: float) -> None:
