@@ -16,7 +16,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .compat.resolver import Choice, Resolution, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
+from .interop.cog import needs_cog
 from .interop.mlflow_serving import newest_mlmodel_dir, serving_requirements
+from .runtime.cog_model import is_cog_predictor
 
 USER_UID = 10001  # the `dockyard` user baked into every image; train, secrets and deploy run as it
 BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's .cog/)
@@ -97,6 +99,9 @@ def make_plan(
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
         # An MLflow model may need mlflow's own loader (or skops): in this serving image only.
         requirements += serving_requirements(project_dir / model_ctx, requirements)
+    if config.serve.predictor and not locked and is_cog_predictor(predictor_module(config.serve.predictor),
+                                                                  str(project_dir)):
+        requirements += needs_cog(requirements)  # Cog predictors import the real cog package
     model_files = (model_ctx,) if model_ctx else ()
     # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
     # finds its weights through DOCKYARD_MODEL_DIR instead.

@@ -63,9 +63,15 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         train=Train(command=found.train_command),
         serve=serve,
     )
+    from .interop.cog import translate as translate_cog
+
+    cog = translate_cog(project_dir, config)  # a Cog project: cog.yaml says more than detection
+    if cog is not None:
+        config = cog.config
     text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)
     atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
+    notes += cog.notes if cog is not None else ()
     return InitResult(target, config, text, notes)
 
 

@@ -134,6 +134,9 @@ def serve(
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
+    from .interop.cog import check_servable
+
+    check_servable(project_dir)  # a Cog project using a feature dockyard cannot serve: say which
     context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
     check_model_safety(project_dir, context_model, allow_unsafe_model)
     provenance = model_labels(model, store_root)
@@ -264,11 +267,25 @@ def parse_inputs(json_text: str | None, pairs: list[str], file: Path | None) -> 
         if "=" not in pair:
             raise UsageError(f"bad -i {pair!r}", "use -i name=value")
         key, raw = pair.split("=", 1)
+        if raw.startswith("@"):  # a file, sent as a data: URL (as `cog predict -i image=@photo.jpg` does)
+            out[key] = file_data_url(Path(raw[1:]))
+            continue
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def file_data_url(path: Path) -> str:
+    """A file as a data: URL (base64), the way Cog clients send file inputs."""
+    import base64
+    import mimetypes
+
+    if not path.is_file():
+        raise UsageError(f"-i ...=@{path}: no such file", "give the path of an existing file after @")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
 def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> Any:

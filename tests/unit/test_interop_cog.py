@@ -114,3 +114,62 @@ def test_async_predictors_are_refused_at_start_naming_the_feature(tmp_path: Path
     with Server(["--predictor", "slow:P", "--app-dir", str(tmp_path)], tmp_path) as s:
         assert s.proc.wait(60) == 1
     assert "async def predict() (Cog concurrency)" in s.log
+
+
+# -- init, serve checks and the CLI's file inputs (no server) --------------------------------------
+def test_init_translates_cog_yaml_and_says_what_it_could_not_map(tmp_path: Path) -> None:
+    import shutil
+
+    from dockyard.project import init
+
+    project = shutil.copytree(PROJECT, tmp_path / "greeter")
+    result = init(project)
+    cfg = result.config
+    assert cfg.python == "3.11" and cfg.system_packages == ("libmagic1",)
+    assert cfg.serve.predictor == "predict.py:Predictor"
+    assert cfg.dependencies.file == "requirements-cog.txt"
+    assert (project / "requirements-cog.txt").read_text().splitlines()[1:] == ["numpy==2.3.3", "cog==0.23.1"]
+    assert cfg.train.command is None  # `python train.py` would only define Cog's train()
+    notes = "\n".join(result.notes)
+    assert "not mapped: build.run (1 command(s))" in notes and "not mapped: train (train.py:train)" in notes
+
+
+def test_init_maps_gpu_cuda_requirements_file_and_environment(tmp_path: Path) -> None:
+    from dockyard.project import init
+
+    (tmp_path / "cog.yaml").write_text(
+        'build:\n  gpu: true\n  cuda: "12.4"\n  python_version: "3.12"\n  python_requirements: requirements.txt\n'
+        'predict: "predict.py:Predictor"\nenvironment:\n  - HF_HOME=/tmp/hf\nconcurrency:\n  max: 4\n')
+    (tmp_path / "requirements.txt").write_text("torch==2.5.1\ncog==0.23.1\n")
+    (tmp_path / "predict.py").write_text((PROJECT / "predict.py").read_text())
+    result = init(tmp_path)
+    cfg = result.config
+    assert (cfg.gpu.enabled, cfg.gpu.cuda, cfg.python) == (True, "12.4", "3.12")
+    assert cfg.dependencies.file == "requirements.txt" and cfg.env == {"HF_HOME": "/tmp/hf"}
+    assert any("concurrency.max 4" in n for n in result.notes)
+
+
+def test_serve_refuses_cog_features_it_does_not_support_naming_them(tmp_path: Path) -> None:
+    from dockyard.errors import UsageError
+    from dockyard.interop.cog import check_servable
+
+    (tmp_path / "cog.yaml").write_text('predict: "predict.py:P"\n')
+    (tmp_path / "predict.py").write_text("from cog import BasePredictor\n\nclass P(BasePredictor):\n"
+                                         "    def setup(self, weights=None):\n        pass\n"
+                                         "    def predict(self, x: int) -> int:\n        return x\n")
+    with pytest.raises(UsageError, match=r"setup\(self, weights\)"):
+        check_servable(tmp_path)
+    (tmp_path / "cog.yaml").write_text('predict: "predict.py:P"\nconcurrency:\n  max: 8\n')
+    with pytest.raises(UsageError, match="concurrency.max: 8"):
+        check_servable(tmp_path)
+
+
+def test_predict_i_name_at_file_sends_the_file_as_a_data_url(tmp_path: Path) -> None:
+    from dockyard.errors import UsageError
+    from dockyard.serving import parse_inputs
+
+    (tmp_path / "photo.png").write_bytes(PNG)
+    assert parse_inputs(None, [f"image=@{tmp_path / 'photo.png'}", "times=3"], None) == {
+        "image": data_url(PNG), "times": 3}
+    with pytest.raises(UsageError, match="no such file"):
+        parse_inputs(None, ["image=@/nonexistent.png"], None)

@@ -48,7 +48,7 @@ def serve(
 def predict(
     target: Annotated[str, typer.Argument(help="server URL, or a project folder (served locally for one prediction)")],
     input_json: Annotated[Optional[str], typer.Option("--input", help="JSON object of named inputs")] = None,
-    pair: Annotated[list[str], typer.Option("-i", help="name=value (value parsed as JSON when possible)")] = [],
+    pair: Annotated[list[str], typer.Option("-i", help="name=value (value parsed as JSON when possible); name=@FILE sends a file as a data: URL")] = [],
     file: Annotated[Optional[Path], typer.Option("-f", "--file", help="JSON file of named inputs")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="with a project folder: the model file")] = None,
 ) -> None:
