@@ -300,3 +300,49 @@ def test_export_refuses_a_format_without_an_mlflow_flavor(tmp_path: Path) -> Non
     with pytest.raises(UsageError) as info:
         export_mlflow(store, ref, tmp_path / "exported")
     assert "model.pt (torchscript)" in info.value.problem and "log_model" in info.value.fix
+
+
+# -- training capture -> the version record -----------------------------------------------------
+def _train_once(outputs: Path, c: float) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(f"sqlite:///{outputs / 'mlflow.db'}")
+    x, y = wine()
+    with mlflow.start_run():
+        mlflow.log_param("C", c)
+        for step in range(4):
+            mlflow.log_metric("loss", c / (step + 1), step=step)
+        mlflow.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name="model")
+
+
+def test_captured_mlflow_runs_show_in_models_show_and_diff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    from datetime import UTC, datetime
+
+    from dockyard.interop.mlflow_capture import capture
+    from dockyard.store import ImageInfo, RunRecord, Store
+
+    store = Store(tmp_path / "store")
+    refs = []
+    for n, c in enumerate((1.0, 0.5)):
+        outputs = tmp_path / f"out{n}"
+        outputs.mkdir()
+        monkeypatch.chdir(outputs)  # mlflow puts artifacts in ./mlruns, as in a training container's /app
+        started = datetime.now(UTC)
+        _train_once(outputs, c)
+        captured = capture(outputs, started)
+        assert len(captured.runs) == 1 and captured.models[0].endswith("artifacts")
+        run = RunRecord(name="wine", run_id=f"wine-run-{n}", command="python train.py",
+                        image=ImageInfo(id="sha256:" + "a" * 64), started=started, ended=datetime.now(UTC))
+        refs.append(store.record_success(run, outputs).ref)
+    v = store.get(refs[1])
+    assert v.params == {"C": "0.5"} and v.metrics == {"loss": 0.125}
+
+    def cli(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "dockyard", "models", *args, "--store", str(store.root)],
+                              capture_output=True, text=True, check=True).stdout
+
+    shown = cli("show", refs[1])
+    assert "params: C=0.5" in shown and "metrics: loss=0.125" in shown and "loss (4 steps)" in shown
+    diff = cli("diff", refs[0], refs[1])
+    assert "~ C: 1.0 -> 0.5" in diff and "~ loss: 0.25 -> 0.125" in diff

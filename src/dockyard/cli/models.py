@@ -48,13 +48,16 @@ def list_(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 def show(ref: Annotated[str, typer.Argument(help="NAME, NAME:N or NAME:latest")], store: StoreOpt = None,
          as_json: JsonOpt = False) -> None:
     """A version's record: artifacts with sha256, metrics, params, lineage."""
-    v = _store(store).get(ref)
+    s = _store(store)
+    v = s.get(ref)
+    history = _history(s, v)
     if as_json:
-        emit({**v.to_dict(), "ref": v.ref}, True, "")
+        emit({**v.to_dict(), "ref": v.ref, "metric_history": history}, True, "")
         return
     d = v.to_dict()
+    steps = ", ".join(f"{k} ({len(p)} steps)" for k, p in sorted(history.items()) if len(p) > 1)
     lines = [f"{v.ref}  created {d['created']}  run {v.run_id}",
-             f"  metrics: {_metrics(v.metrics)}",
+             f"  metrics: {_metrics(v.metrics)}" + (f"   history: {steps}" if steps else ""),
              "  params: " + (", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or "-"),
              f"  image: {v.image.digest or v.image.id} ({v.image.ref or 'untagged'})",
              f"  git: {v.git.commit or 'no git'}{' (dirty)' if v.git.dirty else ''}   code: {v.code_hash or '-'}",
@@ -66,6 +69,15 @@ def show(ref: Annotated[str, typer.Argument(help="NAME, NAME:N or NAME:latest")]
     if v.skipped:
         lines.append("  skipped (not regular files): " + ", ".join(v.skipped))
     out.print("\n".join(lines), markup=False)
+
+
+def _history(s: Any, v: Any) -> dict[str, Any]:
+    """Per-step metric values (logged with steps, or imported from MLflow) from the version's metrics.json."""
+    from ..store.metrics import read_series
+
+    if v.artifact("metrics.json") is None:
+        return {}
+    return read_series(s.artifact_path(v.ref, "metrics.json"))
 
 
 @models_app.command()

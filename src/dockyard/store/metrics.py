@@ -107,6 +107,12 @@ def read_metrics(outputs_dir: str | os.PathLike[str]) -> dict[str, float]:
     return {k: points[-1]["value"] for k, points in doc["metrics"].items() if points}
 
 
+def read_series(metrics_file: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every logged point per metric (value, optional step, time) from a metrics.json file."""
+    doc = _load(Path(metrics_file))
+    return {k: list(v) for k, v in doc["metrics"].items()} if doc else {}
+
+
 def read_params(outputs_dir: str | os.PathLike[str]) -> dict[str, str]:
     """Params logged with ``log_param`` ({} for hand-written plain metrics files)."""
     doc = _load(Path(outputs_dir) / FILENAME)
