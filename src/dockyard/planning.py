@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .compat.resolver import Choice, Resolution, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
+from .interop.bentoml import model_entry as bentoml_model_entry
 from .interop.cog import needs_cog
 from .interop.mlflow_serving import newest_mlmodel_dir, serving_requirements
 from .runtime.cog_model import is_cog_predictor
@@ -158,6 +159,9 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     mlmodel = newest_mlmodel_dir(path) if path.is_dir() else None
     if mlmodel is not None:  # an MLflow model (e.g. the one a training run logged) is served by default
         return str(mlmodel.relative_to(path)) if mlmodel != path else "."
+    bento = bentoml_model_entry(path) if path.is_dir() else None
+    if bento is not None:  # the newest model a run saved to the BentoML store
+        return str(bento.relative_to(path))
     found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES) if path.is_dir() else []
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(MODEL_SUFFIXES)}")

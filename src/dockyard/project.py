@@ -63,9 +63,10 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         train=Train(command=found.train_command),
         serve=serve,
     )
-    from .interop.cog import translate as translate_cog
+    from .interop import bentoml, cog as cog_interop
 
-    cog = translate_cog(project_dir, config)  # a Cog project: cog.yaml says more than detection
+    # A Cog or BentoML project: cog.yaml / bentofile.yaml say more than detection does
+    cog = cog_interop.translate(project_dir, config) or bentoml.translate(project_dir, config)
     if cog is not None:
         config = cog.config
     text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)

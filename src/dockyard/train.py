@@ -41,7 +41,7 @@ from typing import Any
 from .config import ProjectConfig, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
-from .interop import mlflow_capture
+from .interop import bentoml, mlflow_capture
 from .planning import USER_UID
 from .store import (
     GitInfo,
@@ -371,7 +371,9 @@ def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
         mounts.append(Mount(str(work / "app"), workdir))
     mounts.append(Mount(str(_helpers(work / "helpers")), HELPERS_DIR, read_only=True))
     env["PYTHONPATH"] = _pythonpath(engine, plan.image_id)
-    env.update(mlflow_capture.train_env(_image_config(engine, plan.image_id).get("Env") or []))
+    image_env = _image_config(engine, plan.image_id).get("Env") or []
+    env.update(mlflow_capture.train_env(image_env))  # MLflow tracking and the BentoML model store land
+    env.update(bentoml.train_env(image_env))  # under /outputs unless the project chose a location
     for secret in secrets:
         mounts.append(Mount(str(secret_file(work / "secrets", secret)),
                             f"{SECRETS_DIR}/{secret.id}", read_only=True))
