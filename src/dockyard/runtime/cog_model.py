@@ -76,7 +76,7 @@ class CogModel:
 
     def _setup(self) -> None:
         try:
-            from cog import _inspector  # type: ignore[import-not-found,unused-ignore]
+            from cog import _inspector  # type: ignore[import-untyped,import-not-found,unused-ignore]
         except ImportError:
             raise SetupError(f"{self.target} is a Cog predictor, and the cog package is not installed",
                              "add cog to the project's requirements (dockyard serve adds it to the serving image)") from None
@@ -112,7 +112,7 @@ class CogModel:
             return WARMUP
         if not isinstance(body, dict):
             raise InputError(f"the input must be a JSON object of named inputs ({', '.join(self.info.inputs)})")
-        from cog import _inspector  # type: ignore[import-not-found,unused-ignore]
+        from cog import _inspector  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         unknown = [k for k in body if k not in self.info.inputs]
         if unknown:
@@ -215,8 +215,9 @@ def _materialise(value: Any) -> tuple[Any, list[pathlib.Path]]:
     if isinstance(value, list):
         pairs = [_materialise(v) for v in value]
         return [p[0] for p in pairs], [f for p in pairs for f in p[1]]
-    if hasattr(value, "convert") and isinstance(value, pathlib.Path):
-        path = value.convert()
+    convert = getattr(value, "convert", None)  # cog's URLPath: downloads on demand
+    if callable(convert) and isinstance(value, pathlib.Path):
+        path: pathlib.Path = convert()
         return path, [path]
     return value, []
 

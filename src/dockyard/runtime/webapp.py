@@ -6,8 +6,9 @@ An ASGI app (FastAPI, Starlette, Litestar, ...) runs under uvicorn, a WSGI app (
 under gunicorn, both from the project's own dependencies (dockyard installs neither). A thin
 wrapper keeps dockyard's contract around the app: GET /healthz (the process answers), GET
 /readyz (200 once the app's lifespan start-up finished, 503 while starting or draining) and
-GET /metrics (request counts and latency by status, Prometheus text) -- unless the app defines
-those paths itself, in which case the app wins. Stdlib only; the servers are imported late.
+GET /metrics (request counts and latency by status, Prometheus text); the wrapper answers those
+three paths before the app sees them. An ASGI app runs in one uvicorn process (scale with
+replicas); a WSGI app gets ``--workers`` gunicorn workers. Stdlib only; the servers are imported late.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def wsgi_wrapper(app: Any, state: State) -> Callable[..., Any]:
 # -- servers ------------------------------------------------------------------------------------
 def run_asgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> int:
     try:
-        import uvicorn  # type: ignore[import-not-found,unused-ignore]
+        import uvicorn  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise AppProblem("the app is ASGI, and uvicorn is not installed",
                          "add uvicorn to the project's requirements") from None
@@ -203,7 +204,7 @@ def run_asgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> in
 
 def run_wsgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> int:
     try:
-        from gunicorn.app.base import BaseApplication  # type: ignore[import-not-found,unused-ignore]
+        from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise AppProblem("the app is WSGI, and gunicorn is not installed",
                          "add gunicorn to the project's requirements") from None
