@@ -346,3 +346,41 @@ def test_captured_mlflow_runs_show_in_models_show_and_diff(tmp_path: Path, monke
     assert "params: C=0.5" in shown and "metrics: loss=0.125" in shown and "loss (4 steps)" in shown
     diff = cli("diff", refs[0], refs[1])
     assert "~ C: 1.0 -> 0.5" in diff and "~ loss: 0.25 -> 0.125" in diff
+
+
+# -- flavors that load only through mlflow, with tensor signatures --------------------------------
+def _torch_model(path: Path) -> Any:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Softmax(dim=1))
+    x = np.random.RandomState(0).rand(8, 3).astype(np.float32)
+    with torch.no_grad():
+        out = net(torch.from_numpy(x)).numpy()
+    mlflow.pytorch.save_model(net, path, input_example=x, signature=mlflow.models.infer_signature(x, out))
+    return x
+
+
+def _keras_model(path: Path) -> Any:
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # the test extras carry torch, not tensorflow
+    keras = pytest.importorskip("keras")
+
+    net = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2, activation="softmax")])
+    x = np.random.RandomState(0).rand(8, 3).astype(np.float32)
+    mlflow.keras.save_model(net, str(path), signature=mlflow.models.infer_signature(x, net.predict(x, verbose=0)))
+    return x
+
+
+@pytest.mark.parametrize("flavor", ["pytorch", "keras"])
+def test_tensor_flavors_load_through_mlflow_and_answer_as_it_predicts(flavor: str, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    x = (_torch_model if flavor == "pytorch" else _keras_model)(model_dir)
+    expected = np.asarray(mlflow.pyfunc.load_model(str(model_dir)).predict(x)).tolist()
+    env = {"KERAS_BACKEND": "torch"}
+    with Server(["--model", str(model_dir), "--name", "net"], tmp_path, env=env) as server:
+        server.wait_ready(180)
+        status, body = post_json(server.port, "/invocations", {"inputs": x.tolist()})
+        assert status == 200, body
+        assert np.asarray(body["predictions"]) == pytest.approx(np.asarray(expected), abs=1e-6)
+        meta = json.loads(request(server.port, "GET", "/v2/models/net")[2])
+        assert meta["platform"] == f"mlflow_{flavor}"
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3]}]
