@@ -108,3 +108,44 @@ def test_mlflow_project_trains_and_serves_its_logged_model_with_no_code(
     finally:
         engine.remove_container(res.container)
         engine.remove_image(res.tag, force=True)
+
+
+_SCALER = """
+import mlflow
+
+
+class Scaler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input["alcohol"] * 10 + model_input["pH"]
+
+
+mlflow.models.set_model(Scaler())
+"""
+
+
+def test_a_custom_pyfunc_gets_mlflow_skinny_in_the_serving_image_only(engine: Engine, tmp_path: Path) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    pd = pytest.importorskip("pandas")
+    from dockyard.planning import make_plan
+
+    project = tmp_path / "scorer"
+    project.mkdir()
+    (project / "dockyard.yaml").write_text('name: scorer\npython: "3.11"\n'
+                                           "dependencies: {file: requirements.txt, kind: requirements}\n")
+    (project / "requirements.txt").write_text("numpy\n")
+    rows = pd.DataFrame({"alcohol": [0.1, 0.5], "pH": [3.0, 3.5]})
+    (tmp_path / "scaler.py").write_text(_SCALER)
+    model_dir = tmp_path / "scaler_model"
+    mlflow.pyfunc.save_model(model_dir, python_model=str(tmp_path / "scaler.py"),
+                             signature=mlflow.models.infer_signature(rows, rows["alcohol"] * 10 + rows["pH"]))
+    assert not any("mlflow" in r for r in make_plan(project).requirements)  # not in the train image
+    res = serving.serve(project, engine, model=str(model_dir), port=18463, name="dockyard-test-pyfunc",
+                        labels=TEST_LABELS)
+    try:
+        body = {"dataframe_records": rows.to_dict(orient="records")}
+        status, out = _post(f"{res.url}/invocations", json.dumps(body).encode())
+        assert (status, out["predictions"]) == (200, pytest.approx([4.0, 8.5]))
+        assert json.loads(_get(f"{res.url}/v2/models/scorer")[1])["platform"] == "mlflow_pyfunc"
+    finally:
+        engine.remove_container(res.container)
+        engine.remove_image(res.tag, force=True)

@@ -2,8 +2,9 @@
 
 The runtime loads the sklearn, xgboost and lightgbm flavors with their own libraries; any other
 flavor (custom pyfunc, pytorch, keras, ...) loads through ``mlflow.pyfunc``, so the serving image
-(only that one) gets ``mlflow-skinny`` at the version that wrote the model, unless the project
-already installs mlflow. A scikit-learn model mlflow >= 3 saved with skops also needs ``skops``.
+(only that one) gets ``mlflow-skinny`` at the version that wrote the model, plus the packages in
+the model's own requirements.txt that the project does not list, unless the project already
+installs mlflow. A scikit-learn model mlflow >= 3 saved with skops also needs ``skops``.
 """
 
 from __future__ import annotations
@@ -41,10 +42,26 @@ def serving_requirements(root: Path, requirements: tuple[str, ...]) -> tuple[str
     if native is None and "python_function" in flavors and not have & {"mlflow", "mlflow-skinny"}:
         version = str(meta.get("mlflow_version") or "")
         extra.append(f"mlflow-skinny=={version}" if re.fullmatch(r"[\w.]+", version) else "mlflow-skinny")
+        if "pandas" not in have:  # mlflow.pyfunc needs it; mlflow-skinny does not bring it
+            extra.append("pandas")
+        # and what mlflow recorded the model needs (as `mlflow models serve` installs it), for the
+        # packages the project does not already pin
+        for line in _model_requirements(model_dir):
+            name = _name(line)
+            if name and name not in have | {"mlflow", "mlflow-skinny"} and name not in {_name(e) for e in extra}:
+                extra.append(line)
     conf = flavors.get(native) if native else None
     if isinstance(conf, dict) and conf.get("serialization_format") == "skops" and "skops" not in have:
         extra.append("skops")
     return tuple(extra)
+
+
+def _model_requirements(model_dir: Path) -> list[str]:
+    try:
+        text = (model_dir / "requirements.txt").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "-"))]
 
 
 def _name(requirement: str) -> str:

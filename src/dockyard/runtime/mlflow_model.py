@@ -292,9 +292,12 @@ def _load_pyfunc(model_dir: Path, flavors: dict[str, Any], meta: dict[str, Any])
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # dockyard scanned the files
     try:
         import mlflow.pyfunc  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
+    except ImportError as exc:
         version = meta.get("mlflow_version")
         flavor = _main_flavor(flavors)
+        if exc.name and not exc.name.startswith("mlflow"):
+            raise SetupError(f"mlflow (needed by the MLflow model's {flavor} flavor) cannot import {exc.name!r}",
+                             f"add the package providing {exc.name} to the project's requirements") from None
         raise SetupError(f"the MLflow model's {flavor} flavor loads only through mlflow, which is not installed",
                          f"add mlflow-skinny{'==' + str(version) if version else ''} to the project's "
                          "requirements (dockyard serve adds it to the serving image by itself)") from None
