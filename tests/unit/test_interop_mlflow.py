@@ -386,3 +386,25 @@ def test_tensor_flavors_load_through_mlflow_and_answer_as_it_predicts(flavor: st
         meta = json.loads(request(server.port, "GET", "/v2/models/net")[2])
         assert meta["platform"] == f"mlflow_{flavor}"
         assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3]}]
+
+
+def test_serve_model_ref_stages_the_mlmodel_and_the_plan_serves_it(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.planning import make_plan
+    from dockyard.serving import resolve_model
+
+    project = tmp_path / "wine"
+    project.mkdir()
+    (project / "dockyard.yaml").write_text('name: wine\npython: "3.11"\n')
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _log_and_register(uri, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    staged = resolve_model(project, "models:/wine@champion")
+    assert staged == ".dockyard/model" and (project / staged / "artifacts" / "MLmodel").is_file()
+    plan = make_plan(project, model_file=staged)
+    assert plan.serve_model == "artifacts" and plan.model_files == (".dockyard/model",)
+    assert "skops" in plan.requirements  # mlflow >= 3 saved it with skops; the project does not list it
+    with pytest.raises(TrackingError) as info:
+        resolve_model(project, "models:/wine@retired")
+    assert uri in info.value.problem

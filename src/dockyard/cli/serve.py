@@ -16,7 +16,7 @@ from . import PathArg, app, engine, err, out, progress
 @app.command()
 def serve(
     path: PathArg = Path("."),
-    model: Annotated[Optional[str], typer.Option("--model", help="model file, or a stored version name:N")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="model file, MLflow model dir, stored version name:N, or runs:/... models:/... (MLFLOW_TRACKING_URI)")] = None,
     port: Annotated[int, typer.Option(help="host port (127.0.0.1 unless --public)")] = 8080,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="leave it running in the background")] = False,
     local: Annotated[bool, typer.Option("--local", help="run the runtime here, outside a container")] = False,

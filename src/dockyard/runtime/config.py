@@ -48,7 +48,7 @@ class ServeConfig:
 _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "predictor": (str, "MODULE:CLASS of a predictor with setup() and predict(**inputs)"),
     "model": (str, "a saved model file to serve with no code (.joblib .pkl .onnx .ubj .json "
-                   ".txt .lgb .pt .pth .keras)"),
+                   ".txt .lgb .pt .pth .keras), or an MLflow model directory (MLmodel)"),
     "app-dir": (str, "directory MODULE is imported from (default: current directory)"),
     "name": (str, "model name in the V2 API (default: from the file or class name)"),
     "version": (str, "model version in the V2 API"),
