@@ -15,6 +15,7 @@ concurrency) and ``setup(self, weights)`` (Cog's weights URL).
 from __future__ import annotations
 
 import base64
+import importlib
 import inspect
 import mimetypes
 import pathlib
@@ -75,8 +76,8 @@ class CogModel:
         self.setup_completed = _now()
 
     def _setup(self) -> None:
-        try:
-            from cog import _inspector  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        try:  # the real cog SDK, installed in the image (by name: lazily, never at the top level)
+            _inspector = importlib.import_module("cog._inspector")
         except ImportError:
             raise SetupError(f"{self.target} is a Cog predictor, and the cog package is not installed",
                              "add cog to the project's requirements (dockyard serve adds it to the serving image)") from None
@@ -112,8 +113,7 @@ class CogModel:
             return WARMUP
         if not isinstance(body, dict):
             raise InputError(f"the input must be a JSON object of named inputs ({', '.join(self.info.inputs)})")
-        from cog import _inspector  # type: ignore[import-untyped,import-not-found,unused-ignore]
-
+        _inspector = importlib.import_module("cog._inspector")
         unknown = [k for k in body if k not in self.info.inputs]
         if unknown:
             raise InputError(f"{unknown[0]}: unknown input; this model takes {', '.join(self.info.inputs)}")

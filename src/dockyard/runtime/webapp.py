@@ -188,8 +188,8 @@ def wsgi_wrapper(app: Any, state: State) -> Callable[..., Any]:
 
 # -- servers ------------------------------------------------------------------------------------
 def run_asgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> int:
-    try:
-        import uvicorn  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    try:  # the project's own uvicorn (by name: the runtime itself never imports web frameworks)
+        uvicorn = importlib.import_module("uvicorn")
     except ImportError:
         raise AppProblem("the app is ASGI, and uvicorn is not installed",
                          "add uvicorn to the project's requirements") from None
@@ -203,8 +203,8 @@ def run_asgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> in
 
 
 def run_wsgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> int:
-    try:
-        from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    try:  # the project's own gunicorn
+        BaseApplication: Any = importlib.import_module("gunicorn.app.base").BaseApplication
     except ImportError:
         raise AppProblem("the app is WSGI, and gunicorn is not installed",
                          "add gunicorn to the project's requirements") from None
@@ -212,7 +212,7 @@ def run_wsgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> in
     state.ready = True  # gunicorn imports the app before it binds: listening means loaded
     wrapped = wsgi_wrapper(app, state)
 
-    class Server(BaseApplication):  # type: ignore[misc,unused-ignore]
+    class Server(BaseApplication):  # type: ignore[misc,valid-type,unused-ignore]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "graceful_timeout": int(grace_s),
                                "worker_tmp_dir": "/tmp" if os.path.isdir("/tmp") else None,
