@@ -408,3 +408,24 @@ def test_serve_model_ref_stages_the_mlmodel_and_the_plan_serves_it(tmp_path: Pat
     with pytest.raises(TrackingError) as info:
         resolve_model(project, "models:/wine@retired")
     assert uri in info.value.problem
+
+
+def test_models_export_format_mlflow_cli(tmp_path: Path) -> None:
+    import subprocess
+
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = wine()
+    model = LogisticRegression().fit(x.values, y)
+    store, ref = _stored(tmp_path, {"model.joblib": lambda p: joblib.dump(model, p)})
+    dest = tmp_path / "wine-mlflow"
+    out = subprocess.run([sys.executable, "-m", "dockyard", "models", "export", ref, "--format", "mlflow",
+                          "-o", str(dest), "--store", str(store.root)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "exported wine:1 as an MLflow model" in out.stdout
+    got = mlflow.pyfunc.load_model(str(dest)).predict(x.values)
+    assert np.asarray(got).tolist() == model.predict(x.values).tolist()
+    bad = subprocess.run([sys.executable, "-m", "dockyard", "models", "export", ref, "--format", "onnx",
+                          "--store", str(store.root)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown format 'onnx'" in bad.stderr
