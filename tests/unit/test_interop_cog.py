@@ -62,6 +62,11 @@ def test_predictions_refuses_invalid_input_as_cog_does(server: Any, given: dict[
     assert detail["loc"] == ["body", "input", field] and words in detail["msg"]
 
 
+def test_unknown_inputs_are_ignored_as_cog_ignores_them(server: Any) -> None:
+    status, body = post_json(server.port, "/predictions", {"input": {"image": data_url(PNG), "colour": "red"}})
+    assert (status, body["status"], body["output"]) == (200, "succeeded", expected())
+
+
 def test_a_missing_required_file_input_is_a_422(server: Any) -> None:
     status, body = post_json(server.port, "/predictions", {"input": {}})
     assert status == 422 and "image: Field required" in body["detail"][0]["msg"]

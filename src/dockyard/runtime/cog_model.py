@@ -114,11 +114,9 @@ class CogModel:
         if not isinstance(body, dict):
             raise InputError(f"the input must be a JSON object of named inputs ({', '.join(self.info.inputs)})")
         _inspector = importlib.import_module("cog._inspector")
-        unknown = [k for k in body if k not in self.info.inputs]
-        if unknown:
-            raise InputError(f"{unknown[0]}: unknown input; this model takes {', '.join(self.info.inputs)}")
+        known = {k: v for k, v in body.items() if k in self.info.inputs}  # Cog ignores unknown inputs
         try:
-            return _inspector.check_input(self.info.inputs, body)
+            return _inspector.check_input(self.info.inputs, known)
         except ValueError as exc:
             raise InputError(str(exc)) from None
 
