@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     found = detect(project_dir)
     framework = found.primary_framework
     serve = Serve()
+    web_notes: list[str] = []
     if found.serve_entry and ":" in found.serve_entry:
         serve = Serve(predictor=found.serve_entry)
     elif found.serve_entry:
@@ -54,6 +56,10 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         web = find_web_app(project_dir)
         if web is not None:  # the project's own FastAPI/Flask/... app
             serve = Serve(app=web.entry)
+            web_notes = [f"serve: {web.entry}: {web.why}; it runs under {web.server}"]
+            if not any(re.match(rf"\s*{web.server}\b(?![-.\w])", r, re.IGNORECASE) for r in found.requirements):
+                web_notes.append(f"warning: add {web.server} to the requirements: dockyard runs the app under it "
+                                 "and does not install it")
     config = ProjectConfig(
         name=name or _slug(project_dir.name),
         python=found.python_version or "3.11",
@@ -72,7 +78,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     text = "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config)
     atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
-    notes += cog.notes if cog is not None else ()
+    notes += (cog.notes if cog is not None else ()) + tuple(web_notes)
     return InitResult(target, config, text, notes)
 
 

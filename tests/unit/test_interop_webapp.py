@@ -26,6 +26,10 @@ def test_init_detects_a_fastapi_app_and_writes_serve_app(tmp_path: Path) -> None
     result = init(project)
     assert result.config.serve.app == "api/main.py:app"
     assert "app: api/main.py:app" in result.text
+    assert any("runs under uvicorn" in n for n in result.notes)
+    assert not any("add uvicorn" in n for n in result.notes)  # the fixture lists it
+    (project / "requirements.txt").write_text("fastapi==0.165.0\n")
+    assert any("add uvicorn to the requirements" in n for n in init(project, force=True).notes)
     assert find_web_app(PROJECTS / "flask_app").entry == "app.py:app"  # type: ignore[union-attr]
     assert find_web_app(PROJECTS / "mlflow3_wine") is None
 

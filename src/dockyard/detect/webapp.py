@@ -10,6 +10,7 @@ from pathlib import Path
 # Most conventional first: the first file that creates an app wins.
 CANDIDATES = ("api/main.py", "app/main.py", "src/main.py", "main.py", "app.py", "api.py", "server.py",
               "wsgi.py", "asgi.py", "api/app.py", "app/app.py")
+ASGI = frozenset({"fastapi", "starlette", "litestar", "quart"})
 FRAMEWORKS = {"FastAPI": "fastapi", "Starlette": "starlette", "Litestar": "litestar", "Quart": "quart",
               "Flask": "flask", "App": "falcon"}
 _ASSIGN = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*(?::\s*[\w.\[\]]+\s*)?=\s*(?:[\w.]+\.)?"
@@ -21,6 +22,11 @@ class WebApp:
     entry: str  # "api/main.py:app"
     framework: str  # distribution name, e.g. "fastapi"
     why: str
+
+    @property
+    def server(self) -> str:
+        """The server dockyard runs it under, from the project's own requirements."""
+        return "uvicorn" if self.framework in ASGI else "gunicorn"
 
 
 def find_web_app(project_dir: Path) -> WebApp | None:
