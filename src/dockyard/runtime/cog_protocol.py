@@ -63,7 +63,7 @@ class CogProtocol:
             "status": setup, "logs": ""}}))
 
     def openapi(self, conn: HttpConnection, method: str, *_: Any) -> None:
-        self.owner._need_loaded()
+        self.owner.require_loaded()
         conn.respond(200, dumps(openapi(self.owner.model)))
 
     def predictions(self, conn: HttpConnection, method: str, query: str, headers: dict[str, str],
@@ -76,7 +76,7 @@ class CogProtocol:
                                                "not supported by dockyard; send the request without that header "
                                                "to get the output in the response"}))
             return
-        self.owner._need_ready()
+        self.owner.require_ready()
         try:
             request = loads(body) if body else {}
         except ValueError:

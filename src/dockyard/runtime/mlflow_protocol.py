@@ -72,7 +72,7 @@ class MlflowProtocol:
         if method != "POST":
             conn.respond(405, b"use POST", b"text/plain", b"allow: POST\r\n")
             return
-        self.owner._need_ready()
+        self.owner.require_ready()
         model = self.owner.model
         try:
             columns = parse_request(headers.get("content-type", ""), body, [s.name for s in model.inputs],
@@ -87,7 +87,7 @@ class MlflowProtocol:
         except InputError as exc:
             conn.respond(400, _error(f"Failed to enforce schema of data: {exc}"))
             return
-        self.owner._submit(conn, item, lambda result: conn.respond(200, dumps({"predictions": predictions(result)})))
+        self.owner.submit(conn, item, lambda result: conn.respond(200, dumps({"predictions": predictions(result)})))
 
 
 def _by_column(model: ArrayModel) -> bool:

@@ -167,6 +167,18 @@ class Routes:
             conn.job.done = True
         conn.respond(504, error_body(f"the prediction took over {self.timeout:g} s (--request-timeout-s)"))
 
+    # -- for other tools' protocols (protocols.py) --------------------------------------------
+    def require_ready(self) -> None:
+        """Raise the 503 a prediction gets while loading or draining."""
+        self._need_ready()
+
+    def require_loaded(self) -> None:
+        self._need_loaded()
+
+    def submit(self, conn: HttpConnection, item: Any, ok: Callable[[Any], None]) -> None:
+        """Queue one item with the same limits, timeout and error answers as /predict."""
+        self._submit(conn, item, ok)
+
     # -- KServe V2 ---------------------------------------------------------------------------
     def v2_model(self, conn: HttpConnection, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
         parts = path[len("/v2/models/"):].rstrip("/").split("/")
