@@ -63,6 +63,16 @@ def test_own_app_answers_its_routes_and_dockyards_probes(project: str, module: s
         assert server.terminate() in (0, -signal.SIGTERM)
 
 
+def test_an_asgi_app_runs_in_several_uvicorn_workers(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    args = ["--app", "api.main:app", "--app-dir", str(PROJECTS / "fastapi_app"), "--workers", "2"]
+    with Server(args, tmp_path, module="dockyard.runtime.webapp") as server:
+        server.wait_ready(60)
+        assert all(post_json(server.port, "/score", {"x": n}) == (200, {"y": 2.0 * n + 1}) for n in range(6))
+        assert server.log.count("Started server process") == 2
+
+
 def test_an_app_that_cannot_be_imported_says_what_to_install(tmp_path: Path) -> None:
     from dockyard.runtime.webapp import AppProblem, load_app
 

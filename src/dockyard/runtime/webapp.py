@@ -7,8 +7,9 @@ under gunicorn, both from the project's own dependencies (dockyard installs neit
 wrapper keeps dockyard's contract around the app: GET /healthz (the process answers), GET
 /readyz (200 once the app's lifespan start-up finished, 503 while starting or draining) and
 GET /metrics (request counts and latency by status, Prometheus text); the wrapper answers those
-three paths before the app sees them. An ASGI app runs in one uvicorn process (scale with
-replicas); a WSGI app gets ``--workers`` gunicorn workers. Stdlib only; the servers are imported late.
+three paths before the app sees them. ``--workers N`` gives N uvicorn worker processes (each
+loads the app; /readyz and /metrics answer for the worker that takes the request) or N gunicorn
+workers. Stdlib only; the servers are imported late.
 """
 
 from __future__ import annotations
@@ -193,13 +194,19 @@ def run_asgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> in
     except ImportError:
         raise AppProblem("the app is ASGI, and uvicorn is not installed",
                          "add uvicorn to the project's requirements") from None
-    state = State()
-    if workers > 1:
-        log("workers_ignored", "warning", workers=workers,
-            fix="an ASGI app object runs in one uvicorn process here; scale with replicas")
-    uvicorn.run(asgi_wrapper(app, state), host=host, port=port, lifespan="auto", log_level="info",
-                timeout_graceful_shutdown=int(grace_s), proxy_headers=False, server_header=False)
+    options = {"host": host, "port": port, "lifespan": "auto", "log_level": "info",
+               "timeout_graceful_shutdown": int(grace_s), "proxy_headers": False, "server_header": False}
+    if workers > 1:  # uvicorn's worker processes import the app again: through asgi_factory
+        module = __spec__.name if __spec__ is not None else __name__
+        uvicorn.run(f"{module}:asgi_factory", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(asgi_wrapper(app, State()), **options)
     return 0
+
+
+def asgi_factory() -> Callable[..., Any]:
+    """The wrapped app, for each uvicorn worker process (--workers N; DOCKYARD_APP names the app)."""
+    return asgi_wrapper(load_app(os.environ["DOCKYARD_APP"], os.environ.get("DOCKYARD_APP_DIR", ".")), State())
 
 
 def run_wsgi(app: Any, host: str, port: int, workers: int, grace_s: float) -> int:
@@ -241,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.app:
             raise AppProblem("no app to serve", "pass --app MODULE:NAME (serve.app in dockyard.yaml)")
         app = load_app(args.app, args.app_dir)
+        os.environ["DOCKYARD_APP"], os.environ["DOCKYARD_APP_DIR"] = args.app, args.app_dir  # for workers
         kind = "asgi" if is_asgi(app) else "wsgi"
         log("app_loaded", app=args.app, kind=kind, host=args.host, port=args.port)
         runner = run_asgi if kind == "asgi" else run_wsgi
