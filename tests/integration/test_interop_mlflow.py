@@ -11,7 +11,6 @@ answer /invocations (MLflow's scoring protocol), /predict and V2 with the model'
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
