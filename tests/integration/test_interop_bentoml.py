@@ -32,3 +32,4 @@ def test_bentoml_project_trains_and_serves_its_saved_model(engine: Engine, tmp_p
     finally:
         engine.remove_container(res.container)
         engine.remove_image(res.tag, force=True)
+        engine.remove_image("iris:train", force=True)

@@ -107,6 +107,7 @@ def test_mlflow_project_trains_and_serves_its_logged_model_with_no_code(
     finally:
         engine.remove_container(res.container)
         engine.remove_image(res.tag, force=True)
+        engine.remove_image(f"{name}:train", force=True)
 
 
 _SCALER = """
