@@ -85,6 +85,7 @@ class Resources(_Strict):
 class Serve(_Strict):
     predictor: str | None = Field(default=None, description="module.py:Class with setup() and predict()")
     model: str | None = Field(default=None, description="model file for zero-code serving")
+    app: str | None = Field(default=None, description="the project's own ASGI/WSGI app, FILE.py:NAME (uvicorn/gunicorn)")
     port: int = Field(
         default=contract.CONTAINER_PORT, ge=1, le=65535,
         description="default HOST port for `dockyard serve`; inside the container the server always "
@@ -112,6 +113,15 @@ class Serve(_Strict):
     def _one_entry(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v and info.data.get("predictor"):
             raise ValueError("give either serve.predictor or serve.model, not both")
+        return v
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not re.fullmatch(r"[\w./-]+\.py:[A-Za-z_]\w*", v):
+            raise ValueError(f"{v!r} is not FILE.py:NAME; it must look like api/main.py:app")
+        if v and (info.data.get("predictor") or info.data.get("model")):
+            raise ValueError("serve.app serves the project's own web app; drop serve.predictor / serve.model")
         return v
 
 

@@ -19,6 +19,10 @@ from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
 from .runtime import contract
 from .runtime.contract import SERVABLE_SUFFIXES, looks_like_model
+from .interop.bentoml import model_entry as bentoml_model_entry
+from .interop.cog import needs_cog
+from .interop.mlflow_serving import newest_mlmodel_dir, serving_requirements
+from .runtime.cog_model import is_cog_predictor
 
 BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's .cog/)
 
@@ -65,10 +69,11 @@ class Plan:
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
     train_notebook: str | None = None  # train.notebook: the train image also gets the notebook runner
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
 
     @property
     def default_target(self) -> str:
-        return "serve" if (self.serve_predictor or self.serve_model) else "train"
+        return "serve" if (self.serve_predictor or self.serve_model or self.serve_app) else "train"
 
 
 def make_plan(
@@ -107,6 +112,12 @@ def make_plan(
         choices += (Choice("requirements", ", ".join(detected), inferred),)
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     model_ctx = model_file or config.serve.model
+    if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
+        # An MLflow model may need mlflow's own loader (or skops): in this serving image only.
+        requirements += serving_requirements(project_dir / model_ctx, requirements)
+    if config.serve.predictor and not locked and is_cog_predictor(predictor_module(config.serve.predictor),
+                                                                  str(project_dir)):
+        requirements += needs_cog(requirements)  # Cog predictors import the real cog package
     model_files = (model_ctx,) if model_ctx else ()
     # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
     # finds its weights through DOCKYARD_MODEL_DIR instead.
@@ -160,6 +171,7 @@ def make_plan(
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
         train_notebook=config.train.notebook,
+        serve_app=config.serve.app,
     )
 
 
@@ -218,6 +230,12 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     path = project_dir / context_path
     if path.is_file():
         return path.name
+    mlmodel = newest_mlmodel_dir(path) if path.is_dir() else None
+    if mlmodel is not None:  # an MLflow model (e.g. the one a training run logged) is served by default
+        return str(mlmodel.relative_to(path)) if mlmodel != path else "."
+    bento = bentoml_model_entry(path) if path.is_dir() else None
+    if bento is not None:  # the newest model a run saved to the BentoML store
+        return str(bento.relative_to(path))
     found = sorted(p for p in path.rglob("*") if p.is_file() and looks_like_model(str(p))) if path.is_dir() else []
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")

@@ -58,10 +58,21 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     found = detect(project_dir)
     framework = found.primary_framework
     serve = Serve()
+    web_notes: list[str] = []
     if found.serve_entry and ":" in found.serve_entry:
         serve = Serve(predictor=found.serve_entry)
     elif found.serve_entry:
         serve = Serve(model=found.serve_entry)
+    else:
+        from .detect.webapp import find_web_app
+
+        web = find_web_app(project_dir)
+        if web is not None:  # the project's own FastAPI/Flask/... app
+            serve = Serve(app=web.entry)
+            web_notes = [f"serve: {web.entry}: {web.why}; it runs under {web.server}"]
+            if not any(re.match(rf"\s*{web.server}\b(?![-.\w])", r, re.IGNORECASE) for r in found.requirements):
+                web_notes.append(f"warning: add {web.server} to the requirements: dockyard runs the app under it "
+                                 "and does not install it")
     config = ProjectConfig(
         name=name or _slug(project_dir.name),
         python=found.python_version or "3.11",
@@ -70,11 +81,18 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         train=Train(command=found.train_command, notebook=found.train_notebook),
         serve=serve,
     )
+    from .interop import bentoml, cog as cog_interop
+
+    # A Cog or BentoML project: cog.yaml / bentofile.yaml say more than detection does
+    cog = cog_interop.translate(project_dir, config) or bentoml.translate(project_dir, config)
+    if cog is not None:
+        config = cog.config
     schema = write_schema(project_dir)
     text = (f"{SCHEMA_URL_COMMENT}{schema.relative_to(project_dir)}\n"  # editors validate the file with it
             "# dockyard project config: see `dockyard plan` for what it resolves to\n" + dump_config(config))
     atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
+    notes += (cog.notes if cog is not None else ()) + tuple(web_notes)
     return InitResult(target, config, text, notes)
 
 
@@ -162,6 +180,14 @@ def stage_model(project_dir: Path, model_file: Path) -> str:
     dest = clear_model_stage(project_dir)
     dest.mkdir(parents=True)
     shutil.copy2(model_file, dest / model_file.name)
+    return MODEL_STAGE
+
+
+def stage_model_dir(project_dir: Path, model_dir: Path) -> str:
+    """Copy a model directory (an MLflow MLmodel dir) into PROJECT/.dockyard/model/<its name>."""
+    dest = clear_model_stage(project_dir)
+    dest.mkdir(parents=True)
+    shutil.copytree(model_dir, dest / (model_dir.name or "model"), symlinks=False)
     return MODEL_STAGE
 
 
@@ -266,7 +292,7 @@ def build(
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
     chosen = target or p.default_target
-    if chosen == "serve" and not (p.serve_predictor or p.serve_model):
+    if chosen == "serve" and not (p.serve_predictor or p.serve_model or p.serve_app):
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
                           "add serve.predictor: predict.py:Predictor, or pass --model FILE")
     ref = image_tag(p.name, chosen, tag)

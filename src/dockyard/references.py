@@ -10,6 +10,8 @@ form               meaning
                    project); also any text with a ``/`` or a model-file suffix, which then
                    must exist
 ``NAME@ALIAS``     a registry alias set by ``dockyard promote`` (resolved against a registry)
+``runs:/…``        an MLflow model: ``runs:/RUN/PATH``, ``models:/NAME/N``, ``models:/NAME@ALIAS``,
+``models:/…``      resolved against MLFLOW_TRACKING_URI (dockyard.interop.mlflow_refs)
 ``NAME:N``         stored model version N; its serving image is tagged ``NAME:N``
 ``NAME:latest``    the newest stored version (``NAME`` alone means the same)
 anything else      an image reference or id docker knows (image verbs only)
@@ -41,10 +43,12 @@ class Kind(str, Enum):
     PATH = "path"
     VERSION = "version"
     ALIAS = "alias"
+    MLFLOW = "mlflow"
     IMAGE = "image"
 
 
-FORMS = "NAME:N, NAME:latest, NAME@ALIAS, or a model file/folder path"
+FORMS = "NAME:N, NAME:latest, NAME@ALIAS, runs:/… or models:/… (MLflow), or a model file/folder path"
+MLFLOW_PREFIXES = ("runs:/", "models:/")
 _ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]*")
 _VERSION_RE = re.compile(r"(latest|[1-9][0-9]*)")
 
@@ -69,6 +73,8 @@ def parse(text: str, *, cwd: Path | None = None) -> Reference:
     if not isinstance(text, str) or not text.strip():
         raise UsageError("empty reference", f"pass {FORMS}")
     text = text.strip()
+    if text.startswith(MLFLOW_PREFIXES):
+        return Reference(text, Kind.MLFLOW)
     base = cwd or Path.cwd()
     candidate = Path(text) if os.path.isabs(text) else base / text
     if candidate.exists():
@@ -92,9 +98,9 @@ def parse(text: str, *, cwd: Path | None = None) -> Reference:
 
 #: which forms each verb takes; a verb given another form gets an error naming what it takes
 VERB_FORMS: dict[str, frozenset[Kind]] = {
-    "build": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS}),  # --model
-    "serve": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS}),  # --model
-    "deploy": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS}),  # --model (swarm and kubernetes)
+    "build": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS, Kind.MLFLOW}),  # --model
+    "serve": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS, Kind.MLFLOW}),  # --model
+    "deploy": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS, Kind.MLFLOW}),  # --model (swarm and kubernetes)
     "push": frozenset({Kind.VERSION, Kind.ALIAS}),
     "scan": frozenset({Kind.PATH, Kind.VERSION, Kind.ALIAS, Kind.IMAGE}),
     "diff": frozenset({Kind.VERSION, Kind.ALIAS, Kind.IMAGE}),
@@ -103,7 +109,8 @@ VERB_FORMS: dict[str, frozenset[Kind]] = {
     "promote": frozenset({Kind.VERSION}),
 }
 _FORM_TEXT = {Kind.PATH: "a file or folder path", Kind.VERSION: "NAME:N or NAME:latest",
-              Kind.ALIAS: "NAME@ALIAS", Kind.IMAGE: "an image reference or id"}
+              Kind.ALIAS: "NAME@ALIAS", Kind.MLFLOW: "an MLflow runs:/ or models:/ reference",
+              Kind.IMAGE: "an image reference or id"}
 
 
 def parse_for(verb: str, text: str, *, cwd: Path | None = None) -> Reference:
@@ -154,8 +161,8 @@ def image_of(ref: Reference, store: Store, *, registry: str | None = None) -> st
     A version's image is its serving image ``NAME:N``; ``NAME:latest`` is the newest stored
     version's, whatever an old ``NAME:latest`` tag may point at. Text the store does not know is
     taken as an image reference or id as written."""
-    if ref.kind is Kind.PATH:
-        raise UsageError(f"{ref.text!r} is a path, and this verb takes an image or a model version",
+    if ref.kind in (Kind.PATH, Kind.MLFLOW):
+        raise UsageError(f"{ref.text!r} is {_FORM_TEXT[ref.kind]}, and this verb takes an image or a model version",
                          f"pass NAME:N, NAME:latest, NAME@ALIAS or an image reference")
     if ref.kind is Kind.IMAGE:
         return ref.text

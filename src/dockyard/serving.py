@@ -24,10 +24,12 @@ from .errors import RunError, UsageError
 from .lifecycle import claim_port, run_labels
 from .planning import predictor_module
 from .preflight import fit_local
-from .project import MODEL_STAGE, BuildOutcome, clear_model_stage, stage_model
+from .interop.mlflow_refs import resolve as resolve_mlflow
+from .project import MODEL_STAGE, BuildOutcome, clear_model_stage, stage_model, stage_model_dir
 from .references import Kind, serving_tag
 from .runtime import contract
 from .runtime.contract import CONTAINER_PORT, MODEL_SUFFIXES, PICKLE_SUFFIXES, SECRETS_DIR
+from .runtime.mlflow_model import is_mlmodel_dir
 from .store import ModelVersion, Store
 
 
@@ -76,8 +78,12 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
     if model is None:
         return ModelSource(None)
     ref = references.parse_for(verb, model, cwd=cwd or project_dir)
+    if ref.kind is Kind.MLFLOW:  # against MLFLOW_TRACKING_URI: a local MLmodel directory
+        return ModelSource(stage_model_dir(project_dir, resolve_mlflow(model, project_dir)))
     if ref.kind is Kind.PATH:
         assert ref.path is not None
+        if is_mlmodel_dir(ref.path) or (ref.path.name == "MLmodel" and ref.path.is_file()):
+            return ModelSource(stage_model_dir(project_dir, ref.path if ref.path.is_dir() else ref.path.parent))
         return ModelSource(stage_model(project_dir, ref.path))
     store = Store(store_root)
     version = references.stored_version(ref, store, registry=registry)
@@ -198,11 +204,13 @@ def serve(
     is built, unless ``replace`` is set and the holder is a container dockyard started.
     Secrets become read-only files under /run/secrets in the container. The host copies live
     in a private temporary directory only until the container has mounted them."""
+    from .interop.cog import check_servable
     from .runsecrets import check_secrets
 
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
+    check_servable(project_dir)  # a Cog project using a feature dockyard cannot serve: say which
     port = cfg.serve.port if port is None else port
     cpus, memory = fit_local(engine, cfg.resources.cpus, cfg.resources.memory,
                              explicit=tuple(cfg.resources.model_fields_set), what="serve")
@@ -296,11 +304,19 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = CONT
             "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
             "--workers", str(cfg.serve.workers)]
     model_file = model or cfg.serve.model
+    if cfg.serve.app and not model:
+        return [sys.executable, "-m", "dockyard.runtime.webapp", "--host", host, "--port", str(port),
+                "--app", predictor_module(cfg.serve.app), "--app-dir", str(project_dir),
+                "--workers", str(cfg.serve.workers)]
     if cfg.serve.predictor and not (model and Path(model).suffix.lower() in MODEL_SUFFIXES):
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
     elif model_file:
         path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
-        if not path.is_file():
+        if model_file.startswith(("runs:/", "models:/")):
+            from .interop.mlflow_refs import resolve as resolve_mlflow
+
+            path = resolve_mlflow(model_file, project_dir)
+        if not path.exists():
             raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
         check_model_safety(project_dir, str(path), allow_unsafe_model)
         argv += ["--model", str(path)]
@@ -331,11 +347,25 @@ def parse_inputs(json_text: str | None, pairs: list[str], file: Path | None) -> 
         if "=" not in pair:
             raise UsageError(f"bad -i {pair!r}", "use -i name=value")
         key, raw = pair.split("=", 1)
+        if raw.startswith("@"):  # a file, sent as a data: URL (as `cog predict -i image=@photo.jpg` does)
+            out[key] = file_data_url(Path(raw[1:]))
+            continue
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def file_data_url(path: Path) -> str:
+    """A file as a data: URL (base64), the way Cog clients send file inputs."""
+    import base64
+    import mimetypes
+
+    if not path.is_file():
+        raise UsageError(f"-i ...=@{path}: no such file", "give the path of an existing file after @")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
 def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> Any:

@@ -42,6 +42,7 @@ from .config import ProjectConfig, load_config
 from .detect.mlproject import command_parameters, render_command
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
+from .interop import bentoml, mlflow_capture
 from .lifecycle import run_labels
 from .planning import notebook_command
 from .preflight import fit_local
@@ -402,6 +403,9 @@ def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
         mounts.append(Mount(str(work / "app"), workdir))
     mounts.append(Mount(str(_helpers(work / "helpers")), HELPERS_DIR, read_only=True))
     env["PYTHONPATH"] = _pythonpath(engine, plan.image_id)
+    image_env = _image_config(engine, plan.image_id).get("Env") or []
+    env.update(mlflow_capture.train_env(image_env))  # MLflow tracking and the BentoML model store land
+    env.update(bentoml.train_env(image_env))  # under /outputs unless the project chose a location
     for secret in secrets:
         mounts.append(Mount(str(secret_file(work / "secrets", secret)),
                             f"{SECRETS_DIR}/{secret.id}", read_only=True))
@@ -660,6 +664,7 @@ def _captured(app: Path, before: Mapping[str, str]) -> list[tuple[str, Path]]:
 def _store_success(store: Store, record: RunRecord, work: Path,
                    captured: Sequence[tuple[str, Path]], logs: _Logs) -> ModelVersion:
     outputs = _collect(work, captured)
+    mlflow_capture.capture(outputs, record.started)  # MLflow params, metric histories -> metrics.json
     try:
         return store.record_success(record, outputs, logs=logs.text())
     except StoreError as exc:

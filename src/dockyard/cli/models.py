@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -94,13 +94,16 @@ def plot(
 def show(ref: Annotated[str, typer.Argument(help="NAME, NAME:N or NAME:latest")], store: StoreOpt = None,
          as_json: JsonOpt = False) -> None:
     """A version's record: artifacts with sha256, metrics, params, lineage."""
-    v = _store(store).get(ref)
+    s = _store(store)
+    v = s.get(ref)
+    history = _history(s, v)
     if as_json:
-        emit({**v.to_dict(), "ref": v.ref}, True, "")
+        emit({**v.to_dict(), "ref": v.ref, "metric_history": history}, True, "")
         return
     d = v.to_dict()
+    steps = ", ".join(f"{k} ({len(p)} steps)" for k, p in sorted(history.items()) if len(p) > 1)
     lines = [f"{v.ref}  created {d['created']}  run {v.run_id}",
-             f"  metrics: {_metrics(v.metrics)}",
+             f"  metrics: {_metrics(v.metrics)}" + (f"   history: {steps}" if steps else ""),
              "  params: " + (", ".join(f"{k}={val}" for k, val in sorted(v.params.items())) or "-"),
              f"  image: {v.image.digest or v.image.id} ({v.image.ref or 'untagged'})",
              f"  git: {v.git.commit or 'no git'}{' (dirty)' if v.git.dirty else ''}   code: {v.code_hash or '-'}",
@@ -112,6 +115,15 @@ def show(ref: Annotated[str, typer.Argument(help="NAME, NAME:N or NAME:latest")]
     if v.skipped:
         lines.append("  skipped (not regular files): " + ", ".join(v.skipped))
     out.print("\n".join(lines), markup=False)
+
+
+def _history(s: Any, v: Any) -> dict[str, Any]:
+    """Per-step metric values (logged with steps, or imported from MLflow) from the version's metrics.json."""
+    from ..store.metrics import read_points
+
+    if v.artifact("metrics.json") is None:
+        return {}
+    return read_points(s.artifact_path(v.ref, "metrics.json"))
 
 
 @models_app.command()
@@ -133,10 +145,20 @@ def rm(ref: Annotated[str, typer.Argument(help="NAME:N")], store: StoreOpt = Non
 
 @models_app.command()
 def export(ref: Annotated[str, typer.Argument(help="NAME:N")],
-           output: Annotated[Path, typer.Option("-o", "--output", help="FILE.tar.gz or a directory")] = Path("."),
+           output: Annotated[Optional[Path], typer.Option("-o", "--output", help="FILE.tar.gz or a directory (mlflow: the MLmodel directory to create)")] = None,
+           fmt: Annotated[str, typer.Option("--format", help="dockyard (.tar.gz of record + artifacts) or mlflow (an MLmodel directory)")] = "dockyard",
            store: StoreOpt = None) -> None:
-    """Write a version (record + artifacts) to one .tar.gz."""
-    path = _store(store).export(ref, output)
+    """Write a version (record + artifacts) to one .tar.gz, or as an MLflow model directory."""
+    if fmt == "mlflow":
+        from ..interop.mlflow_export import export_mlflow
+
+        dest = output or Path(f"{ref.replace(':', '-')}-mlflow")
+        path = export_mlflow(_store(store), ref, dest)
+        out.print(f"exported {ref} as an MLflow model to {path} (mlflow.pyfunc.load_model({str(path)!r}))")
+        return
+    if fmt != "dockyard":
+        raise typer.BadParameter(f"unknown format {fmt!r}; use dockyard or mlflow", param_hint="--format")
+    path = _store(store).export(ref, output or Path("."))
     out.print(f"exported {ref} to {path}")
 
 

@@ -16,7 +16,7 @@ from . import PathArg, app, engine, err, out, progress
 @app.command()
 def serve(
     path: PathArg = Path("."),
-    model: Annotated[Optional[str], typer.Option("--model", help="model file, or a stored version name:N")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="NAME:N, NAME:latest, NAME@ALIAS, a model file or MLflow model dir (relative to the current directory), or runs:/... models:/... (MLFLOW_TRACKING_URI)")] = None,
     port: Annotated[Optional[int], typer.Option(help="host port, 127.0.0.1 unless --public (default: serve.port in dockyard.yaml, 8080)")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="replace the dockyard server already on that port")] = False,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="leave it running in the background")] = False,
@@ -53,7 +53,7 @@ def serve(
 def predict(
     target: Annotated[str, typer.Argument(help="server URL, or a project folder (served locally for one prediction)")],
     input_json: Annotated[Optional[str], typer.Option("--input", help="JSON object of named inputs")] = None,
-    pair: Annotated[list[str], typer.Option("-i", help="name=value (value parsed as JSON when possible)")] = [],
+    pair: Annotated[list[str], typer.Option("-i", help="name=value (value parsed as JSON when possible); name=@FILE sends a file as a data: URL")] = [],
     file: Annotated[Optional[Path], typer.Option("-f", "--file", help="JSON file of named inputs")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="with a project folder: the model file")] = None,
     allow_unsafe_model: Annotated[bool, typer.Option(help="load a model file the pickle gate refuses")] = False,

@@ -322,6 +322,9 @@ def _serve_stage(plan: Plan) -> list[str]:
         cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]
     elif plan.serve_model:
         cmd += ["--model", f"{MODEL_DIR}/{plan.serve_model}"]
+    if plan.serve_app:  # the project's own web app under uvicorn/gunicorn, with dockyard's probes
+        cmd = ["python", "-m", "dockyard_runtime.webapp", "--host", "0.0.0.0", "--port", str(port),
+               "--app", predictor_module(plan.serve_app), "--app-dir", APP_DIR]
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{contract.READY_PATH}', timeout=2)"
     lines += [
         f"ENV DOCKYARD_NAME={plan.name} DOCKYARD_MODEL_DIR={MODEL_DIR} DOCKYARD_WORKERS={plan.workers} "

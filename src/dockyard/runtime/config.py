@@ -53,7 +53,8 @@ class ServeConfig:
 # flag -> (type, help). Defaults come from ServeConfig so they are written down once.
 _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "predictor": (str, "MODULE:CLASS of a predictor with setup() and predict(**inputs)"),
-    "model": (str, "a saved model file to serve with no code (" + " ".join(SERVABLE_SUFFIXES) + ")"),
+    "model": (str, "a saved model file to serve with no code (" + " ".join(SERVABLE_SUFFIXES) + "), "
+                   "or an MLflow model directory (MLmodel)"),
     "app-dir": (str, "directory MODULE is imported from (default: current directory)"),
     "name": (str, "model name in the V2 API (default: from the file or class name)"),
     "version": (str, "model version in the V2 API"),

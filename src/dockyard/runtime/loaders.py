@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable  # noqa: UP035 (a runtime test allows only top-level stdlib names in from-imports)
 
 from .contract import SERVABLE_SUFFIXES, model_format
+from .mlflow_model import MLMODEL, is_mlmodel_dir, load_mlmodel
 from .model import ArrayModel, Loaded, SetupError
 from .tensors import TensorSpec
 
@@ -43,6 +44,9 @@ def model_from_file(path_text: str, name: str | None, version: str, input_shape:
     shape = _parse_shape(input_shape)
 
     def load() -> Loaded:
+        mlmodel_dir = path.parent if path.name == MLMODEL else path
+        if is_mlmodel_dir(mlmodel_dir):  # an MLflow model directory: its MLmodel says how to load it
+            return load_mlmodel(mlmodel_dir, shape)
         if not path.is_file():
             raise SetupError(f"model file {path} does not exist",
                              "check --model / DOCKYARD_MODEL (inside images weights are in /opt/dockyard/model)")
@@ -53,7 +57,7 @@ def model_from_file(path_text: str, name: str | None, version: str, input_shape:
             raise SetupError(f"{path.name} needs {exc.name or kind}, which is not installed",
                              f"add {exc.name or kind} to the project's requirements") from None
 
-    return ArrayModel(name or path.stem, version, load)
+    return ArrayModel(name or (path.name if path.is_dir() else path.stem), version, load)
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:

@@ -12,7 +12,7 @@ import asyncio
 import traceback
 from typing import Any, Callable
 
-from . import docs
+from . import docs, protocols
 from .http import HttpConnection, error_body
 from .jsonfast import JsonError, dumps, loads
 from .logs import log
@@ -66,6 +66,8 @@ class Routes:
             "/v2/health/live": self.healthz, "/v2/health/ready": self.readyz, "/v2": self.server_meta,
             "/metrics": self.prometheus, "/openapi.json": self.openapi, "/docs": self.docs_page,
         }
+        # MLflow's /invocations, Cog's /predictions, ... (Cog's /openapi.json for a Cog predictor)
+        self._static = {**protocols.extra_routes(self), **self._static, **protocols.overrides(self)}
 
     def _arriving(self) -> bool:
         """Whether another connection is part-way through sending a request (batching waits for it)."""
@@ -132,7 +134,9 @@ class Routes:
     def openapi(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")
         self._need_loaded()
-        conn.respond(200, dumps(docs.openapi(self.model)))
+        doc = docs.openapi(self.model)
+        doc["paths"] = {**protocols.extra_openapi(), **doc["paths"]}
+        conn.respond(200, dumps(doc))
 
     def docs_page(self, conn: HttpConnection, method: str, *_: Any) -> None:
         _only(method, "GET")
@@ -191,6 +195,18 @@ class Routes:
         if conn.job is not None:
             conn.job.done = True
         conn.respond(504, error_body(f"the prediction took over {self.timeout:g} s (--request-timeout-s)"))
+
+    # -- for other tools' protocols (protocols.py) --------------------------------------------
+    def require_ready(self) -> None:
+        """Raise the 503 a prediction gets while loading or draining."""
+        self._need_ready()
+
+    def require_loaded(self) -> None:
+        self._need_loaded()
+
+    def submit(self, conn: HttpConnection, item: Any, ok: Callable[[Any], None]) -> None:
+        """Queue one item with the same limits, timeout and error answers as /predict."""
+        self._submit(conn, item, ok)
 
     # -- KServe V2 ---------------------------------------------------------------------------
     def v2_model(self, conn: HttpConnection, method: str, path: str, headers: dict[str, str], body: bytes) -> None:

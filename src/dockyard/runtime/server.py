@@ -62,6 +62,10 @@ def serve(config: ServeConfig) -> int:
 
 def make_model(config: ServeConfig) -> Any:
     if config.predictor:
+        from .cog_model import CogModel, is_cog_predictor  # Cog predictors run with the real cog package
+
+        if is_cog_predictor(config.predictor, config.app_dir):
+            return CogModel(config.predictor, config.app_dir, config.name, config.version)
         return PythonModel(config.predictor, config.app_dir, config.name, config.version)
     from .loaders import model_from_file
 

@@ -75,6 +75,25 @@ def log_params(values: Mapping[str, object], *,
     _update(_resolve_dir(outputs_dir), lambda doc: doc["params"].update(entries))
 
 
+def log_history(series: Mapping[str, Any], *, outputs_dir: str | os.PathLike[str]) -> None:
+    """Append whole metric histories at once (one locked write): ``{name: [(value, step, time)]}``.
+
+    For importers (runs another tracker logged); ``step`` may be None, ``time`` is epoch seconds."""
+    entries = {_check_name(k, "metric"): [(_check_value(k, v), s, t) for v, s, t in points]
+               for k, points in series.items()}
+
+    def merge(doc: dict[str, Any]) -> None:
+        for key, points in entries.items():
+            out = doc["metrics"].setdefault(key, [])
+            for value, step, when in points:
+                point: dict[str, Any] = {"value": value, "time": round(float(when), 3)}
+                if step is not None:
+                    point["step"] = int(step)
+                out.append(point)
+
+    _update(Path(outputs_dir), merge)
+
+
 def read_metrics(outputs_dir: str | os.PathLike[str]) -> dict[str, float]:
     """Last value per metric name from ``outputs_dir/metrics.json`` ({} when there is none).
 
@@ -92,11 +111,14 @@ def read_series(metrics_file: str | os.PathLike[str]) -> dict[str, list[tuple[in
     """Every logged value per metric as (step, value), in logging order ({} when no file).
 
     A point logged without a step gets its position in the list as its step."""
-    doc = _load(Path(metrics_file))
-    if doc is None:
-        return {}
     return {name: [(int(p.get("step", i)), float(p["value"])) for i, p in enumerate(points)]
-            for name, points in doc["metrics"].items() if points}
+            for name, points in read_points(metrics_file).items() if points}
+
+
+def read_points(metrics_file: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every logged point per metric (value, optional step, time) from a metrics.json file."""
+    doc = _load(Path(metrics_file))
+    return {k: list(v) for k, v in doc["metrics"].items()} if doc else {}
 
 
 def read_params(outputs_dir: str | os.PathLike[str]) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Other tools' formats: MLflow tracking stores, model references and MLmodel export."""
