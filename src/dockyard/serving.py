@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -34,7 +33,8 @@ class ServeOutcome:
     tag: str
 
 
-def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None) -> str | None:
+def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None,
+                  from_config: bool = False) -> str | None:
     """A model argument (a file, or a stored version name:N) -> its build-context path.
 
     The weights are staged in PROJECT/.dockyard/model, so they get their own image layer even
@@ -43,15 +43,32 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
         return None
     from .project import MODEL_STAGE, clear_model_stage, stage_model
 
-    candidate = Path(model) if os.path.isabs(model) else project_dir / model
-    if candidate.is_file():
+    candidate = model_file(project_dir, model, from_config=from_config)
+    if candidate is not None:
         return stage_model(project_dir, candidate)
     if ":" in model or model.replace("-", "").replace("_", "").isalnum():
         from .store import Store
 
         Store(store_root).materialize(model, clear_model_stage(project_dir))
         return MODEL_STAGE
-    raise UsageError(f"--model {model!r} is neither a file nor a stored version", "pass a model file or name:N (see `dockyard models list`)")
+    raise UsageError(f"--model {model!r} is neither a file (looked in {Path.cwd()} and {project_dir}) nor a stored version",
+                     "pass a model file or name:N (see `dockyard models list`)")
+
+
+def model_file(project_dir: Path, model: str, *, from_config: bool = False) -> Path | None:
+    """The file a model argument names. A path the user typed is relative to the current directory,
+    like any command-line path (then, as before, to the project); dockyard.yaml's serve.model is
+    relative to the project only. None when it names no file."""
+    typed = Path(model)
+    places: tuple[Path, ...]
+    if typed.is_absolute():
+        places = (typed,)
+    else:
+        places = (project_dir / model,) if from_config else (typed, project_dir / model)
+    for candidate in places:
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
 
 
 def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
@@ -127,7 +144,8 @@ def serve(
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
-    context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
+    context_model = (resolve_model(project_dir, model, store_root=store_root) if model else
+                     resolve_model(project_dir, cfg.serve.model, store_root=store_root, from_config=True))
     check_model_safety(project_dir, context_model, allow_unsafe_model)
     provenance = model_labels(model, store_root)
     if tag is None and provenance:  # a stored version: the image is NAME:N, ready for `dockyard push NAME:N`
@@ -214,13 +232,14 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
     argv = [sys.executable, "-m", "dockyard.runtime", "--host", host, "--port", str(port), "--name", cfg.name,
             "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
             "--workers", str(cfg.serve.workers)]
-    model_file = model or cfg.serve.model
+    chosen = model or cfg.serve.model
     if cfg.serve.predictor and not (model and Path(model).suffix in MODEL_SUFFIXES):
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
-    elif model_file:
-        path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
-        if not path.is_file():
-            raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
+    elif chosen:
+        path = model_file(project_dir, chosen, from_config=not model)
+        if path is None:
+            raise UsageError(f"model file {chosen} does not exist (looked in {Path.cwd()} and {project_dir})",
+                             "train first, or pass --model FILE")
         argv += ["--model", str(path)]
     else:
         raise UsageError("nothing to serve: no serve.predictor or serve.model in dockyard.yaml", "add one, or pass --model FILE")
@@ -269,7 +288,9 @@ def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> An
             detail = json.loads(detail).get("error", detail)
         except (json.JSONDecodeError, AttributeError):
             pass
-        raise RunError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+        if 400 <= exc.code < 500:  # the request was wrong (422 bad input, 413 too big...): a user error, exit 1
+            raise UsageError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
+        raise RunError(f"the server answered {exc.code}: {detail}", "see the server log (`docker logs CONTAINER`)") from None
     except (urllib.error.URLError, ConnectionError, OSError) as exc:
         raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import DockyardError
@@ -20,8 +21,10 @@ from ..errors import DockyardError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Containerise ML projects: init, build, train, serve, push, deploy.")
 base_app = typer.Typer(no_args_is_help=True, help="Base images for air-gapped hosts.")
 app.add_typer(base_app, name="base")
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
-out = Console(highlight=False, emoji=False, soft_wrap=True)
+# markup=False: text from projects, docker and servers ("[/bin/sh -c ...]", "[project.scripts]") is never
+# parsed as rich markup; the few styled lines pass markup=True and escape() what they interpolate.
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, emoji=False, soft_wrap=True, markup=False)
 _state: dict[str, Any] = {"debug": False}
 
 PathArg = Annotated[Path, typer.Argument(help="project folder", show_default=True)]
@@ -54,7 +57,7 @@ def engine() -> Any:
 def progress(quiet: bool) -> Any:
     if quiet:
         return None
-    return lambda line: err.print(f"[dim]{line}[/dim]", markup=True, soft_wrap=True) if line else None
+    return lambda line: err.print(f"[dim]{escape(line)}[/dim]", markup=True, soft_wrap=True) if line else None
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
@@ -93,9 +96,9 @@ def plan(
         emit({"choices": [c.__dict__ for c in p.choices], "warnings": list(p.warnings), "dockerfile": text}, True, "")
         return
     for c in p.choices:
-        out.print(f"[bold]{c.what}[/bold]: {c.value}  [dim]({c.why})[/dim]")
+        out.print(f"[bold]{escape(c.what)}[/bold]: {escape(c.value)}  [dim]({escape(c.why)})[/dim]", markup=True)
     for w in p.warnings:
-        out.print(f"[yellow]warning[/yellow]: {w}")
+        out.print(f"[yellow]warning[/yellow]: {escape(w)}", markup=True)
     out.print()
     out.print(text, markup=False)
 
@@ -201,7 +204,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     else:
         for c in checks:
             mark = "[green]ok[/green]" if c.ok else ("[red]FAIL[/red]" if c.required else "[yellow]warn[/yellow]")
-            out.print(f"{mark:>20} {c.name}: {c.detail}")
+            out.print(f"{mark:>20} {escape(c.name)}: {escape(c.detail)}", markup=True)
             if not c.ok and c.fix:
                 out.print(f"{'':>9}fix: {c.fix}")
     if any(not c.ok and c.required for c in checks):
@@ -228,11 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         # turns Ctrl-C into Exit(130).
         code = app(args=argv, standalone_mode=False)
     except DockyardError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc.problem}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {escape(exc.problem)}", markup=True, highlight=False, soft_wrap=True)
         if exc.details:
             err.print(exc.details, markup=False, highlight=False, soft_wrap=True)
         if exc.fix:
-            err.print(f"[bold]fix:[/bold] {exc.fix}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[bold]fix:[/bold] {escape(exc.fix)}", markup=True, highlight=False, soft_wrap=True)
         if _state["debug"]:
             traceback.print_exc()
         sys.exit(exc.exit_code)
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click_exc):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(1 if exc.exit_code == 2 else exc.exit_code)  # type: ignore[attr-defined]
-        err.print(f"[bold red]internal error:[/bold red] {exc!r}\nthis is a bug in dockyard - please report it (re-run with --debug for the traceback)")
+        err.print(f"[bold red]internal error:[/bold red] {escape(repr(exc))}\nthis is a bug in dockyard - please report it (re-run with --debug for the traceback)", markup=True)
         if _state["debug"]:
             traceback.print_exc()
         sys.exit(70)
