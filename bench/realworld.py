@@ -41,6 +41,7 @@ MIRROR = Path(os.environ.get("DOCKYARD_MIRROR", "/work/.mirror"))
 CORPUS = Path(os.environ.get("DOCKYARD_CORPUS", "/work/corpus"))
 DOC_MD = REPO / "docs" / "realworld.md"
 DOC_JSON = REPO / "docs" / "realworld.json"
+BASELINE_JSON = REPO / "docs" / "realworld-baseline.json"  # an earlier run to compare with (optional)
 PREFIX = "rw-"  # image repository / project name prefix: every image this bench makes starts with it
 
 TIMEOUTS = {"init": 120, "plan": 180, "build": 1800, "run": 600, "train": 1200, "serve": 1200, "predict": 120}
@@ -131,7 +132,8 @@ def _git_dir(repo: str) -> Path:
 def extract(p: Project) -> Path:
     """The pinned tree of `p` (only its paths) under CORPUS/NAME; returns the project folder."""
     dest = CORPUS / p.name
-    if (dest / ".rw-commit").is_file() and (dest / ".rw-commit").read_text().strip() == p.commit:
+    stamp = f"{p.commit} {' '.join(p.paths)}"
+    if (dest / ".rw-commit").is_file() and (dest / ".rw-commit").read_text().strip() == stamp:
         return dest / p.root if p.root else dest
     git = _git_dir(p.repo)
     if not git.is_dir():
@@ -141,7 +143,7 @@ def extract(p: Project) -> Path:
     archive = subprocess.run(["git", "--git-dir", str(git), "archive", "--format=tar", p.commit, "--", *p.paths],
                              capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    (dest / ".rw-commit").write_text(p.commit + "\n")
+    (dest / ".rw-commit").write_text(stamp + "\n")
     return dest / p.root if p.root else dest
 
 
@@ -360,10 +362,16 @@ def _size(n: int | None) -> str:
     return f"{n / 1e6:.0f} MB" if n else ""
 
 
-def render(results: list[dict[str, Any]], label: str, started: str, commit: str) -> str:
+def score(results: list[dict[str, Any]]) -> tuple[int, int]:
     counted = [s for r in results for s in r["steps"].values() if s["status"] in ("✓", "✗")]
-    good = sum(s["status"] == "✓" for s in counted)
-    pct = 100.0 * good / len(counted) if counted else 0.0
+    return sum(s["status"] == "✓" for s in counted), len(counted)
+
+
+def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
+           baseline: dict[str, Any] | None = None) -> str:
+    good, total = score(results)
+    pct = 100.0 * good / total if total else 0.0
+    base = {r["project"]["name"]: r for r in (baseline or {}).get("results", [])}
     lines = [
         "# Real-world corpus",
         "",
@@ -373,7 +381,7 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str)
         "✓ passed, ✗ failed (dockyard's own message below), – not applicable (the project has no training script or",
         "saves no model; why is in the notes).",
         "",
-        f"**{good} of {len(counted)} applicable steps ✓ ({pct:.0f}%).**",
+        f"**{good} of {total} applicable steps ✓ ({pct:.0f}%).**",
         "",
         "| project | covers | init | plan | build | train | serve | predict | build s | train s | serve image |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -385,12 +393,20 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str)
         lines.append(
             f"| {src} | {p['covers']} | " + " | ".join(st[s]["status"] for s in STEPS)
             + f" | {st['build']['seconds'] or ''} | {st['train']['seconds'] or ''} | {serve_size} |")
+    if baseline:
+        bg, bt = score(baseline["results"])
+        lines += ["", f"Baseline for comparison ({baseline['label']}; dockyard {baseline['commit']}, {baseline['started']} UTC): "
+                  f"{bg} of {bt} applicable steps ✓ ({100.0 * bg / bt if bt else 0:.0f}%); per project in the notes."]
     lines += ["", "## Notes per project", ""]
     for r in results:
         p, st, facts = r["project"], r["steps"], r["facts"]
         ch = facts.get("choices", {})
         lines.append(f"### {p['name']} (`{p['repo']}` @ {p['commit'][:12]}{', ' + p['root'] if p['root'] else ''})")
         lines.append("")
+        if p["name"] in base:
+            b = base[p["name"]]["steps"]
+            lines.append("- steps " + " ".join(f"{s} {st[s]['status']}" for s in STEPS)
+                         + "; baseline " + " ".join(b[s]["status"] if s in b else "·" for s in STEPS))
         if ch:
             lines.append("- plan: " + ", ".join(f"{k} {v}" for k, v in ch.items()))
         if p["trains"]:
@@ -444,7 +460,8 @@ def main() -> None:
             ordered = [results[q.name] for q in CORPUS_LIST if q.name in results]
             args.json.write_text(json.dumps({"label": args.label, "commit": commit, "started": started,
                                              "results": ordered}, indent=1, ensure_ascii=False) + "\n")
-            args.md.write_text(render(ordered, args.label, started, commit))
+            baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() and args.json.resolve() != BASELINE_JSON else None
+            args.md.write_text(render(ordered, args.label, started, commit, baseline))
     print(f"wrote {args.md} and {args.json}; logs in {log_dir}")
 
 
