@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DOCKYARD = str(REPO / ".venv" / "bin" / "dockyard")
+DOCKYARD = os.environ.get("DOCKYARD_CLI", str(REPO / ".venv" / "bin" / "dockyard"))  # the CLI under test
 DOCKER = os.environ.get("DOCKYARD_DOCKER", "/usr/bin/docker")
 MIRROR = Path(os.environ.get("DOCKYARD_MIRROR", "/work/.mirror"))
 CORPUS = Path(os.environ.get("DOCKYARD_CORPUS", "/work/corpus"))
@@ -133,7 +133,8 @@ def extract(p: Project) -> Path:
     """The pinned tree of `p` (only its paths) under CORPUS/NAME; returns the project folder."""
     dest = CORPUS / p.name
     stamp = f"{p.commit} {' '.join(p.paths)}"
-    if (dest / ".rw-commit").is_file() and (dest / ".rw-commit").read_text().strip() == stamp:
+    marker = CORPUS / f"{p.name}.extracted"  # beside the tree, never inside the project
+    if marker.is_file() and marker.read_text().strip() == stamp:
         return dest / p.root if p.root else dest
     git = _git_dir(p.repo)
     if not git.is_dir():
@@ -143,7 +144,7 @@ def extract(p: Project) -> Path:
     archive = subprocess.run(["git", "--git-dir", str(git), "archive", "--format=tar", p.commit, "--", *p.paths],
                              capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    (dest / ".rw-commit").write_text(stamp + "\n")
+    marker.write_text(stamp + "\n")
     return dest / p.root if p.root else dest
 
 
