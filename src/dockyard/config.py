@@ -146,6 +146,7 @@ class ProjectConfig(_Strict):
     resources: Resources = Resources()
     env: dict[EnvName, str] = Field(default_factory=dict)
     build_secrets: tuple[BuildSecret, ...] = ()
+    post_build_as_root: bool = Field(default=False, description="run the project's postBuild as root (it needs it)")
 
     @field_validator("python", mode="before")
     @classmethod

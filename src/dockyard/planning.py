@@ -13,13 +13,13 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .compat.resolver import Choice, Resolution, resolve
+from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
+from .runtime.contract import SERVABLE_SUFFIXES, looks_like_model
 
 USER_UID = 10001  # the `dockyard` user baked into every image; train, secrets and deploy run as it
 BUILD_DIR = ".dockyard"  # generated build inputs inside the project (like Cog's .cog/)
-MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".onnx", ".pt", ".pth", ".keras", ".ubj", ".safetensors", ".lgb")
 
 
 def predictor_module(entry: str) -> str:
@@ -58,6 +58,9 @@ class Plan:
     labels: tuple[tuple[str, str], ...]
     choices: tuple[Choice, ...]
     warnings: tuple[str, ...] = ()
+    serve_drop: tuple[str, ...] = ()  # code paths (or *.ext patterns) the serving image leaves out
+    post_build: str | None = None  # repo2docker's postBuild, run once over the code at build time
+    post_build_root: bool = False  # ... as root (dockyard.yaml post_build_as_root), else as USER_UID
     own_dockerfile: str | None = None  # the project's own Dockerfile, honoured as-is
     model_version: str | None = None  # the stored version baked in (V2 metadata reports it)
     extra: dict[str, str] = field(default_factory=dict, compare=False)
@@ -90,7 +93,13 @@ def make_plan(
         base_image=config.base_image,
         local_bases=local_bases,
     )
-    requirements, locked, lock_file = _requirements(project_dir, config, detection.requirements, res)
+    detected = detection.requirements
+    choices = res.choices
+    if detection.inferred_requirements and not config.dependencies.file:
+        pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
+        detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
+        choices += (Choice("requirements", ", ".join(detected), inferred),)
+    requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     model_ctx = model_file or config.serve.model
     model_files = (model_ctx,) if model_ctx else ()
     # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
@@ -98,7 +107,10 @@ def make_plan(
     serve_model = None
     if model_ctx and not config.serve.predictor:
         serve_model = _model_entry(project_dir, model_ctx)
-    files, dirs = code_entries(project_dir, exclude={m.split("/")[0] for m in model_files})
+    # A model at the top level is left out of the code layer; one inside a code folder
+    # (model/model.pkl) leaves the folder in, and only the serving image drops the file.
+    files, dirs = code_entries(project_dir, exclude={m.strip("/") for m in model_files if "/" not in m.strip("/")})
+    serve_drop = _serve_drop(project_dir, files, dirs, config.serve.model if model_ctx else None)
     own = project_dir / "Dockerfile"
     return Plan(
         name=config.name,
@@ -111,14 +123,17 @@ def make_plan(
         index_options=tuple(f"--extra-index-url {u}" for u in res.extra_index_urls) + _index_options(detection),
         locked=locked,
         lock_file=lock_file,
-        system_packages=tuple(dict.fromkeys(config.system_packages + res.system_packages)),
+        system_packages=tuple(dict.fromkeys(config.system_packages + detection.system_packages + res.system_packages)),
+        post_build=_post_build(detection, config),
+        post_build_root=config.post_build_as_root,
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
-        train_command=config.train.command,
+        train_command=_image_train_command(project_dir, config.train.command),
         serve_predictor=config.serve.predictor,
         serve_model=serve_model,
         code_files=files,
         code_dirs=dirs,
+        serve_drop=serve_drop,
         model_files=model_files,
         env=tuple(sorted(config.env.items())),
         port=config.serve.port,
@@ -133,21 +148,78 @@ def make_plan(
             ("io.dockyard.target", res.target),
             ("io.dockyard.name", config.name),
         ),
-        choices=res.choices,
+        choices=choices,
         warnings=tuple(detection.warnings),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
     )
 
 
+NOTEBOOK_PATTERN = "*.ipynb"  # notebooks are for people: training may run them, serving never does
+_NOTEBOOK_SCAN_LIMIT = 20_000  # directory entries looked at before giving up (huge data folders)
+
+
+def _serve_drop(project_dir: Path, files: tuple[str, ...], dirs: tuple[str, ...], model: str | None) -> tuple[str, ...]:
+    drop: list[str] = []
+    if _has_notebook(project_dir, files, dirs):
+        drop.append(NOTEBOOK_PATTERN)
+    if model and "/" in model.strip("/") and model.strip("/").split("/")[0] in dirs:
+        drop.append(model.strip("/"))
+    return tuple(drop)
+
+
+def _has_notebook(project_dir: Path, files: tuple[str, ...], dirs: tuple[str, ...]) -> bool:
+    if any(f.endswith(".ipynb") for f in files):
+        return True
+    seen = 0
+    for d in dirs:
+        for _root, subdirs, names in os.walk(project_dir / d):
+            subdirs[:] = [s for s in subdirs if s not in _SKIP_DIRS and s != ".ipynb_checkpoints"]
+            seen += len(names) + len(subdirs)
+            if any(n.endswith(".ipynb") for n in names):
+                return True
+            if seen > _NOTEBOOK_SCAN_LIMIT:
+                return False
+    return False
+
+
 def _model_entry(project_dir: Path, context_path: str) -> str:
     path = project_dir / context_path
     if path.is_file():
         return path.name
-    found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MODEL_SUFFIXES) if path.is_dir() else []
+    found = sorted(p for p in path.rglob("*") if p.is_file() and looks_like_model(str(p))) if path.is_dir() else []
     if not found:
-        raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(MODEL_SUFFIXES)}")
+        raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")
     return str(found[0].relative_to(path))
+
+
+def _post_build(detection: object, config: ProjectConfig) -> str | None:
+    script = getattr(detection, "post_build", None)
+    needs_root = getattr(detection, "post_build_needs_root", None)
+    if script and needs_root and not config.post_build_as_root:
+        raise ConfigError(
+            f"{script} needs root ({needs_root}), and dockyard runs it as the image user",
+            "put system packages in apt.txt; or, if you accept a build step running as root, "
+            f"set post_build_as_root: true in {CONFIG_NAME}",
+        )
+    return script
+
+
+def _image_train_command(project_dir: Path, command: str | None) -> str | None:
+    """The train image's CMD: the command with parameter defaults filled in, so a plain
+    `docker run` of the image runs what `dockyard train` runs without --param."""
+    if not command or "{" not in command:
+        return command
+    from .detect.mlproject import command_parameters, with_defaults  # detection is imported lazily (slow)
+
+    return with_defaults(command, command_parameters(project_dir, command))
+
+
+def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[tuple[str, ...], str]:
+    """Requirements inferred from imports: the primary framework pinned to the release compat/
+    expects (so the plan says what gets installed, and rebuilds install the same)."""
+    out = tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
+    return out, "inferred from the imports: the project has no dependency file (add a requirements.txt to choose)"
 
 
 def _index_options(detection: object) -> tuple[str, ...]:

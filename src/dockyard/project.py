@@ -16,7 +16,7 @@ from . import __version__
 from .base import local_base_refs
 from .config import CONFIG_NAME, Dependencies, ProjectConfig, Serve, Train, dump_config, load_config
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
-from .errors import ConfigError, UsageError
+from .errors import BuildError, ConfigError, UsageError
 from .planning import BUILD_DIR, Plan, make_plan
 from .render import render_dockerfile, render_dockerignore
 from .store._fs import atomic_write_bytes
@@ -52,7 +52,6 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         name=name or _slug(project_dir.name),
         python=found.python_version or "3.11",
         framework=framework,
-        framework_version=found.framework_versions.get(framework) if framework else None,
         dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
         train=Train(command=found.train_command),
         serve=serve,
@@ -232,9 +231,34 @@ def build(
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
                           "add serve.predictor: predict.py:Predictor, or pass --model FILE")
     ref = image_tag(p.name, chosen, tag)
-    res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
-                                    target=chosen, on_line=on_line, no_cache=no_cache)
+    try:
+        res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+                                        target=chosen, on_line=on_line, no_cache=no_cache)
+    except BuildError as exc:
+        raise _base_unreachable(exc, p) or exc from None
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
+
+
+def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:
+    """A base image the engine could not pull: name the command that makes it locally (or say
+    why none can), instead of the generic --no-cache advice."""
+    text = f"{exc.problem}\n{exc.log_tail}"
+    base = next((b for b in (p.base_final, p.base_builder) if f"load metadata for docker.io/library/{b}" in text
+                 or f"load metadata for {b}" in text), None)
+    if base is None:
+        return None
+    from .base import supported_pythons
+
+    problem = f"the engine cannot pull the base image {base} (no registry access?)"
+    if p.target == "cpu" and p.python in supported_pythons():
+        fix = (f"run `dockyard base bootstrap --python {p.python}` (builds dockyard/python:{p.python}-slim from "
+               "Debian packages, no registry needed), then build again")
+    elif p.target == "cpu":
+        fix = (f"no Debian suite ships Python {p.python} as python3, so `dockyard base bootstrap` cannot make it: "
+               f"set python: to one of {', '.join(supported_pythons())} in dockyard.yaml, or `docker load` {base}")
+    else:
+        fix = f"give the engine access to {base}'s registry, or `docker load` the image"
+    return BuildError(problem, fix, step=exc.step, log_tail=exc.log_tail)
 
 
 def _secret_text(sid: str, src: str | None, env: str | None, project_dir: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,10 +20,8 @@ from typing import Any
 from .config import load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
-from .planning import MODEL_SUFFIXES, predictor_module
-
-CONTAINER_PORT = 8080
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")  # loaded through pickle
+from .planning import predictor_module
+from .runtime.contract import CONTAINER_PORT, MODEL_SUFFIXES, PICKLE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,27 @@ class ServeOutcome:
     tag: str
 
 
-def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None,
-                  from_config: bool = False) -> str | None:
+def model_argument(model: str | None, *, cwd: Path | None = None) -> str | None:
+    """A ``--model`` value as typed on the command line -> what the library takes.
+
+    A path is relative to the current directory, like every other path on a command line, so it
+    becomes absolute here; a stored version (``name:N``, ``name@alias``, ``name``) stays as it is.
+    (``serve.model`` in dockyard.yaml is project-relative; it never passes through here.)"""
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    if path.is_absolute():
+        return str(path)
+    candidate = (cwd or Path.cwd()) / path
+    if candidate.exists():
+        return str(candidate.resolve())
+    if "/" in model or os.sep in model or path.suffix.lower() in MODEL_SUFFIXES:
+        raise UsageError(f"--model {model}: no such file in the current directory ({cwd or Path.cwd()})",
+                         "pass a path relative to where you run dockyard, an absolute path, or a stored version name:N")
+    return model
+
+
+def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | None = None) -> str | None:
     """A model argument (a file, or a stored version name:N) -> its build-context path.
 
     The weights are staged in PROJECT/.dockyard/model, so they get their own image layer even
@@ -43,37 +61,20 @@ def resolve_model(project_dir: Path, model: str | None, *, store_root: Path | No
         return None
     from .project import MODEL_STAGE, clear_model_stage, stage_model
 
-    candidate = model_file(project_dir, model, from_config=from_config)
-    if candidate is not None:
+    candidate = Path(model) if os.path.isabs(model) else project_dir / model
+    if candidate.is_file():
         return stage_model(project_dir, candidate)
     if ":" in model or model.replace("-", "").replace("_", "").isalnum():
         from .store import Store
 
         Store(store_root).materialize(model, clear_model_stage(project_dir))
         return MODEL_STAGE
-    raise UsageError(f"--model {model!r} is neither a file (looked in {Path.cwd()} and {project_dir}) nor a stored version",
-                     "pass a model file or name:N (see `dockyard models list`)")
-
-
-def model_file(project_dir: Path, model: str, *, from_config: bool = False) -> Path | None:
-    """The file a model argument names. A path the user typed is relative to the current directory,
-    like any command-line path (then, as before, to the project); dockyard.yaml's serve.model is
-    relative to the project only. None when it names no file."""
-    typed = Path(model)
-    places: tuple[Path, ...]
-    if typed.is_absolute():
-        places = (typed,)
-    else:
-        places = (project_dir / model,) if from_config else (typed, project_dir / model)
-    for candidate in places:
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
+    raise UsageError(f"--model {model!r} is neither a file nor a stored version", "pass a model file or name:N (see `dockyard models list`)")
 
 
 def model_labels(model: str | None, store_root: Path | None) -> dict[str, str]:
     """Image labels tying a serving image to the stored version it carries."""
-    if not model or Path(model).suffix in MODEL_SUFFIXES:
+    if not model or Path(model).suffix.lower() in MODEL_SUFFIXES:
         return {}
     from .errors import StoreError
     from .store import Store
@@ -100,7 +101,7 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
 
     root = project_dir / context_path
     for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix not in MODEL_SUFFIXES:
+        if path.suffix.lower() not in MODEL_SUFFIXES:
             continue
         result = scan_model_file(path)
         if result.status == "malicious":
@@ -110,7 +111,7 @@ def check_model_safety(project_dir: Path, context_path: str | None, allow_unsafe
                 "inspect it with `dockyard scan`, or pass --allow-unsafe-model if you trust it",
             )
         # A file that will be unpickled but that the scanner cannot read could hide anything.
-        if result.status == "unscannable" and path.suffix in PICKLE_SUFFIXES:
+        if result.status == "unscannable" and path.suffix.lower() in PICKLE_SUFFIXES:
             why = result.findings[0].detail if result.findings else "unreadable"
             raise UsageError(
                 f"refusing to serve {path.name}: it would be unpickled, but it could not be scanned ({why})",
@@ -144,8 +145,7 @@ def serve(
     project_dir = project_dir.resolve()
     check_secrets(secrets)
     cfg = load_config(project_dir)
-    context_model = (resolve_model(project_dir, model, store_root=store_root) if model else
-                     resolve_model(project_dir, cfg.serve.model, store_root=store_root, from_config=True))
+    context_model = resolve_model(project_dir, model or cfg.serve.model, store_root=store_root)
     check_model_safety(project_dir, context_model, allow_unsafe_model)
     provenance = model_labels(model, store_root)
     if tag is None and provenance:  # a stored version: the image is NAME:N, ready for `dockyard push NAME:N`
@@ -232,14 +232,13 @@ def serve_local(project_dir: Path, *, model: str | None = None, port: int = 8080
     argv = [sys.executable, "-m", "dockyard.runtime", "--host", host, "--port", str(port), "--name", cfg.name,
             "--max-batch-size", str(cfg.serve.max_batch_size), "--max-batch-wait-ms", f"{cfg.serve.max_batch_wait_ms:g}",
             "--workers", str(cfg.serve.workers)]
-    chosen = model or cfg.serve.model
-    if cfg.serve.predictor and not (model and Path(model).suffix in MODEL_SUFFIXES):
+    model_file = model or cfg.serve.model
+    if cfg.serve.predictor and not (model and Path(model).suffix.lower() in MODEL_SUFFIXES):
         argv += ["--predictor", predictor_module(cfg.serve.predictor), "--app-dir", str(project_dir)]
-    elif chosen:
-        path = model_file(project_dir, chosen, from_config=not model)
-        if path is None:
-            raise UsageError(f"model file {chosen} does not exist (looked in {Path.cwd()} and {project_dir})",
-                             "train first, or pass --model FILE")
+    elif model_file:
+        path = Path(model_file) if os.path.isabs(model_file) else project_dir / model_file
+        if not path.is_file():
+            raise UsageError(f"model file {path} does not exist", "train first, or pass --model FILE")
         argv += ["--model", str(path)]
     else:
         raise UsageError("nothing to serve: no serve.predictor or serve.model in dockyard.yaml", "add one, or pass --model FILE")
@@ -288,9 +287,9 @@ def predict(url: str, inputs: Mapping[str, Any], *, timeout: float = 30.0) -> An
             detail = json.loads(detail).get("error", detail)
         except (json.JSONDecodeError, AttributeError):
             pass
-        if 400 <= exc.code < 500:  # the request was wrong (422 bad input, 413 too big...): a user error, exit 1
+        if 400 <= exc.code < 500:  # the request was refused (422: bad input): the user's to fix
             raise UsageError(f"the server answered {exc.code}: {detail}", "fix the input named in the message") from None
-        raise RunError(f"the server answered {exc.code}: {detail}", "see the server log (`docker logs CONTAINER`)") from None
+        raise RunError(f"the server answered {exc.code}: {detail}", "see the server log (`docker logs`)") from None
     except (urllib.error.URLError, ConnectionError, OSError) as exc:
         raise RunError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", "start it with `dockyard serve`") from None
 

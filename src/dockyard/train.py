@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ProjectConfig, load_config
+from .detect.mlproject import command_parameters, render_command
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
 from .planning import USER_UID
@@ -209,10 +210,23 @@ def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Pat
     if not cfg.train.command:
         raise ConfigError(f"{project_dir / 'dockyard.yaml'} has no train.command",
                           "add e.g. `train: {command: python train.py}` to dockyard.yaml")
+    command, params = command_for_run(project_dir, cfg.train.command, params)
     fingerprint = fingerprint_dir(data) if data else None
     built = project.build(project_dir, engine, target="train", on_line=build_line)
-    return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", cfg.train.command),
+    return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", command),
                  params, data, fingerprint, res, cfg.resources.pids)
+
+
+def command_for_run(project_dir: Path, template: str, params: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The train command this run executes, and the params it runs with.
+
+    A command with ``{name}`` placeholders (an MLproject entry point) declares its parameters:
+    each is substituted (given value, else its default), type-checked, and an unknown --param
+    is refused. A command without placeholders takes any --param as PARAM_<NAME> variables."""
+    declared = command_parameters(project_dir, template)
+    if not declared:
+        return template, dict(params)
+    return render_command(template, declared, params)
 
 
 def _reproduce_plan(ref: str, engine: Engine, store: Store, cfg: ProjectConfig, data: Path | None,
@@ -362,7 +376,11 @@ def _run_spec(engine: Engine, plan: _Plan, work: Path, workdir: str | None,
               labels: Mapping[str, str]) -> RunSpec:
     outputs = _writable_dir(work / "outputs")
     mounts = [Mount(str(outputs), OUTPUTS_DIR)]
-    env = {"DOCKYARD_OUTPUTS": OUTPUTS_DIR, "DOCKYARD_RUN_ID": run_id, **param_env(plan.params)}
+    env = {"DOCKYARD_OUTPUTS": OUTPUTS_DIR, "DOCKYARD_RUN_ID": run_id, **param_env(plan.params),
+           # The image has no .git (the .dockerignore leaves it out) and so no use for a git binary;
+           # dockyard records the commit from the host. Without this, GitPython (which mlflow imports)
+           # prints a 20-line warning about the missing git executable, three times per run.
+           "GIT_PYTHON_REFRESH": "quiet"}
     if plan.data:
         mounts.append(Mount(str(plan.data), DATA_DIR, read_only=True))
         env["DOCKYARD_DATA"] = DATA_DIR

@@ -127,11 +127,55 @@ def test_gpu_without_framework_uses_the_asked_for_cuda_and_says_why() -> None:
     ("framework", "pypi", "cpu_package"),
     [("xgboost", "xgboost", "xgboost-cpu"), ("tensorflow", "tensorflow", "tensorflow-cpu")],
 )
-def test_cpu_target_renames_to_the_cpu_only_package(framework: str, pypi: str, cpu_package: str) -> None:
+def test_cpu_target_never_swaps_in_a_package_that_changes_the_distribution_name(
+    framework: str, pypi: str, cpu_package: str
+) -> None:
     res = _resolve(framework=framework)
 
-    assert res.package_renames == ((pypi, cpu_package),)
-    assert _choice(res, "wheels") == cpu_package
+    # xgboost-cpu installs as "xgboost-cpu": importlib.metadata.version("xgboost") would fail.
+    assert res.package_renames == ()
+    wheels = next(c for c in res.choices if c.what == "wheels")
+    assert wheels.value == pypi
+    assert cpu_package in wheels.why and f"importlib.metadata.version('{pypi}')" in wheels.why
+
+
+@pytest.mark.parametrize(
+    ("framework", "spec", "series", "release"),
+    [
+        ("scikit-learn", ">0.19.1", "1.9", "1.9.1"),  # a lower bound is a range, not a pin
+        ("scikit-learn", ">=1.0", "1.9", "1.9.1"),
+        ("scikit-learn", "~=1.2", "1.9", "1.9.1"),
+        ("scikit-learn", ">=1.5", "1.9", "1.9.1"),  # plan shows what gets installed, not 1.5
+        ("scikit-learn", ">=1.4,<1.6", "1.5", "1.5.2"),
+        ("scikit-learn", "==1.5.1", "1.5", "1.5.1"),
+        ("scikit-learn", "==1.5.*", "1.5", "1.5.2"),
+        ("scikit-learn", "1.6", "1.6", "1.6.1"),  # a bare series in dockyard.yaml pins the series
+        ("xgboost", "<3", "2.1", "2.1.4"),
+        ("keras", ">=3.0", "3", "3.15.1"),
+    ],
+)
+def test_a_specifier_resolves_to_the_newest_known_release_it_admits(
+    framework: str, spec: str, series: str, release: str
+) -> None:
+    res = _resolve(framework=framework, framework_version=spec)
+
+    assert (res.framework_series, res.framework_release) == (series, release)
+    assert _choice(res, "framework") == f"{framework} {release}"
+
+
+def test_a_range_picks_among_releases_that_support_the_python() -> None:
+    # tensorflow 2.21 supports 3.13, 2.19 does not: the installer skips 2.19 only when 2.21 is allowed.
+    assert _resolve(python="3.13", framework="tensorflow", framework_version=">=2.15").framework_release == "2.21.0"
+    with pytest.raises(CompatError) as info:
+        _resolve(python="3.13", framework="tensorflow", framework_version=">=2.15,<2.20")
+    assert "3.13" in info.value.problem and "2.19" in info.value.problem
+
+
+def test_a_range_that_admits_no_known_release_is_refused_with_the_range_named() -> None:
+    with pytest.raises(CompatError) as info:
+        _resolve(framework="scikit-learn", framework_version="<1.0")
+    assert "scikit-learn<1.0" in info.value.problem and "admits no" in info.value.problem
+    assert "scikit-learn>=1.4" in info.value.fix
 
 
 def test_gpu_target_keeps_the_full_xgboost_package() -> None:

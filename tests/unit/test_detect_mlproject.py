@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from dockyard.detect import DetectError, detect
-from dockyard.detect.mlproject import MLProject, find_mlproject, read_mlproject
+from dockyard.detect.mlproject import (
+    MLProject,
+    Param,
+    command_parameters,
+    find_mlproject,
+    read_mlproject,
+    render_command,
+)
+from dockyard.errors import UsageError
 
 
 def read(tmp_path: Path, text: str, name: str = "MLproject") -> MLProject:
@@ -15,16 +23,58 @@ def read(tmp_path: Path, text: str, name: str = "MLproject") -> MLProject:
     return read_mlproject(tmp_path / name, tmp_path)
 
 
-def test_parameter_defaults_are_substituted_and_shell_quoted(tmp_path: Path) -> None:
-    ml = read(
-        tmp_path,
-        "entry_points:\n  main:\n    parameters:\n"
-        "      alpha: {type: float, default: 0.5}\n"
-        "      name: {type: string, default: 'my run'}\n"
-        "      epochs: {type: int, default: 3}\n"
-        '    command: "python train.py --alpha {alpha} --name {name} -e {epochs}"\n',
-    )
-    assert ml.entry_points == {"main": "python train.py --alpha 0.5 --name 'my run' -e 3"}
+MAIN = (
+    "entry_points:\n  main:\n    parameters:\n"
+    "      alpha: {type: float, default: 0.5}\n"
+    "      name: {type: string, default: 'my run'}\n"
+    "      epochs: {type: int, default: 3}\n"
+    '    command: "python train.py --alpha {alpha} --name {name} -e {epochs}"\n'
+)
+
+
+def test_entry_point_keeps_its_template_and_declares_typed_parameters(tmp_path: Path) -> None:
+    ml = read(tmp_path, MAIN)
+
+    assert ml.entry_points == {"main": "python train.py --alpha {alpha} --name {name} -e {epochs}"}
+    assert ml.parameters["main"]["alpha"] == Param("alpha", "float", "0.5")
+    assert ml.parameters["main"]["epochs"] == Param("epochs", "int", "3")
+
+
+def test_run_values_replace_defaults_and_are_shell_quoted(tmp_path: Path) -> None:
+    ml = read(tmp_path, MAIN)
+
+    command, values = render_command(ml.entry_points["main"], ml.parameters["main"], {"alpha": "0.3"})
+
+    assert command == "python train.py --alpha 0.3 --name 'my run' -e 3"
+    assert values == {"alpha": "0.3", "name": "my run", "epochs": "3"}
+
+
+@pytest.mark.parametrize(("given", "words"), [
+    ({"alpah": "0.3"}, ["unknown --param 'alpah'", "alpha (float, default 0.5)", "epochs (int, default 3)"]),
+    ({"alpha": "lots"}, ["alpha='lots'", "float"]),
+    ({"epochs": "2.5"}, ["epochs='2.5'", "int"]),
+])
+def test_bad_params_are_user_errors_that_name_the_declared_ones(tmp_path: Path, given: dict[str, str], words: list[str]) -> None:
+    ml = read(tmp_path, MAIN)
+    with pytest.raises(UsageError) as info:
+        render_command(ml.entry_points["main"], ml.parameters["main"], given)
+    for word in words:
+        assert word in info.value.problem
+
+
+def test_a_required_parameter_must_be_given(tmp_path: Path) -> None:
+    ml = read(tmp_path, "entry_points:\n  main:\n    parameters:\n      data: path\n    command: python s.py {data}\n")
+    with pytest.raises(UsageError, match="'data' has no default"):
+        render_command(ml.entry_points["main"], ml.parameters["main"], {})
+
+
+def test_the_train_command_declares_the_matching_entry_points_parameters(tmp_path: Path) -> None:
+    read(tmp_path, MAIN)
+    declared = command_parameters(tmp_path, "python train.py --alpha {alpha}   --name {name} -e {epochs}")
+    assert set(declared) == {"alpha", "name", "epochs"}
+    assert command_parameters(tmp_path, "python train.py") == {}
+    # A placeholder no MLproject declares is a required string.
+    assert command_parameters(tmp_path, "python other.py {seed}") == {"seed": Param("seed", "string", None)}
 
 
 def test_multiline_command_is_collapsed_to_one_line(tmp_path: Path) -> None:

@@ -30,18 +30,20 @@ def test_optional_dependencies_are_not_installed(tmp_path: Path) -> None:
     assert info.dependencies == ("numpy",)
 
 
-def test_poetry_only_pyproject_gives_a_warning_with_the_export_command(tmp_path: Path) -> None:
+def test_poetry_only_pyproject_is_left_to_the_poetry_reader(tmp_path: Path) -> None:
     info = read(tmp_path, '[tool.poetry]\nname = "m"\n[tool.poetry.dependencies]\npython = "^3.10"\ntorch = "^2.3"\n')
     assert info.dependencies == ()
     assert not info.declares_dependencies
-    assert len(info.warnings) == 1 and "poetry export" in info.warnings[0]
+    assert info.warnings == ()  # detect/poetry.py reads [tool.poetry.dependencies]
 
 
-def test_poetry_only_project_detects_no_dependency_source_but_keeps_the_warning(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.poetry.dependencies]\npython = "^3.10"\nnumpy = "*"\n')
+def test_poetry_only_project_is_read_with_carets_as_pep440(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.poetry.dependencies]\npython = "^3.10"\nnumpy = "^1.26"\n'
+                                             'pandas = "~2.1.0"\nscikit-learn = "*"\n')
     found = detect(tmp_path)
-    assert found.dependency_kind == "none"
-    assert any("tool.poetry.dependencies" in w for w in found.warnings)
+    assert found.dependency_kind == "pyproject"
+    assert found.requirements == ("numpy<2.0,>=1.26", "pandas<2.2.0,>=2.1.0", "scikit-learn")
+    assert found.python_version == "3.10" or found.python_version is not None
 
 
 def test_dynamic_dependencies_give_a_warning(tmp_path: Path) -> None:

@@ -123,6 +123,21 @@ CASES: dict[str, Plan] = {
             Choice("base", "python:3.11-slim", "official slim Python image for CPU targets"),
         ),
     ),
+    "post_build_notebooks_nested_model": _plan(
+        name="lgb-app",
+        framework="lightgbm",
+        system_packages=("libgomp1",),
+        warm_imports=("lightgbm",),
+        serve_predictor=None,
+        serve_model="model.txt",
+        code_files=("README.md", "postBuild"),
+        code_dirs=("model", "notebooks"),
+        model_files=(".dockyard/model",),
+        serve_drop=("*.ipynb", "model/model.txt"),
+        post_build="postBuild",
+        train_command="python model/train.py",
+        labels=(("io.dockyard.framework", "lightgbm"), ("io.dockyard.name", "lgb-app")),
+    ),
 }
 
 

@@ -21,8 +21,9 @@ from ..errors import DockyardError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Containerise ML projects: init, build, train, serve, push, deploy.")
 base_app = typer.Typer(no_args_is_help=True, help="Base images for air-gapped hosts.")
 app.add_typer(base_app, name="base")
-# markup=False: text from projects, docker and servers ("[/bin/sh -c ...]", "[project.scripts]") is never
-# parsed as rich markup; the few styled lines pass markup=True and escape() what they interpolate.
+# markup=False: text from users, projects, docker and error messages is printed as it is
+# ("executor failed running [/bin/sh -c ...]" is not a closing tag). Styling is opt-in, per
+# print(markup=True), and then every piece of data in it goes through escape().
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, emoji=False, soft_wrap=True, markup=False)
 _state: dict[str, Any] = {"debug": False}
@@ -138,8 +139,10 @@ def build(
         check_frozen(path)
     if target not in (None, "train", "serve"):
         raise typer.BadParameter("--target must be train or serve")
+    from ..serving import model_argument
+
     res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
-                        model_file=model, on_line=progress(quiet or as_json), no_cache=no_cache)
+                        model_file=model_argument(model), on_line=progress(quiet or as_json), no_cache=no_cache)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)

@@ -30,6 +30,7 @@ def serve(
     from ..engine import Secret
 
     p = path.resolve()
+    model = serving.model_argument(model)
     if local:
         argv = serving.serve_local(p, model=model, port=port, host="0.0.0.0" if public else "127.0.0.1")
         err.print(f"serving locally on http://127.0.0.1:{port} (Ctrl-C stops)")
@@ -59,5 +60,5 @@ def predict(
     if target.startswith(("http://", "https://")):
         result = serving.predict(target, inputs)
     else:
-        result = serving.predict_local(Path(target), inputs, model=model)
+        result = serving.predict_local(Path(target), inputs, model=serving.model_argument(model))
     sys.stdout.write(json.dumps(result) + "\n")

@@ -8,6 +8,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import CompatError
@@ -27,6 +28,7 @@ class Resolution:
     python: str
     framework: str | None
     framework_series: str | None  # key in the data, e.g. "2.21"
+    framework_release: str | None  # what the installer will pick, e.g. "2.21.0" (see _series)
     target: str  # "cpu" | "gpu"
     cuda: str | None
     base_final: str
@@ -49,25 +51,101 @@ def _pyver(v: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _series(framework: str, version: str | None, data: dict[str, Any]) -> tuple[str, str]:
-    """Map a version like '2.21.0' to its data key, with the reason."""
-    versions: dict[str, Any] = data["frameworks"][framework]["versions"]
-    keys = sorted(versions, key=Version)
-    if not version:
-        return keys[-1], f"no {framework} version pinned: assuming the newest known series {keys[-1]}"
+def framework_specifier(text: str | None) -> SpecifierSet:
+    """``framework_version`` -> a PEP 440 specifier. A requirement's specifier (``>0.19.1``,
+    ``>=1.0,<2``, ``~=1.2``, ``==1.4.2``) stays as it is; a bare version from dockyard.yaml is a
+    pin: ``1.4.2`` -> ``==1.4.2``, ``1.4`` -> ``==1.4.*``."""
+    text = (text or "").strip()
+    if not text:
+        return SpecifierSet()
     try:
-        wanted = Version(version)
-    except InvalidVersion as exc:
-        raise CompatError(f"{framework} version {version!r} is not a version", "pin it like 2.3.1") from exc
-    for key in reversed(keys):
-        k = Version(key)
-        if wanted.release[: len(k.release)] == k.release:
-            return key, f"{framework} {version} from the project's requirements"
-    if wanted > Version(keys[-1]):
-        return keys[-1], f"{framework} {version} is newer than the data ({keys[-1]}): using {keys[-1]}'s constraints"
+        version = Version(text)
+    except InvalidVersion:
+        pass
+    else:
+        return SpecifierSet(f"=={version.public}" if len(version.release) >= 3 else f"=={text}.*")
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier as exc:
+        raise CompatError(
+            f"framework version {text!r} is not a version (nor a version range)",
+            "write it like 2.3.1, 2.3 or >=2.3,<3",
+        ) from exc
+
+
+def _candidates(key: str, latest: str) -> list[Version]:
+    """Releases of one series that may exist, newest first: the known latest and every patch
+    below it (``1.5`` with latest ``1.5.2`` -> 1.5.2, 1.5.1, 1.5.0)."""
+    top = Version(latest)
+    series = Version(key).release
+    if len(series) == 1:  # a major-only series (keras "3"): minors and patches below latest
+        return [Version(f"{top.major}.{m}.{p}") for m in range(top.minor, -1, -1)
+                for p in range(top.micro if m == top.minor else 20, -1, -1)]
+    return [Version(".".join(map(str, (*series, p)))) for p in range(top.micro, -1, -1)]
+
+
+def _version_or_none(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+@dataclass(frozen=True)
+class _Pick:
+    series: str
+    release: str  # what uv will install, as far as the data knows
+    why: str
+
+
+def _series(framework: str, version: str | None, data: dict[str, Any], python: str | None = None) -> _Pick:
+    """The release the installer will pick for this specifier, and its series in the data.
+
+    Like the resolver, the newest known release the specifier admits wins, among series that
+    support ``python`` when any admitted one does (uv skips releases whose Requires-Python
+    excludes the interpreter)."""
+    versions: dict[str, Any] = data["frameworks"][framework]["versions"]
+    keys = sorted(versions, key=Version, reverse=True)
+    spec = framework_specifier(version)
+    shown = f"{framework}{spec}" if str(spec) else framework
+    named = [v for v in (_version_or_none(x.version.removesuffix(".*")) for x in spec) if v is not None]
+    admitted: list[tuple[str, Version]] = []
+    for key in keys:
+        prefix = Version(key).release
+        # A release the project names itself counts even when newer than the data's latest patch.
+        mine = [v for v in named if v.release[: len(prefix)] == prefix]
+        candidates = sorted({*_candidates(key, versions[key]["latest"]), *mine}, reverse=True)
+        found = next((c for c in candidates if spec.contains(c)), None)
+        if found is not None:
+            admitted.append((key, found))
+    if python is not None:
+        fitting = [(k, v) for k, v in admitted if _pyver(versions[k]["python"][0]) <= _pyver(python)
+                   <= _pyver(versions[k]["python"][1])]
+        admitted = fitting or admitted
+    newest_known = Version(versions[keys[0]]["latest"])
+    later = [Version(f"{newest_known.major}.{newest_known.minor + 1}.0"), Version(f"{newest_known.major + 1}.0.0")]
+    beyond = any(spec.contains(v) for v in [*later, *(v for v in named if v > newest_known)])
+    if admitted:
+        key, release = admitted[0]
+        if not str(spec):
+            why = f"no {framework} version pinned: the installer takes the newest release ({release} when this data was written)"
+        elif spec.contains(release) and "==" in str(spec) and len(spec) == 1 and "*" not in str(spec):
+            why = f"{shown} from the project's requirements"
+        else:
+            why = f"{shown} from the project's requirements admits {release}, the newest release dockyard knows it allows"
+        if beyond and str(spec):
+            why += " (a newer one may be installed if released since)"
+        return _Pick(key, str(release), why)
+    if beyond:
+        key = keys[0]
+        return _Pick(key, f"{spec} (newer than {newest_known})",
+                     f"{shown} admits only releases newer than the data ({newest_known}): using {key}'s constraints")
+    oldest = Version(versions[keys[-1]]["latest"]).base_version
     raise CompatError(
-        f"{framework} {version} is older than any release dockyard knows ({keys[0]}..{keys[-1]})",
-        f"pin {framework}>={keys[0]}, or remove `framework:` from dockyard.yaml to skip compatibility checks",
+        f"{shown} admits no {framework} release dockyard knows ({keys[-1]} ({oldest})..{newest_known}): "
+        "every release it allows is older",
+        f"allow {framework}>={keys[-1]} in the project's requirements, or remove `framework:` from dockyard.yaml "
+        "to skip compatibility checks",
     )
 
 
@@ -90,7 +168,7 @@ def resolve(
         nearest = min(supported, key=lambda s: abs(_pyver(s)[1] - _pyver(python)[1]))
         raise CompatError(f"Python {python} is not supported (supported: {', '.join(supported)})", f'set python: "{nearest}"')
     choices.append(Choice("python", python, "from dockyard.yaml"))
-    series = None
+    series = release = None
     spec: dict[str, Any] = {}
     fw: dict[str, Any] = {}
     if framework:
@@ -99,9 +177,10 @@ def resolve(
                 f"unknown framework {framework!r}", f"use one of: {', '.join(sorted(data['frameworks']))}, or leave it unset"
             )
         fw = data["frameworks"][framework]
-        series, why = _series(framework, framework_version, data)
+        pick = _series(framework, framework_version, data, python)
+        series, release = pick.series, pick.release
         spec = fw["versions"][series]
-        choices.append(Choice("framework", f"{framework} {series}", why))
+        choices.append(Choice("framework", f"{framework} {release}", pick.why))
         _check_python(framework, series, python, fw)
     target = "gpu" if gpu else "cpu"
     cuda_version = None
@@ -127,8 +206,13 @@ def resolve(
             indexes.append(fw["cpu_index"])
             choices.append(Choice("wheels", "torch CPU", "CPU target: CPU-only torch wheels (no ~2.7 GB of CUDA libraries)"))
         if fw.get("cpu_package"):
-            renames.append((fw["pypi"], fw["cpu_package"]))
-            choices.append(Choice("wheels", fw["cpu_package"], f"CPU target: {fw['cpu_package']} has no CUDA libraries"))
+            # Never swapped: the CPU build is another distribution, so importlib.metadata.version()
+            # of the name the project declared would raise PackageNotFoundError in user code.
+            choices.append(Choice(
+                "wheels", fw["pypi"],
+                f"not swapped for {fw['cpu_package']}: it installs under another name, so "
+                f"importlib.metadata.version({fw['pypi']!r}) (BentoML's save_model calls it) would fail; "
+                f"list {fw['cpu_package']} in the requirements yourself if nothing needs that"))
     if base_image:
         final = builder = base_image
         # The override replaces the base choices made above; show only the one that holds.
@@ -138,6 +222,7 @@ def resolve(
         python=python,
         framework=framework,
         framework_series=series,
+        framework_release=release,
         target=target,
         cuda=cuda_version,
         base_final=final,
@@ -200,5 +285,15 @@ def _cpu_bases(python: str, data: dict[str, Any], local: frozenset[str], choices
             choices.append(Choice("builder", builder, "local build base with binutils (strips shared libraries)"))
         return local_final, builder
     final = cpu["final"].format(python=python)
-    choices.append(Choice("base", final, "official slim Python image for CPU targets"))
+    choices.append(Choice("base", final, "official slim Python image for CPU targets" + _offline_note(python)))
     return final, cpu["builder"].format(python=python)
+
+
+def _offline_note(python: str) -> str:
+    """What to do when the engine cannot pull the official image (no registry access)."""
+    debian = json.loads(resources.files("dockyard.compat").joinpath("bases.json").read_text())["debian"]
+    if python in debian:
+        return (f"; not on this engine: the build pulls it, or run `dockyard base bootstrap --python {python}` "
+                f"first to make a local one from Debian {debian[python]['suite']}")
+    return (f"; not on this engine: the build pulls it. No Debian suite ships Python {python} as python3, so "
+            f"`dockyard base bootstrap` cannot make it offline (it can make {', '.join(sorted(debian))})")

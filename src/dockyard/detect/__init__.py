@@ -8,15 +8,20 @@ Dependency source: an ordered priority list, the first that applies wins
 
 1. ``uv.lock``: a full lock; the build runs ``uv sync --frozen``.
 2. ``pyproject.toml`` with a non-empty ``[project].dependencies``: the project's own declaration.
-3. The ``python_env`` / ``conda_env`` file an MLflow ``MLproject`` names: the project says this is
+3. Poetry: ``poetry.lock`` (main group) or ``[tool.poetry.dependencies]``.
+4. Pipenv: ``Pipfile.lock`` (default group) or ``Pipfile``.
+5. The ``python_env`` / ``conda_env`` file an MLflow ``MLproject`` names: the project says this is
    how it runs, which beats guessing from file names.
-4. ``requirements.txt`` (else ``requirements/*.txt``, ``requirements-*.txt``; main files before
+6. ``requirements.txt`` (else ``requirements/*.txt``, ``requirements-*.txt``; main files before
    dev/test ones): plain pip input.
-5. ``environment.yml`` / ``environment.yaml`` / ``conda.yaml`` / ``conda.yml``: conda names must be
-   mapped to PyPI, which can lose packages, so it comes last.
-6. ``pyproject.toml`` with an empty ``[project].dependencies`` (the project installs itself).
+7. ``setup.cfg`` / ``setup.py`` ``install_requires`` (read, never run).
+8. ``environment.yml`` / ``environment.yaml`` / ``conda.yaml`` / ``conda.yml``: conda names must be
+   mapped to PyPI, which can lose packages, so it comes late.
+9. ``pyproject.toml`` with an empty ``[project].dependencies`` (the project installs itself).
 
-Otherwise the kind is ``"none"``.
+Otherwise the kind is ``"none"``, and the frameworks the code imports are installed.
+Beside dependencies (repo2docker's conventions): ``apt.txt`` adds system packages, ``postBuild``
+is run at build time as the image user, ``runtime.txt`` pins Python.
 """
 
 from __future__ import annotations
@@ -28,12 +33,16 @@ from types import MappingProxyType
 from typing import Any
 
 from dockyard.errors import DetectError
+from dockyard.runtime.contract import model_format
 
 from ._files import Reason, rel
+from . import pipenv, poetry, setuptools
+from .apt import read_apt
 from .conda import find_conda_files, read_conda_env
 from .entrypoints import find_serve_entry, find_train_command
 from .imports import FRAMEWORKS, ImportScan, frameworks_from_requirements, scan_imports
 from .mlproject import MLProject, find_mlproject, read_mlproject, read_python_env
+from .postbuild import read_post_build
 from .pyproject import PyprojectInfo, read_pyproject
 from .python_version import DEFAULT_PYTHON_CANDIDATES, choose_python, parse_minor
 from .requirements import find_requirements_files, is_dev_requirements, parse_requirements_file
@@ -53,8 +62,11 @@ __all__ = [
 DEPENDENCY_PRIORITY: tuple[str, ...] = (
     "uv.lock",
     "pyproject.toml [project].dependencies",
+    "poetry.lock/[tool.poetry]",
+    "Pipfile.lock/Pipfile",
     "MLproject python_env/conda_env",
     "requirements*.txt",
+    "setup.cfg/setup.py install_requires",
     "environment.yml/conda.yaml",
     "pyproject.toml (no dependencies)",
 )
@@ -68,7 +80,7 @@ class Detection:
     requirements: tuple[str, ...]  # PEP 508, normalised names: what will be installed
     python_version: str | None  # "3.11", or None when nothing says
     frameworks: tuple[str, ...]  # canonical names, see imports.FRAMEWORKS
-    framework_versions: Mapping[str, str]  # pinned / lower-bound versions from requirements
+    framework_versions: Mapping[str, str]  # version specifiers from requirements (">0.19.1", "==1.4.2")
     train_command: str | None
     serve_entry: str | None  # "predict.py:Predictor" or a model file/folder path
     entry_points: Mapping[str, str]  # MLproject entry point name -> rendered command
@@ -80,6 +92,10 @@ class Detection:
     project_name: str | None = None  # from pyproject [project].name or MLproject name
     dependency_files: tuple[str, ...] = field(default=())  # every file read for dependencies (-r includes)
     primary_framework: str | None = None  # the one the image is built around (see _primary)
+    inferred_requirements: bool = False  # no dependency file: requirements are the imported frameworks
+    system_packages: tuple[str, ...] = ()  # from apt.txt
+    post_build: str | None = None  # repo2docker's postBuild script, project-relative
+    post_build_needs_root: str | None = None  # the first line of it that needs root
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -93,6 +109,9 @@ class Detection:
             "python_version": self.python_version,
             "frameworks": list(self.frameworks),
             "primary_framework": self.primary_framework,
+            "inferred_requirements": self.inferred_requirements,
+            "system_packages": list(self.system_packages),
+            "post_build": self.post_build,
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
             "serve_entry": self.serve_entry,
@@ -117,6 +136,7 @@ class _Source:
     lock_requires_python: tuple[str, str] | None = None
     warnings: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
+    inferred: bool = False  # requirements guessed from imports (no dependency file)
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,8 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         candidates=python_candidates,
     )
     scan = scan_imports(project_dir)
+    if source.kind == "none" and scan.frameworks:
+        source = _inferred_source(scan, source)
     frameworks, versions, fw_reasons = _frameworks(scan, source)
     entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
     train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
@@ -158,6 +180,9 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     if primary is not None:
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
     reasons += [r for r in (train.reason, serve.reason) if r is not None]
+    apt_packages, apt_warnings, apt_reason = read_apt(project_dir)
+    post_build = read_post_build(project_dir)
+    reasons += [r for r in (apt_reason, post_build.reason if post_build else None) if r is not None]
     if ctx.mlproject:
         reasons += ctx.mlproject.reasons
     warnings = [
@@ -167,7 +192,9 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *python.warnings,
         *scan.warnings,
         *serve.warnings,
+        *apt_warnings,
     ]
+    warnings += _other_tools(project_dir)
     if scan.truncated:
         warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
     return Detection(
@@ -187,6 +214,10 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         project_name=_project_name(ctx),
         dependency_files=source.files,
         primary_framework=primary,
+        inferred_requirements=source.inferred,
+        system_packages=apt_packages,
+        post_build=post_build.file if post_build else None,
+        post_build_needs_root=post_build.needs_root if post_build else None,
     )
 
 
@@ -244,6 +275,36 @@ def _pyproject_source(info: PyprojectInfo) -> _Source:
     return _Source(
         kind="pyproject", file=info.file, requirements=info.dependencies, files=(info.file,), reasons=info.reasons
     )
+
+
+def _from_poetry(ctx: _Context) -> _Source | None:
+    found = poetry.read_poetry(ctx.project_dir) if ctx.pyproject is not None else None
+    if found is None:
+        return None
+    files = (found.file, "pyproject.toml") if found.locked else (found.file,)
+    return _Source(kind="pyproject", file="pyproject.toml", requirements=found.requirements, files=files,
+                   lock_requires_python=("pyproject.toml", found.python) if found.python else None,
+                   warnings=found.warnings, reasons=(poetry.reason(found),))
+
+
+def _from_pipenv(ctx: _Context) -> _Source | None:
+    found = pipenv.read_pipenv(ctx.project_dir)
+    if found is None:
+        return None
+    files = (found.file, "Pipfile") if found.locked and (ctx.project_dir / "Pipfile").is_file() else (found.file,)
+    env_python = (found.file, f"=={found.python}.*" if found.python.count(".") == 1 else f"=={found.python}") \
+        if found.python else None
+    return _Source(kind="requirements", file=found.file, requirements=found.requirements, files=files,
+                   env_python=env_python, warnings=found.warnings, reasons=(pipenv.reason(found),))
+
+
+def _from_setuptools(ctx: _Context) -> _Source | None:
+    found = setuptools.read_setuptools(ctx.project_dir)
+    if found is None:
+        return None
+    return _Source(kind="requirements", file=found.file, requirements=found.requirements, files=(found.file,),
+                   lock_requires_python=(found.file, found.python_requires) if found.python_requires else None,
+                   warnings=found.warnings, reasons=(setuptools.reason(found),))
 
 
 def _from_mlproject_env(ctx: _Context) -> _Source | None:
@@ -323,12 +384,29 @@ def _conda_source(path: Path, project_dir: Path, named_by: str) -> _Source:
     )
 
 
+def _inferred_source(scan: ImportScan, none: _Source) -> _Source:
+    """No dependency file, but the code imports frameworks: install them (their import names'
+    distributions are named like the frameworks), or the run fails with ModuleNotFoundError.
+    Planning pins them to the release compat/ expects, so the plan shows the version."""
+    names = tuple(scan.frameworks)
+    files = sorted({f for fw in names for f in scan.frameworks[fw]})
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    why = Reason(
+        f"requirements inferred from imports: {', '.join(names)}",
+        f"no dependency file; imported in {', '.join(files[:3])}{more} (add a requirements.txt to choose versions)",
+    )
+    return replace(none, requirements=names, inferred=True, reasons=(*none.reasons, why))
+
+
 # The priority list itself, in DEPENDENCY_PRIORITY order: the first finder that returns wins.
 _FINDERS: tuple[Callable[[_Context], _Source | None], ...] = (
     _from_uv_lock,
     _from_pyproject,
+    _from_poetry,
+    _from_pipenv,
     _from_mlproject_env,
     _from_requirements,
+    _from_setuptools,
     _from_conda,
     _from_pyproject_without_dependencies,
 )
@@ -338,11 +416,15 @@ def _ignored_files(ctx: _Context, chosen: _Source) -> list[str]:
     """Other dependency files present, so ``plan`` can say they were not used."""
     candidates = [p for p in (ctx.project_dir / "uv.lock", ctx.project_dir / "pyproject.toml") if p.is_file()]
     candidates += find_requirements_files(ctx.project_dir) + find_conda_files(ctx.project_dir)
+    candidates += [p for p in (ctx.project_dir / n for n in _OTHER_DEPENDENCY_FILES) if p.is_file()]
     used = set(chosen.files)
     # With a uv.lock the pyproject is part of the same source.
     if chosen.kind == "uv-lock":
         used.add(rel(ctx.project_dir / "pyproject.toml", ctx.project_dir))
     return [name for name in (rel(p, ctx.project_dir) for p in candidates) if name not in used]
+
+
+_OTHER_DEPENDENCY_FILES = ("poetry.lock", "Pipfile.lock", "Pipfile", "setup.cfg", "setup.py")
 
 
 def _requires_python(ctx: _Context, source: _Source) -> tuple[str, str] | None:
@@ -364,9 +446,24 @@ def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dic
             why.append(f"imported in {', '.join(files[:3])}{more}")
         if fw in from_reqs:
             why.append(f"listed in {source.file}")
-        what = f"framework: {fw}" + (f" {versions[fw]}" if fw in versions else "")
+        what = f"framework: {fw}" + (versions[fw] if fw in versions else "")
         reasons.append(Reason(what, "; ".join(why)))
     return tuple(names), versions, reasons
+
+
+# Other tools' project files: not translated (yet), but never skipped silently.
+OTHER_TOOL_FILES: tuple[tuple[str, str], ...] = (
+    ("cog.yaml", "Cog"), ("bentofile.yaml", "BentoML"), ("bentofile.yml", "BentoML"),
+)
+
+
+def _other_tools(project_dir: Path) -> list[str]:
+    return [
+        f"{name} ({tool}'s build file) was seen but not read: dockyard does not translate it; check that "
+        "dockyard.yaml's python, system_packages, train and serve say what it says"
+        for name, tool in OTHER_TOOL_FILES
+        if (project_dir / name).is_file()
+    ]
 
 
 def _project_name(ctx: _Context) -> str | None:
@@ -375,19 +472,6 @@ def _project_name(ctx: _Context) -> str | None:
     return ctx.mlproject.name if ctx.mlproject else None
 
 
-# A saved model's format names its framework; ranks break ties when there is no model file.
-_MODEL_FRAMEWORK = {
-    ".onnx": "onnxruntime",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".keras": "keras",
-    ".h5": "tensorflow",
-    ".ubj": "xgboost",
-    ".bst": "xgboost",
-    ".joblib": "scikit-learn",
-    ".pkl": "scikit-learn",
-    ".txt": "lightgbm",
-}
 # scikit-learn last: deep-learning projects import it for metrics and splits.
 _PRIMARY_ORDER = ("torch", "tensorflow", "keras", "xgboost", "lightgbm", "onnxruntime", "onnx", "scikit-learn")
 
@@ -396,7 +480,8 @@ def _primary(frameworks: tuple[str, ...], serve_entry: str | None) -> tuple[str 
     if not frameworks:
         return None, ""
     if serve_entry and ":" not in serve_entry:
-        implied = _MODEL_FRAMEWORK.get(Path(serve_entry).suffix.lower())
+        fmt = model_format(serve_entry)  # a saved model's format names its framework
+        implied = fmt.framework if fmt else None
         if implied == "onnxruntime" and implied not in frameworks and "onnx" in frameworks:
             implied = "onnx"
         if implied in frameworks:

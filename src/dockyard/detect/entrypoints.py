@@ -1,7 +1,10 @@
 """How the project trains and how it serves.
 
 Train command, first match wins: MLproject ``main`` entry point (the project said so) ->
-``train.py`` -> ``train/__main__.py`` -> ``src/train.py`` / ``scripts/train.py``.
+``train.py`` -> ``train/__main__.py`` -> what the project names (a run line in the README, a
+``[project.scripts]`` entry named *train*, a Makefile ``train:`` target) -> conventional subfolders
+(``src/``, ``model/``, ``scripts/``, ``training/`` train.py or train_model.py). None found is
+reported with what was looked for and how to set one.
 
 Serve entry: a class with both ``setup`` and ``predict`` methods in ``predict.py``,
 ``predictor.py`` or ``serve.py`` (found with ``ast``, never imported) -> ``predict.py:Predictor``;
@@ -11,34 +14,44 @@ otherwise a saved model file in the project root, ``model/``, ``models/`` or ``a
 from __future__ import annotations
 
 import ast
+import re
+import shlex
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from dockyard.runtime.contract import MODEL_FORMATS, looks_like_model
 
 from ._files import Reason
 
 PREDICTOR_FILES: tuple[str, ...] = ("predict.py", "predictor.py", "serve.py")
 MODEL_DIRS: tuple[str, ...] = (".", "model", "models", "artifacts")
-# Most specific formats first: a portable ONNX file beats a pickle of the same model.
-MODEL_SUFFIXES: tuple[str, ...] = (
-    ".onnx",
-    ".keras",
-    ".ubj",
-    ".joblib",
-    ".pt",
-    ".pth",
-    ".safetensors",
-    ".h5",
-    ".pkl",
-    ".pickle",
-    ".bst",
-    ".txt",
-)
+# Saved-model formats a serve entry can be, most specific first (a portable ONNX file beats a
+# pickle of the same model): those of the one registry (runtime/contract.py) that name a framework.
+MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in MODEL_FORMATS if f.framework for s in f.suffixes)
+# Conventional places, first match wins: the root, then the subfolders real projects use.
 _TRAIN_SCRIPTS: tuple[tuple[str, str], ...] = (
     ("train.py", "python train.py"),
     ("train/__main__.py", "python -m train"),
     ("src/train.py", "python src/train.py"),
+    ("model/train.py", "python model/train.py"),
     ("scripts/train.py", "python scripts/train.py"),
+    ("train_model.py", "python train_model.py"),
+    ("scripts/train_model.py", "python scripts/train_model.py"),
+    ("src/train_model.py", "python src/train_model.py"),
+    ("training/train.py", "python training/train.py"),
+)
+LOOKED_FOR = (
+    "MLproject entry point main, train.py, train/__main__.py, src/, model/, scripts/, training/ "
+    "train.py or train_model.py, a `python|uv run ...train...py` line in the README, a [project.scripts] "
+    "entry named *train*, a Makefile train: target"
+)
+README_FILES = ("README.md", "README.rst", "README.txt", "README")
+# `uv run model/train.py`, `python3 src/train.py --epochs 3`, `python -m pkg.train`, `poetry run python x.py`
+_RUN_LINE = re.compile(
+    r"(?:^|[\s`$>])(?:uv run|poetry run|pipenv run|pdm run)?\s*(?:python3?(?:\.\d+)?\s+)?"
+    r"(?:-m\s+(?P<module>[A-Za-z_][\w.]*train[\w.]*)|(?P<script>[\w./-]*train[\w-]*\.py))(?P<args>[^`\n]*)"
 )
 
 
@@ -55,10 +68,96 @@ def find_train_command(
     if mlproject_entries and "main" in mlproject_entries:
         command = mlproject_entries["main"]
         return Found(command, Reason(f"train: {command}", f"{mlproject_file} entry point 'main'"))
-    for script, command in _TRAIN_SCRIPTS:
+    for script, command in _TRAIN_SCRIPTS[:2]:
         if (project_dir / script).is_file():
             return Found(command, Reason(f"train: {command}", f"{script} exists"))
-    return Found(None, None)
+    for finder in (_from_readme, _from_project_scripts, _from_makefile):
+        found = finder(project_dir)
+        if found is not None:
+            return found
+    for script, command in _TRAIN_SCRIPTS[2:]:
+        if (project_dir / script).is_file():
+            return Found(command, Reason(f"train: {command}", f"{script} exists"))
+    return Found(None, Reason("train: none found", f"looked for {LOOKED_FOR}; set one in dockyard.yaml: "
+                                                    "train: {command: python path/to/train.py}"))
+
+
+def _from_readme(project_dir: Path) -> Found | None:
+    """A run line the README shows, when the script (or module) it names exists."""
+    for name in README_FILES:
+        path = project_dir / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(errors="replace")[:200_000]
+        except OSError:
+            continue
+        for match in _RUN_LINE.finditer(text):
+            script, module = match.group("script"), match.group("module")
+            args = match.group("args").strip().rstrip("\\").strip()
+            args = args if args and not args.startswith(("#", "|", "&", ">")) else ""
+            if script and (project_dir / script.removeprefix("./")).is_file():
+                command = " ".join(["python", script.removeprefix("./"), args]).strip()
+            elif module and _module_exists(project_dir, module):
+                command = " ".join(["python -m", module, args]).strip()
+            else:
+                continue
+            return Found(command, Reason(f"train: {command}", f"the run line in {name}: {match.group(0).strip()}"))
+    return None
+
+
+def _module_exists(project_dir: Path, module: str) -> bool:
+    rel = Path(*module.split("."))
+    return any((project_dir / root / rel).with_suffix(".py").is_file() or (project_dir / root / rel / "__main__.py").is_file()
+               for root in (".", "src"))
+
+
+def _from_project_scripts(project_dir: Path) -> Found | None:
+    """``[project.scripts] train = "pkg.train:main"``: call the function (the project is not
+    installed as a package in the image, its code is copied to /app)."""
+    path = project_dir / "pyproject.toml"
+    if not path.is_file():
+        return None
+    try:
+        scripts = tomllib.loads(path.read_text()).get("project", {}).get("scripts", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    for name, target in scripts.items() if isinstance(scripts, dict) else ():
+        if "train" not in name.lower() or not isinstance(target, str) or ":" not in target:
+            continue
+        module, _, func = target.partition(":")
+        module, func = module.strip(), func.strip().split()[0] if func.strip() else "main"
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", module) or not re.fullmatch(r"[A-Za-z_][\w.]*", func):
+            continue
+        in_src = not (project_dir / Path(*module.split("."))).exists() and (project_dir / "src").is_dir()
+        call = f"import sys; from {module} import {func.split('.')[0]} as f; sys.exit(f())"
+        command = ("PYTHONPATH=/app/src:$PYTHONPATH " if in_src else "") + f"python -c {shlex.quote(call)}"
+        return Found(command, Reason(f"train: {command}", f"[project.scripts] {name} = {target!r} in pyproject.toml"))
+    return None
+
+
+def _from_makefile(project_dir: Path) -> Found | None:
+    """The first python command of a Makefile ``train:`` target (make itself is not in the image)."""
+    path = project_dir / "Makefile"
+    if not path.is_file():
+        return None
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for i, line in enumerate(lines):
+        if not re.match(r"^train\s*:", line):
+            continue
+        for recipe in lines[i + 1:]:
+            if not recipe.startswith("\t"):
+                break
+            text = recipe.strip().lstrip("@-").strip()
+            text = re.sub(r"^(uv run|poetry run|pipenv run|pdm run)\s+(python3?\s+)?", "python ", text)
+            text = re.sub(r"^python3(\.\d+)?\s", "python ", text)
+            text = re.sub(r"^\$\(PYTHON\)\s", "python ", text)
+            if text.startswith("python ") and "$(" not in text:
+                return Found(text, Reason(f"train: {text}", "the train: target of the Makefile"))
+    return None
 
 
 def find_serve_entry(project_dir: Path) -> Found:
@@ -130,19 +229,7 @@ def _suffix_rank(path: Path) -> int:
 
 
 def _is_model_file(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if suffix not in MODEL_SUFFIXES:
+    if path.suffix.lower() not in MODEL_SUFFIXES or not looks_like_model(str(path)):
         return False
-    if suffix == ".txt":  # only a LightGBM/XGBoost text booster, never requirements.txt
-        return _is_text_booster(path)
     # .h5 is also plain HDF5 data: only a file named like a model counts.
-    return suffix != ".h5" or "model" in path.stem.lower()
-
-
-def _is_text_booster(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(64)
-    except OSError:
-        return False
-    return head.startswith((b"tree\n", b"version=", b"booster["))
+    return path.suffix.lower() != ".h5" or "model" in path.stem.lower()

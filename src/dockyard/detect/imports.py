@@ -16,7 +16,6 @@ from types import MappingProxyType
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 # Canonical framework names, in the order results are reported.
 FRAMEWORKS: tuple[str, ...] = (
@@ -181,7 +180,9 @@ def _top_level_imports(tree: ast.AST) -> set[str]:
 
 
 def frameworks_from_requirements(requirements: Iterable[str]) -> dict[str, str | None]:
-    """Framework -> pinned or lower-bound version (None when unversioned), from PEP 508 strings."""
+    """Framework -> its version specifier (``>0.19.1``, ``==1.4.2``, ``>=1.0,<2``; None when
+    unversioned), from PEP 508 strings. A range stays a range: compat/ decides which release the
+    installer picks from it, never the lower bound."""
     out: dict[str, str | None] = {}
     for text in requirements:
         try:
@@ -191,23 +192,21 @@ def frameworks_from_requirements(requirements: Iterable[str]) -> dict[str, str |
         framework = PACKAGE_FRAMEWORK.get(canonicalize_name(req.name))
         if framework is None:
             continue
-        version = _version_of(req)
+        spec = None if canonicalize_name(req.name) in _OTHER_VERSIONING else _specifier_of(req)
         if out.get(framework) is None:
-            out[framework] = version
+            out[framework] = spec
     return {fw: out[fw] for fw in FRAMEWORKS if fw in out}
 
 
-def _version_of(req: Requirement) -> str | None:
-    """``==2.3.1+cpu`` -> ``2.3.1``; ``>=1.4`` / ``~=1.4`` -> ``1.4``; ``==2.3.*`` -> ``2.3``."""
-    best: str | None = None
-    for spec in req.specifier:
-        if spec.operator in ("==", "===", ">=", "~=", ">"):
-            value = spec.version.removesuffix(".*")
-            try:
-                value = Version(value).public
-            except InvalidVersion:
-                continue
-            if spec.operator in ("==", "==="):
-                return value  # an exact pin beats any bound
-            best = best or value
-    return best
+# Distributions of a framework that number their releases their own way.
+_OTHER_VERSIONING = frozenset({"tf-keras", "tf-nightly", "sklearn"})
+
+
+def _specifier_of(req: Requirement) -> str | None:
+    """The requirement's specifier without local labels (``==2.3.1+cpu`` -> ``==2.3.1``: the
+    label names a wheel build, not another release), comma-joined in a stable order."""
+    parts = []
+    for spec in sorted(req.specifier, key=str):
+        version = spec.version.split("+", 1)[0]
+        parts.append(f"{spec.operator}{version}")
+    return ",".join(parts) or None

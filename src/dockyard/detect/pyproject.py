@@ -1,7 +1,7 @@
 """``pyproject.toml``: PEP 621 ``[project].dependencies`` and ``requires-python``.
 
-Only the static PEP 621 table is read. A Poetry-only file (``[tool.poetry.dependencies]`` and no
-``[project].dependencies``) gives a warning rather than a guess at Poetry's caret syntax.
+Only the static PEP 621 table is read here; Poetry's ``[tool.poetry.dependencies]`` is read by
+``poetry.py``.
 """
 
 from __future__ import annotations
@@ -49,12 +49,6 @@ def read_pyproject(path: Path, project_dir: Path) -> PyprojectInfo:
                 f"{name}: [project].dependencies is dynamic, so dockyard cannot read it; "
                 "list them statically or add a requirements.txt"
             )
-        elif _poetry_dependencies(data):
-            warnings.append(
-                f"{name}: dependencies are only in [tool.poetry.dependencies], which dockyard does not "
-                "read; run 'poetry export -f requirements.txt -o requirements.txt' or move them to "
-                "[project].dependencies"
-            )
 
     requires_python = project.get("requires-python")
     if requires_python is not None and not isinstance(requires_python, str):
@@ -94,12 +88,3 @@ def _dependencies(raw: Any, name: str) -> tuple[str, ...]:
                 "write it as a PEP 508 requirement such as 'numpy>=1.26'",
             ) from None
     return tuple(out)
-
-
-def _poetry_dependencies(data: dict[str, Any]) -> bool:
-    poetry = data.get("tool", {}).get("poetry", {})
-    if not isinstance(poetry, dict):
-        return False
-    deps = poetry.get("dependencies", {})
-    # 'python' alone in Poetry's table is a constraint, not a package.
-    return isinstance(deps, dict) and any(key != "python" for key in deps)

@@ -42,9 +42,18 @@ def render_dockerfile(plan: Plan, *, version: str = "0") -> str:
     stages = [
         _header(plan, version),
         _builder(plan),
+        _runtime_base(plan),
+        _bytecode(plan),
+    ] if plan.system_packages else [
+        _header(plan, version),
+        _builder(plan),
         _bytecode(plan),
         _runtime_base(plan),
     ]
+    if plan.post_build:
+        stages.append(_post_build(plan))
+    if plan.serve_drop:
+        stages.append(_serve_code(plan))
     train, serve = _train_stage(plan), _serve_stage(plan)
     # The last stage is what a plain `docker build` of the ejected file produces.
     stages += [train, serve] if plan.default_target == "serve" else [serve, train]
@@ -166,6 +175,14 @@ def _bytecode(plan: Plan) -> list[str]:
     file mtimes can never make them stale."""
     argv = [f"{VENV}/bin/python", "-m", "dockyard_runtime.bytecode", "--out", "/bytecode",
             "--all", RUNTIME_DIR, "--imported", VENV, "--", *plan.warm_imports]
+    # Importing the framework needs its system libraries (LightGBM dlopens libgomp.so.1): with
+    # any, start from the stage that installed them, else from the builder (built in parallel).
+    if plan.system_packages:
+        return [
+            *_COPIED_FROM_ONLY,
+            "FROM runtime-base AS bytecode",
+            f"RUN {shell_join(argv)}",
+        ]
     return [
         *_COPIED_FROM_ONLY,
         "FROM builder AS bytecode",
@@ -209,12 +226,55 @@ def _runtime_base(plan: Plan) -> list[str]:
 
 
 def _code(plan: Plan) -> list[str]:
+    if plan.post_build:  # the code as the project's postBuild left it
+        return [f"WORKDIR {APP_DIR}", f"COPY --from=post-build {APP_DIR} {APP_DIR}"]
+    return _project_code(plan)
+
+
+def _post_build(plan: Plan) -> list[str]:
+    """repo2docker's postBuild, run once over a copy of the code: as the image user (the code is
+    theirs to change in this stage only; COPY --from gives root-owned files to the images), or as
+    root when dockyard.yaml says post_build_as_root. Only what it writes under /app is kept."""
+    user = "0:0" if plan.post_build_root else f"{USER_UID}:{USER_UID}"
+    chown = "" if plan.post_build_root else f"--chown={USER_UID}:{USER_UID} "
+    lines = [*_COPIED_FROM_ONLY, "FROM runtime-base AS post-build"]
+    if not plan.post_build_root:  # the script may create files in the project folder itself
+        lines.append(f"RUN install -d -o {USER_UID} -g {USER_UID} {APP_DIR}")
+    lines.append(f"WORKDIR {APP_DIR}")
+    lines += [ln.replace("COPY ", f"COPY {chown}", 1) if ln.startswith("COPY ") else ln for ln in _project_code(plan)[1:]]
+    script = shlex.quote(f"./{plan.post_build}")
+    if plan.post_build_root:
+        lines += ["# post_build_as_root: true in dockyard.yaml; the images themselves run as the dockyard user.",
+                  "# hadolint ignore=DL3002"]
+    lines += [f"USER {user}", f"RUN if [ -x {script} ]; then {script}; else sh {script}; fi"]
+    return lines
+
+
+def _project_code(plan: Plan) -> list[str]:
     lines = [f"WORKDIR {APP_DIR}"]
     if plan.code_files:
         lines.append("COPY " + " ".join(json.dumps(f) for f in plan.code_files) + f" {APP_DIR}/")
     for d in plan.code_dirs:
         lines.append(f"COPY {d} {APP_DIR}/{d}")
     return lines
+
+
+def _serve_code(plan: Plan) -> list[str]:
+    """The code layer of the serving image, less what serving never reads: notebooks, and the
+    model file when the weights already have their own layer (serve.model: model/model.pkl
+    keeps the rest of model/). COPY cannot leave files out, so a throwaway stage removes them."""
+    patterns = [p for p in plan.serve_drop if p.startswith("*")]
+    paths = [p for p in plan.serve_drop if not p.startswith("*")]
+    steps = []
+    if patterns:
+        names = " -o ".join(f"-name {shlex.quote(p)}" for p in patterns)
+        steps.append(f"find {APP_DIR} -type f \\( {names} \\) -delete")
+    if paths:
+        steps.append("rm -rf -- " + " ".join(shlex.quote(f"{APP_DIR}/{p}") for p in paths))
+    # After a postBuild, start from its result (its USER owns /app there, so it may delete).
+    base = "post-build" if plan.post_build else "builder"
+    code = [] if plan.post_build else _project_code(plan)
+    return [*_COPIED_FROM_ONLY, f"FROM {base} AS serve-code", *code, "RUN " + " && ".join(steps)]
 
 
 def _labels(plan: Plan) -> list[str]:
@@ -236,7 +296,7 @@ def _serve_stage(plan: Plan) -> list[str]:
         lines.append(f"COPY {f} {MODEL_DIR}/")
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
-    lines += _code(plan)
+    lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
     if plan.serve_predictor:
         cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]

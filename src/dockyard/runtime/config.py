@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .contract import SERVABLE_SUFFIXES
+
 ENV_PREFIX = "DOCKYARD_"
 
 
@@ -47,8 +49,7 @@ class ServeConfig:
 # flag -> (type, help). Defaults come from ServeConfig so they are written down once.
 _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "predictor": (str, "MODULE:CLASS of a predictor with setup() and predict(**inputs)"),
-    "model": (str, "a saved model file to serve with no code (.joblib .pkl .onnx .ubj .json "
-                   ".txt .lgb .pt .pth .keras)"),
+    "model": (str, "a saved model file to serve with no code (" + " ".join(SERVABLE_SUFFIXES) + ")"),
     "app-dir": (str, "directory MODULE is imported from (default: current directory)"),
     "name": (str, "model name in the V2 API (default: from the file or class name)"),
     "version": (str, "model version in the V2 API"),

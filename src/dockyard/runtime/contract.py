@@ -111,6 +111,31 @@ def model_format(filename: str) -> ModelFormat | None:
     return _BY_SUFFIX.get(filename[dot:].lower()) if dot >= 0 else None
 
 
+#: how a file with an ambiguous suffix starts when it is a model (LightGBM/XGBoost text boosters)
+_TEXT_MODEL_HEADS = (b"tree\n", b"version=", b"booster[")
+
+
+def looks_like_model(path: str) -> bool:
+    """Whether a file is a model file: a known suffix and, for suffixes common outside ML
+    (.txt, .json, ...), content that says so (requirements.txt is never a model)."""
+    fmt = model_format(path)
+    if fmt is None:
+        return False
+    suffix = path[path.rfind("."):].lower()
+    if suffix not in AMBIGUOUS_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)
+    except OSError:
+        return False
+    if suffix == ".txt":
+        return head.startswith(_TEXT_MODEL_HEADS)
+    if suffix == ".json":
+        return head.lstrip().startswith(b"{") and b'"learner"' in head
+    return "model" in path.rsplit("/", 1)[-1].lower()  # .bin/.npy/.npz: only when named like one
+
+
 # -- resource amounts (docker semantics) -------------------------------------------------------
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}

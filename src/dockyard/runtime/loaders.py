@@ -9,22 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable  # noqa: UP035 (a runtime test allows only top-level stdlib names in from-imports)
 
+from .contract import SERVABLE_SUFFIXES, model_format
 from .model import ArrayModel, Loaded, SetupError
 from .tensors import TensorSpec
 
-SUFFIXES = {
-    ".joblib": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn",
-    ".onnx": "onnx", ".ubj": "xgboost", ".json": "xgboost",
-    ".txt": "lightgbm", ".lgb": "lightgbm", ".pt": "torchscript", ".pth": "torchscript",
-    ".keras": "keras",
-}
-
-
 def framework_for(path: Path) -> str:
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
+    """The loader for a model file, from the one registry of model formats (contract.py)."""
+    fmt = model_format(path.name)
+    kind = fmt.loader if fmt else ""
+    if not kind:
         raise SetupError(f"cannot tell which framework saved {path.name}",
-                         f"use one of {', '.join(sorted(SUFFIXES))}, or serve it with --predictor")
+                         f"use one of {', '.join(sorted(SERVABLE_SUFFIXES))}, or serve it with --predictor")
     if kind == "xgboost" and path.suffix.lower() == ".json" and not _looks_like_xgboost_json(path):
         raise SetupError(f"{path.name} is JSON but not an XGBoost model (no 'learner' key)",
                          "save the booster with booster.save_model('model.json'), or use --predictor")

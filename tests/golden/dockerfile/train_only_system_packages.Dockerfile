@@ -32,12 +32,6 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \
     && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins
 
-# Never run as a container (only copied from), so it needs no HEALTHCHECK.
-# hadolint ignore=DL3057
-FROM builder AS bytecode
-COPY .dockyard/runtime /opt/dockyard/runtime
-RUN PYTHONPATH=/opt/dockyard/runtime /opt/venv/bin/python -m dockyard_runtime.bytecode --out /bytecode --all /opt/dockyard/runtime --imported /opt/venv -- lightgbm
-
 FROM python:3.11-slim AS runtime-base
 # Unpinned on purpose: Debian keeps only the current version of a package, so pins break builds
 # after security updates (pin in dockyard.yaml with system_packages: [name=version] if you must).
@@ -58,6 +52,11 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     GREETING="hello world"
 COPY --from=builder /opt/venv /opt/venv
 COPY .dockyard/runtime /opt/dockyard/runtime
+
+# Never run as a container (only copied from), so it needs no HEALTHCHECK.
+# hadolint ignore=DL3057
+FROM runtime-base AS bytecode
+RUN /opt/venv/bin/python -m dockyard_runtime.bytecode --out /bytecode --all /opt/dockyard/runtime --imported /opt/venv -- lightgbm
 
 FROM runtime-base AS serve
 COPY --from=bytecode /bytecode/ /
