@@ -385,7 +385,7 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
         "",
         f"**{good} of {total} applicable steps ✓ ({pct:.0f}%).**",
         "",
-        "| project | covers | " + " | ".join(STEPS) + " | build s | train s | serve image |",
+        "| project | covers | " + " | ".join(STEPS) + " | build s | train s | image |",
         "|---|---|" + "---|" * len(STEPS) + "---|---|---|",
     ]
     for r in results:

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,11 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "projects"
 
 
-def dockyard_cli(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "200"})
+def dockyard_cli(*args: str, cwd: Path, timeout: float = 900,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    environ.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
     return subprocess.run([sys.executable, "-m", "dockyard", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
+                          env=environ, timeout=timeout, check=False)
 
 
 def free_port() -> int:
@@ -94,3 +96,39 @@ def test_a_missing_relative_model_names_the_current_directory(tmp_path: Path) ->
     assert proc.returncode == 1, proc.stderr
     assert f"no such file in the current directory ({tmp_path.resolve()})" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_mlflow_logged_model_folder_is_served_with_no_code(engine: Engine, tmp_path: Path) -> None:
+    """The MLflow example's shape end to end: MLproject parameters reach the script, the model is
+    whatever mlflow.sklearn.log_model wrote under mlruns/ (an MLmodel folder; MLflow 3 writes
+    model.skops, not a pickle), and `serve NAME:1` serves that folder with no code."""
+    name = f"dockyard-test-mlflow-{uuid.uuid4().hex[:8]}"
+    proj = tmp_path / "proj"
+    shutil.copytree(FIXTURES / "mlflow_logged_model", proj)
+    home = {"DOCKYARD_HOME": str(tmp_path / "home")}
+    assert dockyard_cli("init", str(proj), "--name", name, cwd=tmp_path).returncode == 0
+    port = free_port()
+    try:
+        trained = dockyard_cli("train", str(proj), "--param", "alpha=0.3", "--json", "-q", cwd=tmp_path, env=home)
+        assert trained.returncode == 0, trained.stderr
+        assert "Elasticnet model (alpha=0.300000, l1_ratio=0.100000)" in trained.stderr  # the script saw it
+        version = json.loads(trained.stdout)
+        assert any(path.endswith("/MLmodel") for path in version["captured"]), version["captured"]
+
+        served = dockyard_cli("serve", str(proj), "--model", version["ref"], "--port", str(port), "--detach", "-q",
+                              cwd=tmp_path, env=home)
+        assert served.returncode == 0, served.stderr
+        url = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as resp:
+            signature = json.load(resp)["x-dockyard-signature"]
+        assert signature["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 3]}]
+
+        answer = dockyard_cli("predict", url, "--input", json.dumps({"input": [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]}),
+                              cwd=tmp_path, timeout=60)
+        assert answer.returncode == 0, answer.stderr
+        first, second = json.loads(answer.stdout)["output"]
+        assert 3.5 < first < 5.0 and 2.5 < second < 3.5  # y = 1.5*x0 - 2*x1 + 0.5*x2 + 3, shrunk by alpha
+    finally:
+        engine.remove_container(f"dockyard-serve-{name}-{port}")
+        for tag in ("train", "1", "latest"):
+            engine.remove_image(f"{name}:{tag}", force=True)

@@ -38,7 +38,7 @@ def model_from_file(path_text: str, name: str | None, version: str, input_shape:
     path = Path(path_text)
     loaders: dict[str, Callable[[Path, tuple[int, ...] | None], Loaded]] = {
         "sklearn": _sklearn, "onnx": _onnx, "xgboost": _xgboost, "lightgbm": _lightgbm,
-        "torchscript": _torchscript, "keras": _keras,
+        "torchscript": _torchscript, "keras": _keras, "mlflow": _mlflow,
     }
     shape = _parse_shape(input_shape)
 
@@ -85,10 +85,15 @@ def _sklearn(path: Path, shape: tuple[int, ...] | None) -> Loaded:
 
         with path.open("rb") as fh:
             estimator = pickle.load(fh)
+    return _estimator(estimator, path.name, shape, "sklearn")
+
+
+def _estimator(estimator: Any, where: str, shape: tuple[int, ...] | None, platform: str) -> Loaded:
+    """A fitted scikit-learn-style estimator (anything with predict() and n_features_in_)."""
     if not callable(getattr(estimator, "predict", None)):
-        raise SetupError(f"{path.name} holds a {type(estimator).__name__}, which has no predict()",
+        raise SetupError(f"{where} holds a {type(estimator).__name__}, which has no predict()",
                          "save a fitted estimator or pipeline with joblib.dump(model, path)")
-    feat = _features(getattr(estimator, "n_features_in_", None), shape, f"the estimator in {path.name}")
+    feat = _features(getattr(estimator, "n_features_in_", None), shape, f"the estimator in {where}")
     dtype = "FP64"
     feature_names = getattr(estimator, "feature_names_in_", None)
 
@@ -100,7 +105,40 @@ def _sklearn(path: Path, shape: tuple[int, ...] | None) -> Loaded:
             x = pd.DataFrame(x, columns=feature_names)
         return {"output": estimator.predict(x)}
 
-    return Loaded(f"sklearn_{type(estimator).__name__}", (TensorSpec("input", dtype, (-1, *feat)),), predict)
+    return Loaded(f"{platform}_{type(estimator).__name__}", (TensorSpec("input", dtype, (-1, *feat)),), predict)
+
+
+def _mlflow(path: Path, shape: tuple[int, ...] | None) -> Loaded:
+    """An MLflow model folder, found by its MLmodel file (what mlflow.<flavour>.log_model writes).
+
+    The scikit-learn flavour is served like any estimator (mlflow loads it, whatever the
+    serialization: pickle, cloudpickle or skops); every other flavour goes through
+    mlflow.pyfunc, shaped by the signature that was logged with it."""
+    import mlflow  # type: ignore[import-untyped,import-not-found,unused-ignore]  # the project logs with it
+
+    folder = str(path.parent)
+    meta = mlflow.models.Model.load(folder)
+    flavors = sorted(f for f in meta.flavors if f != "python_function") or ["pyfunc"]
+    if "sklearn" in meta.flavors:
+        import mlflow.sklearn  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        return _estimator(mlflow.sklearn.load_model(folder), f"the MLflow model in {folder}", shape, "mlflow_sklearn")
+    model = mlflow.pyfunc.load_model(folder)
+    schema = meta.get_input_schema()
+    names = None if schema is None or schema.is_tensor_spec() else list(schema.input_names())
+    feat = _features(len(names) if names else None, shape, f"the MLflow model in {folder} (no signature was logged)")
+
+    def predict(arrays: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        x = arrays["input"]
+        if names:
+            import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+            x = pd.DataFrame(x, columns=names)
+        return {"output": np.asarray(model.predict(x))}
+
+    return Loaded(f"mlflow_{'_'.join(flavors)}", (TensorSpec("input", "FP64", (-1, *feat)),), predict)
 
 
 _ONNX_TYPES = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64",
