@@ -132,3 +132,19 @@ def test_mlflow_logged_model_folder_is_served_with_no_code(engine: Engine, tmp_p
         engine.remove_container(f"dockyard-serve-{name}-{port}")
         for tag in ("train", "1", "latest"):
             engine.remove_image(f"{name}:{tag}", force=True)
+
+
+def test_a_build_that_cannot_reach_an_index_names_the_server(engine: Engine, tmp_path: Path, unique_tag: str) -> None:
+    """pytorch/examples' `torch` requirement sends the build to download.pytorch.org, which a host
+    that reaches only PyPI cannot resolve; the error must name the server and the cause."""
+    proj = tmp_path / "unreachable"
+    shutil.copytree(FIXTURES / "unreachable_index", proj)
+    assert dockyard_cli("init", str(proj), cwd=tmp_path).returncode == 0
+
+    proc = dockyard_cli("build", str(proj), "--target", "train", "-t", unique_tag, cwd=tmp_path, timeout=600)
+
+    assert proc.returncode == 3, proc.stderr
+    error = next(ln for ln in proc.stderr.splitlines() if ln.startswith("error:"))
+    assert "cannot reach https://wheels.dockyard-test.invalid/simple/six/" in error, error
+    assert "fix: the build downloads from wheels.dockyard-test.invalid" in proc.stderr
+    assert "Traceback" not in proc.stderr
