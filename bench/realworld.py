@@ -87,7 +87,7 @@ CORPUS_LIST: tuple[Project, ...] = (
             covers="a single script, no dependency file, KERAS_BACKEND=jax set in it, random data; keras on jax",
             trains="python demo_custom_jax_workflow.py", why_na="the demo trains with jax.jit and saves no model"),
     Project("iris-classification", "Lolohe13772/iris-classification", "f65937ca9348dd2d119c82902b6327d4c9985fac",
-            covers="requirements.txt (pinned), training script in src/, model into models/, a notebook; scikit-learn",
+            covers="requirements.txt (pinned), runtime.txt `python-3.10`, training script in src/, model into models/, a notebook; scikit-learn",
             trains="python src/train.py", model="models/iris_model.joblib"),
     Project("ml-edge-model-deployment", "abhishek-kumar/ml-edge", "bd3103001bfcab57ccd1dda3c2dd39c6f176d2d4",
             paths=("1_model_deployment",), root="1_model_deployment",
@@ -120,6 +120,11 @@ CORPUS_LIST: tuple[Project, ...] = (
             why_na="a notebook project: nothing to train or serve",
             check=("/usr/games/cowsay", "moo")),
 )
+
+
+#: Reading of each project's ✗ (written after looking at the run's logs): whose they are, and
+#: whether dockyard's own message tells the user what to do.
+ASSESSMENT: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------------------- extract
@@ -314,8 +319,10 @@ def run_project(p: Project, workroot: Path, log_dir: Path) -> dict[str, Any]:
                                          captured=version.get("captured", [])[:10],
                                          size=image_size(f"{name}:train"))
         if p.expect_output:
-            seen = bool(re.search(p.expect_output, _ANSI.sub("", err + out)))
-            facts["param_check"] = {"params": list(p.params), "expected_in_output": p.expect_output, "seen": seen}
+            shown = [ln.strip() for ln in _ANSI.sub("", err + out).splitlines() if re.search(p.expect_output, ln)]
+            seen = bool(shown)
+            facts["param_check"] = {"params": list(p.params), "expected_in_output": p.expect_output, "seen": seen,
+                                    "line": shown[0] if shown else ""}
             if ok and not seen:
                 steps["train"].status = "✗"
                 steps["train"].reason = (f"--param {' '.join(p.params)} did not reach the script: its output lacks "
@@ -416,7 +423,8 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
         if facts.get("param_check"):
             pc = facts["param_check"]
             lines.append(f"- `train --param {' '.join(pc['params'])}`: the script's own output "
-                         f"{'shows' if pc['seen'] else 'does NOT show'} the new values (/{pc['expected_in_output']}/)")
+                         f"{'shows' if pc['seen'] else 'does NOT show'} the new values (/{pc['expected_in_output']}/)"
+                         + (f": `{pc['line']}`" if pc.get("line") else ""))
         for s in STEPS:
             step = st[s]
             if step["status"] == "✗":
@@ -425,6 +433,8 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
                 lines.append(f"- – {s}: {step['reason']}")
         if st["predict"]["detail"].get("answer"):
             lines.append(f"- predict answered: `{st['predict']['detail']['answer'][:160]}`")
+        if p["name"] in ASSESSMENT:
+            lines.append(f"- assessment: {ASSESSMENT[p['name']]}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
