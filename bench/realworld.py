@@ -252,6 +252,27 @@ def cleanup(project_name: str) -> list[str]:
     return removed
 
 
+def base_images() -> set[str]:
+    """The local dockyard base images (dockyard/python:X-slim and -build) that exist now."""
+    out = subprocess.run([DOCKER, "images", "--format", "{{.Repository}}:{{.Tag}}", "dockyard/python"],
+                         capture_output=True, text=True)
+    return {ref for ref in out.stdout.split() if ref.startswith("dockyard/python:")}
+
+
+def remove_new_bases(before: set[str]) -> list[str]:
+    """Bases a build bootstrapped during this run (a Python with no local base, e.g. 3.13) are
+    removed at the end, so the engine is left as it was found; never one that existed before or
+    that a container still uses."""
+    removed = []
+    for ref in sorted(base_images() - before):
+        users = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"ancestor={ref}"], capture_output=True, text=True)
+        if users.stdout.strip():
+            continue
+        if subprocess.run([DOCKER, "rmi", ref], capture_output=True).returncode == 0:
+            removed.append(ref)
+    return removed
+
+
 def run_project(p: Project, workroot: Path, log_dir: Path) -> dict[str, Any]:
     src = extract(p)
     name = PREFIX + p.name
@@ -469,17 +490,23 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = dict(previous)
     log_dir = Path(tempfile.gettempdir()) / "dockyard-realworld-logs"
     log_dir.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dockyard-realworld-") as tmp:
-        for p in chosen:
-            print(f"== {p.name}", flush=True)
-            r = run_project(p, Path(tmp), log_dir)
-            print("  " + "  ".join(f"{s} {r['steps'][s]['status']}" for s in STEPS), flush=True)
-            results[p.name] = r
-            ordered = [results[q.name] for q in CORPUS_LIST if q.name in results]
-            args.json.write_text(json.dumps({"label": args.label, "commit": commit, "started": started,
-                                             "results": ordered}, indent=1, ensure_ascii=False) + "\n")
-            baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() and args.json.resolve() != BASELINE_JSON else None
-            args.md.write_text(render(ordered, args.label, started, commit, baseline))
+    bases_before = base_images()
+    try:
+        with tempfile.TemporaryDirectory(prefix="dockyard-realworld-") as tmp:
+            for p in chosen:
+                print(f"== {p.name}", flush=True)
+                r = run_project(p, Path(tmp), log_dir)
+                print("  " + "  ".join(f"{s} {r['steps'][s]['status']}" for s in STEPS), flush=True)
+                results[p.name] = r
+                ordered = [results[q.name] for q in CORPUS_LIST if q.name in results]
+                args.json.write_text(json.dumps({"label": args.label, "commit": commit, "started": started,
+                                                 "results": ordered}, indent=1, ensure_ascii=False) + "\n")
+                baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() and args.json.resolve() != BASELINE_JSON else None
+                args.md.write_text(render(ordered, args.label, started, commit, baseline))
+    finally:
+        made = remove_new_bases(bases_before)
+        if made:
+            print(f"removed the base images this run bootstrapped: {', '.join(made)}")
     print(f"wrote {args.md} and {args.json}; logs in {log_dir}")
 
 
