@@ -129,7 +129,40 @@ CORPUS_LIST: tuple[Project, ...] = (
 
 #: Reading of each project's ✗ (written after looking at the run's logs): whose they are, and
 #: whether dockyard's own message tells the user what to do.
-ASSESSMENT: dict[str, str] = {}
+ASSESSMENT: dict[str, str] = {
+    "mlflow-example": "the issue's 'Done when' case: the MLproject parameters reach the script (its own output line "
+    "above), and the model MLflow logged under mlruns/ (MLflow 3 writes model.skops) is served with no code as an "
+    "MLflow model folder.",
+    "lightgbm-python-guide": "an example collection (8 scripts): no script is the obvious training entry, so "
+    "`train` ✗ says how to set one (acceptable). `run` ✗ is not acceptable as it stands: with no dependency file "
+    "dockyard installs only the frameworks it infers (lightgbm, scikit-learn), not pandas, which the script "
+    "imports; the user meets a ModuleNotFoundError, not a dockyard message.",
+    "xgboost-guide-python": "`train` ✗ as for LightGBM (acceptable). `run` ✗: `dockyard run` keeps the project "
+    "folder read-only, so a script that saves its model beside itself fails with the library's 'Read-only file "
+    "system', not with a dockyard message (`train` gives a writable work dir; `run` does not say so). The image is "
+    "large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone on purpose (issue "
+    "bug 6).",
+    "pytorch-regression": "environment: torch CPU wheels come from download.pytorch.org, which this host cannot "
+    "resolve (it reaches PyPI only); dockyard's message now names that server and the DNS failure (acceptable). "
+    "`train` ✗: `main.py` is not a place dockyard looks for a train command; the message says how to set one.",
+    "keras-jax-workflow": "a single script that sets KERAS_BACKEND=jax: dockyard infers keras but not jax, so "
+    "`run` fails with the script's ModuleNotFoundError (not acceptable: a KERAS_BACKEND=jax script needs jax, "
+    "and `import jax` is in it). `train` ✗: no train-named script (message says how to set one).",
+    "iris-classification": "runtime.txt asks for Python 3.10: no Debian suite ships it, so no base can be "
+    "bootstrapped and Docker Hub is unreachable here; dockyard says exactly that and how to choose 3.11/3.13 or "
+    "`docker load` a 3.10 image (acceptable, environment).",
+    "ml-edge-model-deployment": "poetry.lock pins scikit-learn 1.2.2, older than any release in dockyard's "
+    "compatibility data; plan refuses and says how to relax it (acceptable wording, but it asks the user to edit "
+    "the project: an unknown old release could warn instead). The folder also has its own Dockerfile "
+    "(FROM python:3.10.11), which dockyard would build as-is.",
+    "uv-handson-chapter-2": "uv.lock + requires-python >=3.13: needs a 3.13 base; see the steps for whether the "
+    "build made one itself (real-projects 7e1b298) or named `dockyard base bootstrap --python 3.13`.",
+    "binder-requirements": "runtime.txt python-3.10: as for iris-classification (acceptable, environment).",
+    "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard does not support: the message says so, but its "
+    "fix ('set python: \"3.10\"') names a Python this host cannot build either; 3.11 would work.",
+    "binder-setup-py": "python_requires >=3.6 resolves to the highest supported Python (3.13) although a local "
+    "3.11 base satisfies the range; see the run step for whether the package itself is installed.",
+}
 
 
 # ---------------------------------------------------------------------------------------- extract
@@ -205,8 +238,8 @@ def reason_of(rc: int | None, out: str, err: str, timeout: float) -> str:
     # What the failing step itself said (uv's resolver, a Python exception), without BuildKit's prefixes.
     said = [_short(re.sub(r"^#\d+ [\d.]+ ", "", ln)) for ln in lines if _CAUSE.search(ln) and not ln.startswith(("error:", "fix:"))]
     said = list(dict.fromkeys(said))[:3]
-    if not picked:
-        picked = lines[-3:]
+    if not picked:  # not dockyard's error: the command's own (an exception line beats the last lines)
+        picked, said = (said, []) if said else (lines[-3:], [])
     return f"exit {rc}: " + " / ".join(picked + ([f"(log: {' | '.join(said)})"] if said else []))
 
 
