@@ -466,7 +466,18 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
         bg, bt = score(baseline["results"])
         lines += ["", f"Baseline for comparison ({baseline['label']}; dockyard {baseline['commit']}, {baseline['started']} UTC): "
                   f"{bg} of {bt} applicable steps ✓ ({100.0 * bg / bt if bt else 0:.0f}%); per project in the notes."]
-    lines += ["", "## Notes per project", ""]
+    lines += [
+        "",
+        "The host reaches PyPI and Debian only (through a proxy): no Docker Hub, no download.pytorch.org, no",
+        "dataset downloads; the only local bases are the ones `dockyard base bootstrap` made (3.11, plus any the",
+        "run's builds bootstrapped, removed again at its end). Reproduce: bring each repository here with the `fetch`",
+        "tool, then `.venv/bin/python bench/realworld.py extract && .venv/bin/python bench/realworld.py run`",
+        "(per-step logs go to $TMPDIR/dockyard-realworld-logs; every image and container a run makes is removed by",
+        "its tag or id). Machine-readable results: docs/realworld.json.",
+        "",
+        "## Notes per project",
+        "",
+    ]
     for r in results:
         p, st, facts = r["project"], r["steps"], r["facts"]
         ch = facts.get("choices", {})
