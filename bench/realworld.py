@@ -435,7 +435,7 @@ def score(results: list[dict[str, Any]]) -> tuple[int, int]:
 
 
 def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
-           baseline: dict[str, Any] | None = None) -> str:
+           baseline: dict[str, Any] | None = None, assess: bool = True) -> str:
     good, total = score(results)
     pct = 100.0 * good / total if total else 0.0
     base = {r["project"]["name"]: r for r in (baseline or {}).get("results", [])}
@@ -504,7 +504,7 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
                 lines.append(f"- – {s}: {step['reason']}")
         if st["predict"]["detail"].get("answer"):
             lines.append(f"- predict answered: `{st['predict']['detail']['answer'][:160]}`")
-        if p["name"] in ASSESSMENT:
+        if assess and p["name"] in ASSESSMENT:
             lines.append(f"- assessment: {ASSESSMENT[p['name']]}")
         lines.append("")
     return "\n".join(lines) + "\n"
@@ -546,7 +546,7 @@ def main() -> None:
                 args.json.write_text(json.dumps({"label": args.label, "commit": commit, "started": started,
                                                  "results": ordered}, indent=1, ensure_ascii=False) + "\n")
                 baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() and args.json.resolve() != BASELINE_JSON else None
-                args.md.write_text(render(ordered, args.label, started, commit, baseline))
+                args.md.write_text(render(ordered, args.label, started, commit, baseline, assess=baseline is not None))
     finally:
         made = remove_new_bases(bases_before)
         if made:
