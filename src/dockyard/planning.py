@@ -94,7 +94,12 @@ def make_plan(
         local_bases=local_bases,
     )
     detected = detection.requirements
-    choices = res.choices
+    choices = _detected_choices(detection.reasons, ("dependencies",)) + res.choices
+    choices += _detected_choices(detection.reasons, ("system packages", "post-build"))
+    train_found = _detected_choices(detection.reasons, ("train",))
+    if config.train.command and not (train_found and train_found[0].value == config.train.command):
+        train_found = (Choice("train", config.train.command, f"from {CONFIG_NAME}"),)
+    choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
         detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
@@ -149,7 +154,7 @@ def make_plan(
             ("io.dockyard.name", config.name),
         ),
         choices=choices,
-        warnings=tuple(detection.warnings),
+        warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
     )
@@ -191,6 +196,27 @@ def _model_entry(project_dir: Path, context_path: str) -> str:
     if not found:
         raise ConfigError(f"no model file in {context_path}", f"expected one of {', '.join(SERVABLE_SUFFIXES)}")
     return str(found[0].relative_to(path))
+
+
+def _detected_choices(reasons: tuple[object, ...], kinds: tuple[str, ...]) -> tuple[Choice, ...]:
+    """Detection's reasons `plan` shows beside the resolved choices (what was read, and why)."""
+    out = []
+    for r in reasons:
+        what, sep, value = str(getattr(r, "what", "")).partition(": ")
+        if sep and what in kinds:
+            out.append(Choice(what, value, str(getattr(r, "why", ""))))
+    return tuple(out)
+
+
+def _version_twice(config: ProjectConfig, detected: object) -> tuple[str, ...]:
+    """framework_version in dockyard.yaml beside a specifier in the requirements: the installer
+    follows the requirements, so say which one holds (older inits copied lower bounds there)."""
+    spec = dict(detected or {}).get(config.framework or "")  # type: ignore[call-overload]
+    if not (config.framework_version and spec) or spec.lstrip("=") == config.framework_version:
+        return ()
+    return (f"framework_version {config.framework_version} in {CONFIG_NAME} and {config.framework}{spec} in the "
+            "requirements: the build installs what the requirements allow, the plan checks framework_version; "
+            f"remove framework_version from {CONFIG_NAME} so they cannot disagree",)
 
 
 def _post_build(detection: object, config: ProjectConfig) -> str | None:

@@ -202,9 +202,12 @@ def build(
     on_line: Printer | None = None,
     no_cache: bool = False,
     labels: Mapping[str, str] | None = None,
+    bootstrap_base: bool = True,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
-    (model version, metrics...) on top of the OCI and dockyard labels."""
+    (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
+    pull a CPU base and ``bootstrap_base``, the base is made from Debian packages (`dockyard
+    base bootstrap`, progress on ``on_line``) and the build runs again on it."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -235,8 +238,38 @@ def build(
         res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
                                         target=chosen, on_line=on_line, no_cache=no_cache)
     except BuildError as exc:
-        raise _base_unreachable(exc, p) or exc from None
+        unreachable = _base_unreachable(exc, p)
+        if unreachable is None:
+            raise
+        if not (bootstrap_base and _can_bootstrap(p)):
+            raise unreachable from None
+        _bootstrap_base(engine, p, unreachable, on_line)
+        return build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
+                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False)
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
+
+
+def _can_bootstrap(p: Plan) -> bool:
+    from .base import supported_pythons
+    from .compat.resolver import compat_data
+
+    official = compat_data()["bases"]["cpu"]["final"].format(python=p.python)  # not a base_image override
+    return p.target == "cpu" and p.python in supported_pythons() and p.base_final == official
+
+
+def _bootstrap_base(engine: Engine, p: Plan, unreachable: BuildError, on_line: Printer | None) -> None:
+    """Make the missing base locally (announced in `plan`), or fail with the command to run."""
+    from .base import bootstrap
+    from .errors import DockyardError
+
+    if on_line:
+        on_line(f"{unreachable.problem}: making dockyard/python:{p.python}-slim from Debian packages instead "
+                f"(`dockyard base bootstrap --python {p.python}`; a few minutes, once)")
+    try:
+        bootstrap(engine, p.python, on_line=on_line)
+    except DockyardError as exc:
+        raise BuildError(f"{unreachable.problem}, and making it locally failed: {exc.problem}",
+                         exc.fix or unreachable.fix, log_tail=unreachable.log_tail) from None
 
 
 def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:

@@ -224,7 +224,8 @@ def test_python_without_a_local_base_names_the_bootstrap_command(engine: Engine,
     plan = dockyard("plan", str(proj))
     assert "dockyard base bootstrap --python 3.13" in plan.stdout  # announced before any build
 
-    proc = dockyard("build", str(proj), "--target", "train", "--tag", "dockyard-test-py313:t", timeout=300)
+    proc = dockyard("build", str(proj), "--target", "train", "--tag", "dockyard-test-py313:t", "--no-bootstrap-base",
+                    timeout=300)
 
     assert proc.returncode == 3, proc.stderr
     assert "cannot pull the base image python:3.13" in proc.stderr
@@ -288,3 +289,27 @@ def test_post_build_that_needs_root_is_refused_before_any_build(engine: Engine, 
     assert proc.returncode == 1, proc.stderr
     assert "postBuild:2: sudo apt-get install -y ffmpeg" in proc.stderr
     assert "post_build_as_root: true" in proc.stderr
+
+
+@pytest.mark.slow
+def test_build_makes_a_missing_base_from_debian_when_it_cannot_be_pulled(engine: Engine, tmp_path: Path) -> None:
+    """A uv-style project on Python 3.13 with no 3.13 base: the build bootstraps it (Debian
+    trixie), says so, and goes on. The base images it made are removed afterwards."""
+    if engine.image_exists("dockyard/python:3.13-slim"):
+        pytest.skip("a 3.13 base exists on this engine already")
+    proj = tmp_path / "py313"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text('[project]\nname = "py313"\nversion = "0"\nrequires-python = ">=3.13"\n'
+                                         'dependencies = ["numpy"]\n')
+    (proj / "train.py").write_text("import numpy\n")
+    assert dockyard("init", str(proj)).returncode == 0
+    tag = "dockyard-test-py313-boot:t"
+    try:
+        proc = dockyard("build", str(proj), "--target", "train", "--tag", tag, timeout=1500)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "making dockyard/python:3.13-slim from Debian packages" in proc.stderr
+        assert run_in(tag, "import sys, numpy; print(sys.version_info[:2])") == "(3, 13)"
+    finally:
+        for ref in (tag, "dockyard/python:3.13-slim", "dockyard/python:3.13-build"):
+            if engine.image_exists(ref):
+                engine.remove_image(engine.image_id(ref), force=True)

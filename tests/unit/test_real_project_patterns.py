@@ -89,7 +89,7 @@ def test_nested_serve_model_keeps_its_folder_and_only_serving_drops_the_file(tmp
     train = text[text.index("AS train"):]
     assert "COPY model /app/model" in train.split("FROM")[0]
     assert "rm -rf -- /app/model/model.pkl" in text
-    assert "COPY --from=serve-code /app /app" in text[text.index("AS serve\n"):]
+    assert "COPY --from=serve-code --chown=0:0 /app /app" in text[text.index("AS serve\n"):]
 
 
 def test_notebooks_stay_in_the_train_image_but_not_in_the_serving_image(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_notebooks_stay_in_the_train_image_but_not_in_the_serving_image(tmp_path
     assert plan.serve_drop == ("*.ipynb",)
     assert "find /app -type f \\( -name '*.ipynb' \\) -delete" in text
     serve = text[text.index("AS serve\n"):]
-    assert "COPY notebooks" not in serve and "COPY --from=serve-code /app /app" in serve
+    assert "COPY notebooks" not in serve and "COPY --from=serve-code --chown=0:0 /app /app" in serve
 
 
 def test_projects_without_notebooks_or_nested_models_render_as_before(tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def test_post_build_runs_as_the_image_user_over_the_code(tmp_path: Path) -> None
     stage = stage[: stage.index("\n\n")]
     assert "COPY --chown=10001:10001" in stage and "USER 10001:10001" in stage
     assert "RUN if [ -x ./postBuild ]; then ./postBuild; else sh ./postBuild; fi" in stage
-    assert "COPY --from=post-build /app /app" in text[text.index("AS train"):]
+    assert "COPY --from=post-build --chown=0:0 /app /app" in text[text.index("AS train"):]
 
 
 def test_post_build_that_needs_root_is_refused_unless_allowed(tmp_path: Path) -> None:
@@ -377,3 +377,24 @@ def test_poetry_carets_and_tildes_become_pep440() -> None:
     assert to_pep440("1.4.2") == "==1.4.2"
     assert to_pep440(">=1.0,<2") == ">=1.0,<2"
     assert to_pep440("*") == ""
+
+
+def test_framework_version_beside_a_requirements_range_is_warned_about(tmp_path: Path) -> None:
+    write(tmp_path, {"requirements.txt": "scikit-learn>=1.5\n", "train.py": "import sklearn\n",
+                     "dockyard.yaml": "name: m\nframework: scikit-learn\nframework_version: '1.5'\n"})
+
+    plan = make_plan(tmp_path)
+
+    assert any("framework_version 1.5" in w and "scikit-learn>=1.5" in w for w in plan.warnings)
+
+
+def test_plan_shows_what_each_detector_read_and_why(tmp_path: Path) -> None:
+    write(tmp_path, {"Pipfile": '[packages]\nnumpy = "*"\n', "apt.txt": "jq\n", "postBuild": "echo hi\n",
+                     "model/train.py": "", "dockyard.yaml": "name: m\ntrain:\n  command: python model/train.py\n"})
+
+    shown = {c.what: (c.value, c.why) for c in make_plan(tmp_path).choices}
+
+    assert shown["dependencies"][0] == "Pipfile (requirements)"
+    assert shown["system packages"] == ("jq", "apt.txt (installed in their own apt layer)")
+    assert shown["post-build"][0] == "postBuild" and "as the image user" in shown["post-build"][1]
+    assert shown["train"] == ("python model/train.py", "model/train.py exists")

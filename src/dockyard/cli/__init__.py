@@ -122,6 +122,7 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="with --eject: overwrite an existing Dockerfile")] = False,
     frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    no_bootstrap_base: Annotated[bool, typer.Option("--no-bootstrap-base", help="when the base cannot be pulled, fail instead of making it with `base bootstrap`")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the image id")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
@@ -142,7 +143,8 @@ def build(
     from ..serving import model_argument
 
     res = project.build(path, engine(), tag=tag, target=target, secrets=[Secret.parse(s) for s in secret],
-                        model_file=model_argument(model), on_line=progress(quiet or as_json), no_cache=no_cache)
+                        model_file=model_argument(model), on_line=progress(quiet or as_json), no_cache=no_cache,
+                        bootstrap_base=not no_bootstrap_base)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)

@@ -293,7 +293,7 @@ def _offline_note(python: str) -> str:
     """What to do when the engine cannot pull the official image (no registry access)."""
     debian = json.loads(resources.files("dockyard.compat").joinpath("bases.json").read_text())["debian"]
     if python in debian:
-        return (f"; not on this engine: the build pulls it, or run `dockyard base bootstrap --python {python}` "
-                f"first to make a local one from Debian {debian[python]['suite']}")
-    return (f"; not on this engine: the build pulls it. No Debian suite ships Python {python} as python3, so "
+        return (f"; pulled unless the engine has it. If it cannot be pulled, the build makes a local one from "
+                f"Debian {debian[python]['suite']} first (`dockyard base bootstrap --python {python}`, a few minutes, once)")
+    return (f"; pulled unless the engine has it. No Debian suite ships Python {python} as python3, so "
             f"`dockyard base bootstrap` cannot make it offline (it can make {', '.join(sorted(debian))})")

@@ -226,14 +226,14 @@ def _runtime_base(plan: Plan) -> list[str]:
 
 
 def _code(plan: Plan) -> list[str]:
-    if plan.post_build:  # the code as the project's postBuild left it
-        return [f"WORKDIR {APP_DIR}", f"COPY --from=post-build {APP_DIR} {APP_DIR}"]
+    if plan.post_build:  # the code as the project's postBuild left it; root-owned again (COPY --from keeps owners)
+        return [f"WORKDIR {APP_DIR}", f"COPY --from=post-build --chown=0:0 {APP_DIR} {APP_DIR}"]
     return _project_code(plan)
 
 
 def _post_build(plan: Plan) -> list[str]:
     """repo2docker's postBuild, run once over a copy of the code: as the image user (the code is
-    theirs to change in this stage only; COPY --from gives root-owned files to the images), or as
+    theirs to change in this stage only; the images copy it back as root's), or as
     root when dockyard.yaml says post_build_as_root. Only what it writes under /app is kept."""
     user = "0:0" if plan.post_build_root else f"{USER_UID}:{USER_UID}"
     chown = "" if plan.post_build_root else f"--chown={USER_UID}:{USER_UID} "
@@ -296,7 +296,7 @@ def _serve_stage(plan: Plan) -> list[str]:
         lines.append(f"COPY {f} {MODEL_DIR}/")
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
-    lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
+    lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code --chown=0:0 {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(plan.port)]
     if plan.serve_predictor:
         cmd += ["--predictor", predictor_module(plan.serve_predictor), "--app-dir", APP_DIR]

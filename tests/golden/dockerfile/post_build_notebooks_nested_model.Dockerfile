@@ -75,7 +75,7 @@ RUN find /app -type f \( -name '*.ipynb' \) -delete && rm -rf -- /app/model/mode
 
 FROM runtime-base AS train
 WORKDIR /app
-COPY --from=post-build /app /app
+COPY --from=post-build --chown=0:0 /app /app
 USER 10001:10001
 HEALTHCHECK NONE
 CMD ["/bin/sh", "-c", "python model/train.py"]
@@ -87,7 +87,7 @@ FROM runtime-base AS serve
 COPY --from=bytecode /bytecode/ /
 COPY .dockyard/model /opt/dockyard/model/
 WORKDIR /app
-COPY --from=serve-code /app /app
+COPY --from=serve-code --chown=0:0 /app /app
 ENV DOCKYARD_NAME=lgb-app DOCKYARD_MODEL_DIR=/opt/dockyard/model DOCKYARD_WORKERS=1 DOCKYARD_MAX_BATCH_SIZE=32 DOCKYARD_MAX_BATCH_WAIT_MS=2
 USER 10001:10001
 EXPOSE 8080
