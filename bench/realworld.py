@@ -155,14 +155,38 @@ ASSESSMENT: dict[str, str] = {
     "compatibility data; plan refuses and says how to relax it (acceptable wording, but it asks the user to edit "
     "the project: an unknown old release could warn instead). The folder also has its own Dockerfile "
     "(FROM python:3.10.11), which dockyard would build as-is.",
-    "uv-handson-chapter-2": "uv.lock + requires-python >=3.13: needs a 3.13 base; see the steps for whether the "
-    "build made one itself (real-projects 7e1b298) or named `dockyard base bootstrap --python 3.13`.",
+    "uv-handson-chapter-2": "uv.lock + requires-python >=3.13 works: there is no local 3.13 base, so the build "
+    "made one from Debian trixie packages itself (announced in plan), then installed the locked environment; the "
+    "run check confirms Python 3.13 with scikit-learn, pandas and matplotlib. Its scripts download their data, "
+    "so there is nothing to train here.",
     "binder-requirements": "runtime.txt python-3.10: as for iris-classification (acceptable, environment).",
     "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard does not support: the message says so, but its "
     "fix ('set python: \"3.10\"') names a Python this host cannot build either; 3.11 would work.",
-    "binder-setup-py": "python_requires >=3.6 resolves to the highest supported Python (3.13) although a local "
-    "3.11 base satisfies the range; see the run step for whether the package itself is installed.",
+    "binder-setup-py": "builds (python_requires >=3.6 resolves to the highest supported Python, 3.13, whose base "
+    "the build bootstrapped, although the local 3.11 base also satisfies the range). `run` ✗ is not acceptable: "
+    "setup.py is read for install_requires but the package itself is not installed (repo2docker runs "
+    "`pip install .`), so `import mypackage` works only from /app, not from the notebook's folder; the user "
+    "meets ModuleNotFoundError, not a dockyard message.",
 }
+
+
+SUMMARY = """## Where the ✗ come from
+
+- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): Python 3.10
+  (runtime.txt in iris-classification and binder-requirements; Poetry's `python = "3.10.11"` would be next)
+  has no Debian suite, so no base can be made without Docker Hub; torch's CPU wheels live on
+  download.pytorch.org, which this host cannot resolve (pytorch-regression: the error now names that server).
+- **Which script trains** (acceptable; init and `train` say what was looked for and how to set
+  `train.command`): example collections (LightGBM python-guide, XGBoost guide-python, keras examples,
+  pytorch's `main.py`) have no train-named entry point. serve/predict of those count as ✗ 'not run'.
+- **Not acceptable yet** (the user meets a Python traceback, not a dockyard message): with no dependency file
+  only the frameworks are installed, not the other third-party imports (pandas for LightGBM) nor the backend a
+  script selects (jax for `KERAS_BACKEND=jax`); `dockyard run` keeps the project read-only, so scripts that
+  write beside themselves fail with the library's 'Read-only file system'; a setup.py project's own package is
+  not installed; Pipfile's Python 3.6 gets the fix 'set python: 3.10', which this host cannot build either.
+- **Compatibility data**: poetry.lock pins scikit-learn 1.2.2, older than dockyard's data (1.4+), and plan
+  refuses; the message is clear but asks for a project edit.
+"""
 
 
 # ---------------------------------------------------------------------------------------- extract
@@ -473,8 +497,10 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
         "run's builds bootstrapped, removed again at its end). Reproduce: bring each repository here with the `fetch`",
         "tool, then `.venv/bin/python bench/realworld.py extract && .venv/bin/python bench/realworld.py run`",
         "(per-step logs go to $TMPDIR/dockyard-realworld-logs; every image and container a run makes is removed by",
-        "its tag or id). Machine-readable results: docs/realworld.json.",
+        "its tag or id). Machine-readable results: docs/realworld.json. Times are with the build caches earlier runs",
+        "left warm (uv's download cache, BuildKit layers); a ✗ serve/predict marked 'not run' follows a failed train.",
         "",
+        *([SUMMARY, ""] if assess else []),
         "## Notes per project",
         "",
     ]
