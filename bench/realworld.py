@@ -69,7 +69,7 @@ class Project:
 CORPUS_LIST: tuple[Project, ...] = (
     Project("mlflow-example", "mlflow/mlflow-example", "0651d1c962aa35e4dd02608c51a7b0efc2412407",
             covers="MLproject (typed parameters), conda.yaml with `scikit-learn>0.19.1`, bundled CSV; scikit-learn + mlflow",
-            trains="MLproject main: python train.py {alpha} {l1_ratio}", model="mlruns/**/model.pkl (mlflow.sklearn.log_model)",
+            trains="MLproject main: python train.py {alpha} {l1_ratio}", model="an MLflow model folder under mlruns/ (mlflow.sklearn.log_model; MLflow 3 writes MLmodel + model.skops)",
             params=("alpha=0.3", "l1_ratio=0.7"), expect_output=r"alpha=0\.300000, l1_ratio=0\.700000"),
     Project("lightgbm-python-guide", "microsoft/LightGBM", "bae0b7ba953341a32b2a9c5c5c437a1b976f576f",
             paths=("examples/python-guide", "examples/regression", "examples/binary_classification"), root="examples",
