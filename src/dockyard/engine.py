@@ -19,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -626,9 +627,47 @@ def build_failure(lines: Sequence[str]) -> BuildError:
     tail_src = [ln for ln in step_lines if ln.startswith(f"#{num} ")] if num else list(lines)
     tail = "\n".join(tail_src[-25:] or list(lines)[-25:])
     reason = next((ln for ln in reversed(lines) if _ERROR.search(ln)), _last_line("\n".join(lines)))
+    unreachable = _unreachable(tail_src or list(lines))
+    if unreachable:  # say which server the build could not reach, not just "exit code: 2"
+        url, cause = unreachable
+        host = urllib.parse.urlsplit(url).netloc or url
+        return BuildError(
+            f"build failed at step {_brief(failing) or '(unknown)'}: cannot reach {url} ({cause})",
+            f"the build downloads from {host}, which this engine cannot reach: let it through (DNS, proxy), "
+            "or install from an index it can reach; the log tail is below",
+            step=failing,
+            log_tail=tail,
+        )
     return BuildError(
         f"build failed at step {failing or '(unknown)'}: {reason.strip()}",
         "fix the failing step (log tail below); re-run with --no-cache if a cached layer is stale",
         step=failing,
         log_tail=tail,
     )
+
+
+# uv/pip say which URL failed, then why, one "cause:" per line.
+_FETCH = re.compile(r"(?:Failed to fetch|error sending request for url|Could not fetch URL)[:\s(]+(https?://[^\s)]+)")
+_NETWORK = re.compile(r"dns error|failed to lookup address|Name or service not known|Temporary failure in name resolution|"
+                      r"Connection refused|Network is unreachable|timed out|client error \(Connect\)", re.IGNORECASE)
+
+
+def _unreachable(lines: Sequence[str]) -> tuple[str, str] | None:
+    """(url, cause) when the failing step could not reach a server at all (DNS, connect, timeout)."""
+    url = ""
+    causes: list[str] = []
+    for line in lines:
+        found = _FETCH.search(line)
+        if found and not url:
+            url = found.group(1)
+        hit = _NETWORK.search(line)
+        if url and hit:
+            causes.append(line.split("cause:", 1)[-1].strip() if "cause:" in line else hit.group(0))
+    if not url or not causes:
+        return None
+    return url, causes[-1]
+
+
+def _brief(step: str, limit: int = 90) -> str:
+    """A step name short enough for one line: '[builder 3/3] RUN --mount=...' -> its first words."""
+    return step if len(step) <= limit else step[:limit].rstrip() + " ..."

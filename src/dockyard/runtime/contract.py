@@ -11,8 +11,9 @@ Invariants:
   host port (``serve --port``, Swarm/Kubernetes Services), probes always target CONTAINER_PORT.
 - Memory amounts mean what they mean to ``docker run --memory``: binary units, case-insensitive,
   an optional ``b``/``ib`` suffix, decimals allowed ("1.5g", "2G", "512MiB", "1073741824").
-- A model file's suffix names exactly one format; every list of model suffixes is derived from
-  MODEL_FORMATS.
+- A model file's suffix (or, for formats that are a folder, the name of the file that marks the
+  folder: MLflow's MLmodel) names exactly one format; every list of model suffixes is derived
+  from MODEL_FORMATS.
 """
 
 from __future__ import annotations
@@ -79,10 +80,13 @@ class ModelFormat:
     framework: str  # the distribution that made it (detection's framework name)
     loader: str  # the runtime loader that serves it with no code ("" when none)
     pickle_family: bool  # loading may run code: scanned before it is loaded
+    filenames: tuple[str, ...] = ()  # exact file names that mark a model folder (MLflow's MLmodel)
 
 
 MODEL_FORMATS: tuple[ModelFormat, ...] = (
-    # Most specific first: a portable ONNX file beats a pickle of the same model.
+    # Most specific first: a portable ONNX file beats a pickle of the same model, and an MLflow
+    # model folder (its MLmodel file names the flavour and the files) beats the pickle inside it.
+    ModelFormat("mlflow", (), "mlflow", "mlflow", False, filenames=("MLmodel",)),
     ModelFormat("onnx", (".onnx",), "onnxruntime", "onnx", False),
     ModelFormat("keras", (".keras",), "keras", "keras", False),
     ModelFormat("xgboost-ubj", (".ubj",), "xgboost", "xgboost", False),
@@ -98,6 +102,9 @@ MODEL_FORMATS: tuple[ModelFormat, ...] = (
 )
 
 _BY_SUFFIX = {s: f for f in MODEL_FORMATS for s in f.suffixes}
+_BY_NAME = {n: f for f in MODEL_FORMATS for n in f.filenames}
+#: file names that make their folder a model (served with no code when the format has a loader)
+MODEL_FILENAMES: tuple[str, ...] = tuple(_BY_NAME)
 
 #: every suffix a model file may have, most specific first
 MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in MODEL_FORMATS for s in f.suffixes)
@@ -110,13 +117,17 @@ AMBIGUOUS_SUFFIXES: tuple[str, ...] = (".json", ".txt", ".bin", ".npy", ".npz")
 
 
 def model_format(filename: str) -> ModelFormat | None:
-    """The format a model file's suffix names, or None."""
+    """The format a model file's suffix (or exact name, for MLmodel) names, or None."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if base in _BY_NAME:
+        return _BY_NAME[base]
     dot = filename.rfind(".")
     return _BY_SUFFIX.get(filename[dot:].lower()) if dot >= 0 else None
 
 
-#: how a file with an ambiguous suffix starts when it is a model (LightGBM/XGBoost text boosters)
-_TEXT_MODEL_HEADS = (b"tree\n", b"version=", b"booster[")
+#: how a .txt file starts when it is a model (LightGBM's text booster). XGBoost's dump_model()
+#: text ("booster[0]:") is a report, not a model: nothing can load it, so it never counts.
+_TEXT_MODEL_HEADS = (b"tree\n", b"version=")
 
 
 def looks_like_model(path: str) -> bool:
@@ -125,6 +136,8 @@ def looks_like_model(path: str) -> bool:
     fmt = model_format(path)
     if fmt is None:
         return False
+    if fmt.filenames:  # MLmodel: the name alone says it
+        return True
     suffix = path[path.rfind("."):].lower()
     if suffix not in AMBIGUOUS_SUFFIXES:
         return True

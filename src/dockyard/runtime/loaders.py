@@ -45,7 +45,7 @@ def model_from_file(path_text: str, name: str | None, version: str, input_shape:
 
     def load() -> Loaded:
         mlmodel_dir = path.parent if path.name == MLMODEL else path
-        if is_mlmodel_dir(mlmodel_dir):  # an MLflow model directory: its MLmodel says how to load it
+        if is_mlmodel_dir(mlmodel_dir):  # contract's "mlflow" format: its MLmodel says how to load it
             return load_mlmodel(mlmodel_dir, shape)
         if not path.is_file():
             raise SetupError(f"model file {path} does not exist",
@@ -89,10 +89,15 @@ def _sklearn(path: Path, shape: tuple[int, ...] | None) -> Loaded:
 
         with path.open("rb") as fh:
             estimator = pickle.load(fh)
+    return _estimator(estimator, path.name, shape, "sklearn")
+
+
+def _estimator(estimator: Any, where: str, shape: tuple[int, ...] | None, platform: str) -> Loaded:
+    """A fitted scikit-learn-style estimator (anything with predict() and n_features_in_)."""
     if not callable(getattr(estimator, "predict", None)):
-        raise SetupError(f"{path.name} holds a {type(estimator).__name__}, which has no predict()",
+        raise SetupError(f"{where} holds a {type(estimator).__name__}, which has no predict()",
                          "save a fitted estimator or pipeline with joblib.dump(model, path)")
-    feat = _features(getattr(estimator, "n_features_in_", None), shape, f"the estimator in {path.name}")
+    feat = _features(getattr(estimator, "n_features_in_", None), shape, f"the estimator in {where}")
     dtype = "FP64"
     feature_names = getattr(estimator, "feature_names_in_", None)
 
@@ -104,7 +109,7 @@ def _sklearn(path: Path, shape: tuple[int, ...] | None) -> Loaded:
             x = pd.DataFrame(x, columns=feature_names)
         return {"output": estimator.predict(x)}
 
-    return Loaded(f"sklearn_{type(estimator).__name__}", (TensorSpec("input", dtype, (-1, *feat)),), predict)
+    return Loaded(f"{platform}_{type(estimator).__name__}", (TensorSpec("input", dtype, (-1, *feat)),), predict)
 
 
 _ONNX_TYPES = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64",
