@@ -280,6 +280,18 @@ class BuildResult:
     log: str
 
 
+
+def _interrupt(proc: subprocess.Popen[Any], grace: float) -> None:
+    """Ctrl-C during a docker command. docker runs in its own session, so the signal reached only
+    us: interrupt the client deliberately (BuildKit then cancels the build and removes its
+    intermediate containers), and kill it if it does not stop in time."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 class Engine:
     """A connection to one Docker Engine through its CLI."""
 
@@ -428,15 +440,7 @@ class Engine:
                     yield line
             yield proc.wait()
         except KeyboardInterrupt:
-            # docker runs in its own session, so Ctrl-C reaches only us: interrupt the
-            # client deliberately (BuildKit then cancels the build and removes its
-            # intermediate containers), and kill it if it does not stop in time.
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _interrupt(proc, grace)
             raise
 
     def _follow_tty(self, args: list[str], progress: TerminalProgress, *, env: Mapping[str, str],
@@ -469,12 +473,7 @@ class Engine:
                 seen += chunk
             code = proc.wait()
         except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _interrupt(proc, grace)
             raise
         finally:
             os.close(master)
