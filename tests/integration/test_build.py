@@ -147,15 +147,15 @@ def test_ctrl_c_during_run_leaves_no_container(engine: Engine, digits_project: P
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "run", str(digits_project), "-q", "--", "sleep", "60"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not engine.containers(["label=io.dockyard.project=ctrlc-probe", "status=running"]):
+    while time.time() < deadline and not engine.containers(["label=io.dockyard.name=ctrlc-probe", "status=running"]):
         time.sleep(0.3)
-    assert engine.containers(["label=io.dockyard.project=ctrlc-probe", "status=running"]), "container never started"
+    assert engine.containers(["label=io.dockyard.name=ctrlc-probe", "status=running"]), "container never started"
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     deadline = time.time() + 20
-    while time.time() < deadline and engine.containers(["label=io.dockyard.project=ctrlc-probe"]):
+    while time.time() < deadline and engine.containers(["label=io.dockyard.name=ctrlc-probe"]):
         time.sleep(0.5)
-    assert engine.containers(["label=io.dockyard.project=ctrlc-probe"]) == []
+    assert engine.containers(["label=io.dockyard.name=ctrlc-probe"]) == []
 
 
 def test_ctrl_c_during_build_leaves_no_container(engine: Engine, digits_project: Path) -> None:
