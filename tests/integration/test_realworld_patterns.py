@@ -94,7 +94,8 @@ def test_a_missing_relative_model_names_the_current_directory(tmp_path: Path) ->
     proc = dockyard_cli("serve", "proj", "--model", "nowhere/model.joblib", "--local", cwd=tmp_path, timeout=60)
 
     assert proc.returncode == 1, proc.stderr
-    assert f"no such file in the current directory ({tmp_path.resolve()})" in proc.stderr
+    assert f"{tmp_path.resolve() / 'nowhere' / 'model.joblib'} does not exist" in proc.stderr  # where it looked
+    assert "relative to the current directory" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -113,7 +114,10 @@ def test_mlflow_logged_model_folder_is_served_with_no_code(engine: Engine, tmp_p
         assert trained.returncode == 0, trained.stderr
         assert "Elasticnet model (alpha=0.300000, l1_ratio=0.100000)" in trained.stderr  # the script saw it
         version = json.loads(trained.stdout)
-        assert any(path.endswith("/MLmodel") for path in version["captured"]), version["captured"]
+        # The run logged to the MLflow store dockyard pointed it at (under /outputs): the logged
+        # model's MLmodel folder is part of the version.
+        paths = [a["path"] for a in version["artifacts"]]
+        assert any(path.endswith("/MLmodel") for path in paths), paths
 
         served = dockyard_cli("serve", str(proj), "--model", version["ref"], "--port", str(port), "--detach", "-q",
                               cwd=tmp_path, env=home)
