@@ -15,7 +15,7 @@ import pytest
 
 from dockyard import serving
 from dockyard.engine import Engine
-from dockyard.errors import RunError
+from dockyard.errors import RunError, UsageError
 from dockyard.store import Store
 from dockyard.train import train
 
@@ -115,8 +115,9 @@ def test_predict_reports_bad_input_with_the_servers_message(digits_project: Path
     subprocess.run([sys.executable, "train.py"], cwd=digits_project, check=True, capture_output=True)
     os.environ["DOCKYARD_MODEL_DIR"] = str(digits_project / "outputs")
     try:
-        with pytest.raises(RunError) as caught:
+        # A 4xx is the user's input: a UsageError (exit 1), naming what the server said.
+        with pytest.raises(UsageError) as caught:
             serving.predict_local(digits_project, {"pixel": [0.0] * 64})
-        assert "pixel" in caught.value.problem
+        assert "pixel" in caught.value.problem and "422" in caught.value.problem
     finally:
         del os.environ["DOCKYARD_MODEL_DIR"]
