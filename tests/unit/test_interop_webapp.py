@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,10 @@ def test_an_asgi_app_runs_in_several_uvicorn_workers(tmp_path: Path) -> None:
     with Server(args, tmp_path, module="dockyard.runtime.webapp") as server:
         server.wait_ready(60)
         assert all(post_json(server.port, "/score", {"x": n}) == (200, {"y": 2.0 * n + 1}) for n in range(6))
+        # Ready means one worker answers; the second may still be starting on a loaded host.
+        deadline = time.monotonic() + 30
+        while server.log.count("Started server process") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert server.log.count("Started server process") == 2
 
 
