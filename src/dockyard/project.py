@@ -321,11 +321,13 @@ def _can_bootstrap(p: Plan) -> bool:
 
 def _bootstrap_base(engine: Engine, p: Plan, unreachable: BuildError, on_line: Printer | None) -> None:
     """Make the missing base locally (announced in `plan`), or fail with the command to run."""
-    from .base import bootstrap
+    from .base import bootstrap, suite_for
     from .errors import DockyardError
 
+    release = suite_for(p.python)
     if on_line:
-        on_line(f"{unreachable.problem}: making dockyard/python:{p.python}-slim from Debian packages instead "
+        on_line(f"{unreachable.problem}: making dockyard/python:{p.python}-slim from "
+                f"{release.label if release else 'Debian'} packages instead "
                 f"(`dockyard base bootstrap --python {p.python}`; a few minutes, once)")
     try:
         bootstrap(engine, p.python, on_line=on_line)
@@ -342,15 +344,17 @@ def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:
                  or f"load metadata for {b}" in text), None)
     if base is None:
         return None
-    from .base import supported_pythons
+    from .base import releases_text, suite_for
 
     problem = f"the engine cannot pull the base image {base} (no registry access?)"
-    if p.target == "cpu" and p.python in supported_pythons():
+    release = suite_for(p.python)
+    if p.target == "cpu" and release is not None:
         fix = (f"run `dockyard base bootstrap --python {p.python}` (builds dockyard/python:{p.python}-slim from "
-               "Debian packages, no registry needed), then build again")
+               f"{release.label} packages, no registry needed), then build again")
     elif p.target == "cpu":
-        fix = (f"no Debian suite ships Python {p.python} as python3, so `dockyard base bootstrap` cannot make it: "
-               f"set python: to one of {', '.join(supported_pythons())} in dockyard.yaml, or `docker load` {base}")
+        fix = (f"no Debian or Ubuntu release dockyard knows ships Python {p.python} as python3, so `dockyard base "
+               f"bootstrap` cannot make it: set python: to one of {releases_text()} in dockyard.yaml, "
+               f"or `docker load` {base}")
     else:
         fix = f"give the engine access to {base}'s registry, or `docker load` the image"
     return BuildError(problem, fix, step=exc.step, log_tail=exc.log_tail)

@@ -213,16 +213,16 @@ def run(
 
 @base_app.command("bootstrap")
 def base_bootstrap(
-    python: Annotated[str, typer.Option(help="Python version (a Debian suite must ship it)")] = "3.11",
-    mirror: Annotated[Optional[str], typer.Option(help="Debian mirror URL")] = None,
+    python: Annotated[str, typer.Option(help="Python version (a Debian or Ubuntu release must ship it: see compat/bases.json)")] = "3.11",
+    mirror: Annotated[Optional[str], typer.Option(help="Debian or Ubuntu mirror URL (default: the release's own archive)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Build a Python base image from Debian packages (debootstrap + docker import); no registry needed."""
+    """Build a Python base image from Debian or Ubuntu packages (debootstrap + docker import); no registry needed."""
     from ..base import bootstrap, check_python
 
     check_python(python)
     res = bootstrap(engine(), python, mirror=mirror, on_line=progress(quiet))
-    out.print(f"imported {res.ref} ({res.size_bytes / 1e6:.0f} MB, Debian {res.suite}) and its -build variant")
+    out.print(f"imported {res.ref} ({res.size_bytes / 1e6:.0f} MB, {check_python(python).label}) and its -build variant")
 
 
 @app.command()

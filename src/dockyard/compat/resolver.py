@@ -12,6 +12,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import CompatError
+from .bases import releases_text, suite_for
 
 
 @dataclass(frozen=True)
@@ -291,9 +292,9 @@ def _cpu_bases(python: str, data: dict[str, Any], local: frozenset[str], choices
 
 def _offline_note(python: str) -> str:
     """What to do when the engine cannot pull the official image (no registry access)."""
-    debian = json.loads(resources.files("dockyard.compat").joinpath("bases.json").read_text())["debian"]
-    if python in debian:
+    release = suite_for(python)
+    if release is not None:
         return (f"; pulled unless the engine has it. If it cannot be pulled, the build makes a local one from "
-                f"Debian {debian[python]['suite']} first (`dockyard base bootstrap --python {python}`, a few minutes, once)")
-    return (f"; pulled unless the engine has it. No Debian suite ships Python {python} as python3, so "
-            f"`dockyard base bootstrap` cannot make it offline (it can make {', '.join(sorted(debian))})")
+                f"{release.label} packages first (`dockyard base bootstrap --python {python}`, a few minutes, once)")
+    return (f"; pulled unless the engine has it. No Debian or Ubuntu release dockyard knows ships Python {python} "
+            f"as python3, so `dockyard base bootstrap` cannot make it offline (it can make {releases_text()})")
