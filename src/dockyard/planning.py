@@ -166,7 +166,7 @@ def make_plan(
             (contract.LABEL_NAME, config.name),
         ),
         choices=choices + _notebook_choices(config.train.notebook),
-        warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions)
+        warnings=tuple(detection.warnings) + res.warnings + _version_twice(config, detection.framework_versions)
         + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,

@@ -36,10 +36,11 @@ def test_version_strings_reduce_to_major_minor(text: str, minor: str | None) -> 
         ("~=3.10", "3.11", "default"),
         ("==3.11.*", "3.11", "default"),
         (">=3.11.4", "3.11", "default"),
-        ("~=3.10.0", "3.10", "nearest"),
-        ("<3.11", "3.10", "nearest"),
+        ("~=3.10.0", "3.10", "only"),
+        ("==3.10.11", "3.10", "only"),  # Poetry's python = "3.10.11" keeps its minor version
+        ("<3.11", "3.10", "only"),
         (">=3.12", "3.12", "nearest"),
-        (">=3.13", "3.13", "nearest"),
+        (">=3.13", "3.13", "only"),
         ("!=3.11.*", "3.12", "nearest"),  # 3.10 and 3.12 are as near: the newer wins
         (">=3.10,!=3.11.*,!=3.12.*", "3.10", "nearest"),
     ],
@@ -48,7 +49,8 @@ def test_requires_python_prefers_the_default_else_the_nearest_to_it(spec: str, m
     chosen, why = pick_from_range(spec, source="pyproject.toml", candidates=("3.10", "3.11", "3.12", "3.13"))
     assert chosen == minor
     assert spec in why and "pyproject.toml" in why
-    assert why.startswith("dockyard's default Python" if rule == "default" else "nearest to dockyard's default 3.11")
+    starts = {"default": "dockyard's default Python", "only": "the only one", "nearest": "nearest to dockyard's default 3.11"}
+    assert why.startswith(starts[rule])
 
 
 def test_requires_python_allowing_no_candidate_is_an_error_listing_them() -> None:

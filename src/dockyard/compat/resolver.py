@@ -40,6 +40,7 @@ class Resolution:
     warm_imports: tuple[str, ...]
     uv_version: str
     choices: tuple[Choice, ...]
+    warnings: tuple[str, ...] = ()  # shown by `plan`: e.g. a release older than the data (unchecked)
 
 
 @lru_cache(maxsize=1)
@@ -94,9 +95,10 @@ def _version_or_none(text: str) -> Version | None:
 
 @dataclass(frozen=True)
 class _Pick:
-    series: str
+    series: str | None  # None: a release older than the data's versions (see _older)
     release: str  # what uv will install, as far as the data knows
     why: str
+    warning: str | None = None
 
 
 def _series(framework: str, version: str | None, data: dict[str, Any], python: str | None = None) -> _Pick:
@@ -141,13 +143,65 @@ def _series(framework: str, version: str | None, data: dict[str, Any], python: s
         key = keys[0]
         return _Pick(key, f"{spec} (newer than {newest_known})",
                      f"{shown} admits only releases newer than the data ({newest_known}): using {key}'s constraints")
-    oldest = Version(versions[keys[-1]]["latest"]).base_version
-    raise CompatError(
-        f"{shown} admits no {framework} release dockyard knows ({keys[-1]} ({oldest})..{newest_known}): "
-        "every release it allows is older",
-        f"allow {framework}>={keys[-1]} in the project's requirements, or remove `framework:` from dockyard.yaml "
-        "to skip compatibility checks",
-    )
+    return _older(framework, spec, shown, named, data, python)
+
+
+def _older(framework: str, spec: SpecifierSet, shown: str, named: list[Version], data: dict[str, Any],
+           python: str | None) -> _Pick:
+    """A specifier that admits only releases older than the data's versions: what the project
+    pinned is installed as it is, with a warning (dockyard cannot vouch for it), unless the
+    data's ``older`` table knows that release published no wheel for ``python``."""
+    fw = data["frameworks"][framework]
+    keys = sorted(fw["versions"], key=Version)
+    oldest_key = keys[0]
+    known = f"{oldest_key} ({Version(fw['versions'][oldest_key]['latest']).base_version})..{fw['versions'][keys[-1]]['latest']}"
+    older: dict[str, Any] = fw.get("older", {})
+    exact = [v for v in named if spec.contains(v, prereleases=True)]
+    found: tuple[str, Version] | None = None
+    for key in sorted(older, key=Version, reverse=True):
+        prefix = Version(key).release
+        mine = [v for v in named if v.release[: len(prefix)] == prefix]
+        candidates = sorted({*_candidates(key, older[key]["latest"]), *mine}, reverse=True)
+        hit = next((c for c in candidates if spec.contains(c, prereleases=True)), None)
+        if hit is not None:
+            found = (key, hit)
+            break
+    release = str(found[1]) if found else (str(exact[0]) if len(exact) == 1 else str(spec))
+    if found is None and older and len(exact) == 1 and exact[0] < Version(min(older, key=Version)):
+        # Older than the oldest series in the table: no later Python than that series had.
+        found = (min(older, key=Version), exact[0])
+    if found and python is not None:
+        key = found[0]
+        lo, hi = older[key]["python"]
+        lo = lo if Version(key).release == found[1].release[: len(Version(key).release)] else "?"
+        if not ((lo == "?" or _pyver(lo) <= _pyver(python)) and _pyver(python) <= _pyver(hi)):
+            supported = data["python"]["supported"]
+            fits = [p for p in supported if (lo == "?" or _pyver(lo) <= _pyver(p)) and _pyver(p) <= _pyver(hi)]
+            newer = [k for k in sorted(older, key=Version) if Version(k) > Version(key)
+                     and _pyver(older[k]["python"][0]) <= _pyver(python) <= _pyver(older[k]["python"][1])]
+            newer += [k for k in keys if _pyver(fw["versions"][k]["python"][0]) <= _pyver(python)
+                      <= _pyver(fw["versions"][k]["python"][1])]
+            options = [f'set python: "{max(fits, key=_pyver)}" in dockyard.yaml ({framework} {release} has wheels for it)'
+                       ] if fits else []
+            if newer:
+                first = (older.get(newer[0]) or fw["versions"][newer[0]])["latest"]
+                options.append(f"allow {framework}>={first} (it has wheels for Python {python})")
+            has = (f"the {key} series has them for Python {lo} to {hi}" if lo != "?"
+                   else f"it is older than the {key} series, which has them up to Python {hi}")
+            raise CompatError(
+                f"{shown} installs {framework} {release}, which published no wheels for Python {python} "
+                f"({has}); building it from source needs a compiler and its old build tools, which the image "
+                "does not have",
+                "; or ".join(options) or f"pin a {framework} release that supports Python {python}",
+            )
+    where = (f"the {found[0]} series published wheels for Python {older[found[0]]['python'][0]} to "
+             f"{older[found[0]]['python'][1]}" if found and found[1].release[:2] == Version(found[0]).release[:2]
+             else "dockyard has no data on it")
+    why = f"{shown} from the project's requirements: older than dockyard's compatibility data ({known}); installed as pinned"
+    warning = (f"{shown} is older than dockyard's compatibility data ({known}): dockyard installs what the project "
+               f"pinned and cannot vouch that it works{f' on Python {python}' if python else ''} ({where}); "
+               f"to have it checked, allow {framework}>={oldest_key}")
+    return _Pick(None, release, why, warning)
 
 
 def resolve(
@@ -164,6 +218,7 @@ def resolve(
     """Pick every base/compat choice, each with a reason. ``local_bases`` are image refs present locally."""
     data = compat_data()
     choices: list[Choice] = []
+    warnings: list[str] = []
     supported = data["python"]["supported"]
     if python not in supported:
         nearest = min(supported, key=lambda s: abs(_pyver(s)[1] - _pyver(python)[1]))
@@ -180,9 +235,14 @@ def resolve(
         fw = data["frameworks"][framework]
         pick = _series(framework, framework_version, data, python)
         series, release = pick.series, pick.release
-        spec = fw["versions"][series]
+        spec = fw["versions"][series] if series is not None else {}
         choices.append(Choice("framework", f"{framework} {release}", pick.why))
-        _check_python(framework, series, python, fw)
+        warnings += [pick.warning] if pick.warning else []
+        if series is not None:
+            _check_python(framework, series, python, fw)
+        elif gpu and not cuda:
+            raise CompatError(f"dockyard does not know which CUDA builds {framework} {release} published",
+                              'set gpu.cuda in dockyard.yaml (e.g. gpu.cuda: "11.8") to the build the release has')
     target = "gpu" if gpu else "cpu"
     cuda_version = None
     renames: list[tuple[str, str]] = []
@@ -234,6 +294,7 @@ def resolve(
         warm_imports=tuple(fw.get("warm_imports", ())),
         uv_version=data["uv_version"],
         choices=tuple(choices),
+        warnings=tuple(warnings),
     )
 
 
@@ -257,7 +318,7 @@ def _cuda_why(framework: str | None, series: str | None, asked: str | None) -> s
 
 
 def _pick_cuda(framework: str | None, series: str | None, spec: dict[str, Any], cuda: str | None) -> str:
-    if not framework:
+    if not framework or series is None:  # no framework, or a release older than the data: gpu.cuda decides
         if not cuda:
             raise CompatError("gpu.enabled needs a framework or gpu.cuda", 'set gpu.cuda: "12.4" or the framework')
         return cuda

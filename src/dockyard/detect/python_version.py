@@ -95,6 +95,8 @@ def pick_from_range(spec: str, *, source: str, candidates: tuple[str, ...],
     of = f"of the supported {', '.join(candidates)}, requires-python {spec!r} in {source} allows {', '.join(allowed)}"
     if default in allowed:
         return default, f"dockyard's default Python: {of}"
+    if len(allowed) == 1:
+        return allowed[0], f"the only one: {of}"
     best = min(allowed, key=lambda v: (abs(_minor_number(v) - _minor_number(default)), -_minor_number(v)))
     return best, f"nearest to dockyard's default {default}: {of}"
 
