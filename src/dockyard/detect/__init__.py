@@ -139,6 +139,7 @@ class _Source:
     warnings: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
     inferred: bool = False  # requirements guessed from imports (no dependency file)
+    python_why: str | None = None  # why env_python is what it is, when the file does not say it itself
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     python = choose_python(
         project_dir,
         env_python=source.env_python,
+        env_python_why=source.python_why,
         requires_python=_requires_python(ctx, source),
         candidates=python_candidates,
     )
@@ -297,10 +299,12 @@ def _from_pipenv(ctx: _Context) -> _Source | None:
     if found is None:
         return None
     files = (found.file, "Pipfile") if found.locked and (ctx.project_dir / "Pipfile").is_file() else (found.file,)
+    files += (found.skipped_lock,) if found.skipped_lock else ()  # read, and said why it is not installed
     env_python = (found.file, f"=={found.python}.*" if found.python.count(".") == 1 else f"=={found.python}") \
         if found.python else None
     return _Source(kind="requirements", file=found.file, requirements=found.requirements, files=files,
-                   env_python=env_python, warnings=found.warnings, reasons=(pipenv.reason(found),))
+                   env_python=env_python, python_why=found.python_why, warnings=found.warnings,
+                   reasons=(pipenv.reason(found),))
 
 
 def _from_setuptools(ctx: _Context) -> _Source | None:

@@ -113,6 +113,7 @@ def choose_python(
     project_dir: Path,
     *,
     env_python: tuple[str, str] | None = None,
+    env_python_why: str | None = None,
     requires_python: tuple[str, str] | None = None,
     candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES,
 ) -> PythonChoice:
@@ -137,7 +138,8 @@ def choose_python(
         source, spec = env_python
         minor = pinned_minor(spec)
         if minor is not None:
-            return PythonChoice(minor, Reason(f"python {minor}", f"from python {spec} in {source}"), tuple(warnings))
+            why = env_python_why or f"from python {spec} in {source}"
+            return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
         minor, why = pick_from_range(spec, source=source, candidates=candidates)
         return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
     if requires_python is not None:
