@@ -165,13 +165,17 @@ def _python_for_gpu(plan: Plan) -> list[str]:
 def _trim() -> list[str]:
     """Continuation lines of the install RUN: drop what a deployed venv never runs.
 
-    Test suites, C/Cython sources, type stubs and bytecode go. Only Python extension modules are
+    Test suites, C/Cython sources, type stubs and bytecode go, except the one test module numpy
+    itself imports: numpy 2.2 (the newest for Python 3.10) has ``numpy.testing`` import
+    ``numpy._core.tests._natype``, and scipy imports numpy.testing. Only Python extension modules are
     stripped: libraries vendored by auditwheel under ``*.libs/`` were rewritten by patchelf,
     and strip corrupts them, but byte-identical copies of one library vendored by two wheels
     (numpy's and scipy's libgfortran, say) become hard links.
     """
     return [
-        f"    && find {VENV_DIR} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
+        f"    && find {VENV_DIR} -depth -type d -name tests -path '*/site-packages/*' ! -path '*/numpy/_core/tests' "
+        "-exec rm -rf {} + \\",
+        f"    && find {VENV_DIR} -path '*/numpy/_core/tests/*' ! -name __init__.py ! -name _natype.py -delete \\",
         f"    && find {VENV_DIR} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
         f"    && find {VENV_DIR} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
         "    && if command -v strip >/dev/null; then \\",
