@@ -314,3 +314,11 @@ def test_every_framework_series_has_valid_python_and_cuda_data() -> None:
             assert tuple(map(int, lo.split("."))) <= tuple(map(int, hi.split("."))), (name, series)
             for cuda in spec["cuda"]:
                 assert cuda in data["cuda_images"], f"{name} {series}: CUDA {cuda} has no image in cuda_images"
+
+
+@pytest.mark.parametrize(("python", "release"), [("3.10", "Ubuntu jammy"), ("3.11", "Debian bookworm"),
+                                                 ("3.12", "Ubuntu noble"), ("3.13", "Debian trixie")])
+def test_without_a_local_base_plan_announces_the_release_the_build_would_bootstrap(python: str, release: str) -> None:
+    why = next(c.why for c in _resolve(python=python).choices if c.what == "base")
+    assert f"the build makes a local one from {release} packages first" in why
+    assert f"`dockyard base bootstrap --python {python}`" in why

@@ -222,7 +222,10 @@ def resolve(
     supported = data["python"]["supported"]
     if python not in supported:
         nearest = min(supported, key=lambda s: abs(_pyver(s)[1] - _pyver(python)[1]))
-        raise CompatError(f"Python {python} is not supported (supported: {', '.join(supported)})", f'set python: "{nearest}"')
+        raise CompatError(
+            f"Python {python} is not supported (supported: {', '.join(supported)})",
+            f'set python: "{nearest}" in dockyard.yaml (the nearest; `dockyard base bootstrap` can make a base for '
+            f"each supported one), and check that requirements pinned for Python {python} have releases for it")
     choices.append(Choice("python", python, "from dockyard.yaml"))
     series = release = None
     spec: dict[str, Any] = {}
