@@ -153,55 +153,71 @@ def _older(framework: str, spec: SpecifierSet, shown: str, named: list[Version],
     data's ``older`` table knows that release published no wheel for ``python``."""
     fw = data["frameworks"][framework]
     keys = sorted(fw["versions"], key=Version)
-    oldest_key = keys[0]
-    known = f"{oldest_key} ({Version(fw['versions'][oldest_key]['latest']).base_version})..{fw['versions'][keys[-1]]['latest']}"
+    known = f"{keys[0]} ({Version(fw['versions'][keys[0]]['latest']).base_version})..{fw['versions'][keys[-1]]['latest']}"
     older: dict[str, Any] = fw.get("older", {})
     exact = [v for v in named if spec.contains(v, prereleases=True)]
-    found: tuple[str, Version] | None = None
+    hit = _newest_older(spec, named, older)
+    release = str(hit[1]) if hit else (str(exact[0]) if len(exact) == 1 else str(spec))
+    wheels = _wheels(hit, exact, older)
+    if wheels and python is not None and not _between(python, wheels[0], wheels[1]):
+        raise _no_wheel(framework, shown, release, python, wheels, fw, data["python"]["supported"])
+    where = wheels[2] if wheels and wheels[0] else "dockyard has no data on it"
+    why = f"{shown} from the project's requirements: older than dockyard's compatibility data ({known}); installed as pinned"
+    warning = (f"{shown} is older than dockyard's compatibility data ({known}): dockyard installs what the project "
+               f"pinned and cannot vouch that it works{f' on Python {python}' if python else ''} ({where}); "
+               f"to have it checked, allow {framework}>={keys[0]}")
+    return _Pick(None, release, why, warning)
+
+
+def _newest_older(spec: SpecifierSet, named: list[Version], older: dict[str, Any]) -> tuple[str, Version] | None:
+    """(series, release) of the newest release in the ``older`` table the specifier admits."""
     for key in sorted(older, key=Version, reverse=True):
         prefix = Version(key).release
         mine = [v for v in named if v.release[: len(prefix)] == prefix]
         candidates = sorted({*_candidates(key, older[key]["latest"]), *mine}, reverse=True)
-        hit = next((c for c in candidates if spec.contains(c, prereleases=True)), None)
-        if hit is not None:
-            found = (key, hit)
-            break
-    release = str(found[1]) if found else (str(exact[0]) if len(exact) == 1 else str(spec))
-    if found is None and older and len(exact) == 1 and exact[0] < Version(min(older, key=Version)):
-        # Older than the oldest series in the table: no later Python than that series had.
-        found = (min(older, key=Version), exact[0])
-    if found and python is not None:
-        key = found[0]
-        lo, hi = older[key]["python"]
-        lo = lo if Version(key).release == found[1].release[: len(Version(key).release)] else "?"
-        if not ((lo == "?" or _pyver(lo) <= _pyver(python)) and _pyver(python) <= _pyver(hi)):
-            supported = data["python"]["supported"]
-            fits = [p for p in supported if (lo == "?" or _pyver(lo) <= _pyver(p)) and _pyver(p) <= _pyver(hi)]
-            newer = [k for k in sorted(older, key=Version) if Version(k) > Version(key)
-                     and _pyver(older[k]["python"][0]) <= _pyver(python) <= _pyver(older[k]["python"][1])]
-            newer += [k for k in keys if _pyver(fw["versions"][k]["python"][0]) <= _pyver(python)
-                      <= _pyver(fw["versions"][k]["python"][1])]
-            options = [f'set python: "{max(fits, key=_pyver)}" in dockyard.yaml ({framework} {release} has wheels for it)'
-                       ] if fits else []
-            if newer:
-                first = (older.get(newer[0]) or fw["versions"][newer[0]])["latest"]
-                options.append(f"allow {framework}>={first} (it has wheels for Python {python})")
-            has = (f"the {key} series has them for Python {lo} to {hi}" if lo != "?"
-                   else f"it is older than the {key} series, which has them up to Python {hi}")
-            raise CompatError(
-                f"{shown} installs {framework} {release}, which published no wheels for Python {python} "
-                f"({has}); building it from source needs a compiler and its old build tools, which the image "
-                "does not have",
-                "; or ".join(options) or f"pin a {framework} release that supports Python {python}",
-            )
-    where = (f"the {found[0]} series published wheels for Python {older[found[0]]['python'][0]} to "
-             f"{older[found[0]]['python'][1]}" if found and found[1].release[:2] == Version(found[0]).release[:2]
-             else "dockyard has no data on it")
-    why = f"{shown} from the project's requirements: older than dockyard's compatibility data ({known}); installed as pinned"
-    warning = (f"{shown} is older than dockyard's compatibility data ({known}): dockyard installs what the project "
-               f"pinned and cannot vouch that it works{f' on Python {python}' if python else ''} ({where}); "
-               f"to have it checked, allow {framework}>={oldest_key}")
-    return _Pick(None, release, why, warning)
+        found = next((c for c in candidates if spec.contains(c, prereleases=True)), None)
+        if found is not None:
+            return key, found
+    return None
+
+
+def _wheels(hit: tuple[str, Version] | None, exact: list[Version], older: dict[str, Any]
+            ) -> tuple[str | None, str, str] | None:
+    """(lowest Python or None when unknown, highest Python, the series that says so) for wheels of
+    the release: its series in the table, or, for a pin older than every series there, at most
+    what the oldest series had (releases never gain wheels for later Pythons)."""
+    if hit is not None:
+        lo, hi = older[hit[0]]["python"]
+        return lo, hi, f"the {hit[0]} series published wheels for Python {lo} to {hi}"
+    if older and len(exact) == 1:
+        oldest = min(older, key=Version)
+        if exact[0] < Version(oldest):
+            hi = older[oldest]["python"][1]
+            return None, hi, f"it is older than the {oldest} series, which has them up to Python {hi}"
+    return None
+
+
+def _between(python: str, lo: str | None, hi: str) -> bool:
+    return (lo is None or _pyver(lo) <= _pyver(python)) and _pyver(python) <= _pyver(hi)
+
+
+def _no_wheel(framework: str, shown: str, release: str, python: str, wheels: tuple[str | None, str, str],
+              fw: dict[str, Any], supported: list[str]) -> CompatError:
+    lo, hi, says = wheels
+    fits = [p for p in supported if _between(p, lo, hi)]
+    options = [f'set python: "{max(fits, key=_pyver)}" in dockyard.yaml ({framework} {release} has wheels for it)'
+               ] if fits else []
+    series = {**fw.get("older", {}), **fw["versions"]}
+    newer = [k for k in sorted(series, key=Version) if Version(series[k]["latest"]) > Version(release)
+             and _between(python, *series[k]["python"])]
+    if newer:
+        options.append(f"allow {framework}>={series[newer[0]]['latest']} (it has wheels for Python {python})")
+    detail = says.replace("published wheels", "has them") if lo else says
+    return CompatError(
+        f"{shown} installs {framework} {release}, which published no wheels for Python {python} ({detail}); "
+        "building it from source needs a compiler and its old build tools, which the image does not have",
+        "; or ".join(options) or f"pin a {framework} release that supports Python {python}",
+    )
 
 
 def resolve(
