@@ -321,7 +321,8 @@ def _can_bootstrap(p: Plan) -> bool:
 
 def _bootstrap_base(engine: Engine, p: Plan, unreachable: BuildError, on_line: Printer | None) -> None:
     """Make the missing base locally (announced in `plan`), or fail with the command to run."""
-    from .base import bootstrap, suite_for
+    from .base import bootstrap
+    from .compat.bases import suite_for
     from .errors import DockyardError
 
     release = suite_for(p.python)
@@ -344,7 +345,7 @@ def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:
                  or f"load metadata for {b}" in text), None)
     if base is None:
         return None
-    from .base import releases_text, suite_for
+    from .compat.bases import releases_text, suite_for
 
     problem = f"the engine cannot pull the base image {base} (no registry access?)"
     release = suite_for(p.python)

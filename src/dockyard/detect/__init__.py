@@ -298,7 +298,7 @@ def _from_pipenv(ctx: _Context) -> _Source | None:
     found = pipenv.read_pipenv(ctx.project_dir)
     if found is None:
         return None
-    files = (found.file, "Pipfile") if found.locked and (ctx.project_dir / "Pipfile").is_file() else (found.file,)
+    files: tuple[str, ...] = (found.file, "Pipfile") if found.locked and (ctx.project_dir / "Pipfile").is_file() else (found.file,)
     files += (found.skipped_lock,) if found.skipped_lock else ()  # read, and said why it is not installed
     env_python = (found.file, f"=={found.python}.*" if found.python.count(".") == 1 else f"=={found.python}") \
         if found.python else None
