@@ -165,7 +165,7 @@ def make_plan(
             (contract.LABEL_TARGET, res.target),
             (contract.LABEL_NAME, config.name),
         ),
-        choices=choices + _notebook_choices(config.train.notebook),
+        choices=choices + _notebook_choices(config.train.notebook, res.python),
         warnings=tuple(detection.warnings) + res.warnings + _version_twice(config, detection.framework_versions)
         + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
@@ -203,10 +203,12 @@ def _has_notebook(project_dir: Path, files: tuple[str, ...], dirs: tuple[str, ..
     return False
 
 
-def notebook_packages(kind: str) -> tuple[str, ...]:
+def notebook_packages(kind: str, python: str | None = None) -> tuple[str, ...]:
     """Pinned requirements from compat data: ``jupyter`` (dev image only) or ``runner`` (the train
-    image of a notebook project)."""
-    return tuple(compat_data()["notebook"][kind])
+    image of a notebook project); on ``python``, with the pins compat data replaces for it."""
+    data = compat_data()["notebook"]
+    swaps = {p.split("==")[0]: p for p in data.get("by_python", {}).get(python or "", [])}
+    return tuple(swaps.get(p.split("==")[0], p) for p in data[kind])
 
 
 def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
@@ -219,10 +221,11 @@ def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
     return f"python -m dockyard_runtime.notebook {shlex.quote(notebook)}"
 
 
-def _notebook_choices(notebook: str | None) -> tuple[Choice, ...]:
+def _notebook_choices(notebook: str | None, python: str) -> tuple[Choice, ...]:
     if notebook is None:
         return ()
-    return (Choice("notebook runner", " + ".join(notebook_packages("runner")) + " in the train image, in a layer of its own",
+    runner = " + ".join(notebook_packages("runner", python))
+    return (Choice("notebook runner", runner + " in the train image, in a layer of its own",
                    f"train.notebook is {notebook}: the train image must execute it; serve never carries them"),)
 
 

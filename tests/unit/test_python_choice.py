@@ -112,3 +112,18 @@ def test_a_supported_pipfile_lock_is_still_installed_as_locked(tmp_path: Path) -
     found = detect(_write(tmp_path, {"Pipfile": PIPFILE_36.replace('"3.6"', '"3.11"'), "Pipfile.lock": lock}))
     assert found.python_version == "3.11" and "numpy==2.1.3" in found.requirements
     assert not [w for w in found.warnings if "cannot build" in w]
+
+
+def test_notebook_tools_are_pinned_to_releases_the_chosen_python_can_install(tmp_path: Path) -> None:
+    """ipykernel 7 needs Python>=3.11: a 3.10 notebook project gets ipykernel 6.31.0 instead."""
+    from dockyard.planning import notebook_packages
+    from dockyard.render import render_dockerfile
+
+    assert "ipykernel==7.4.0" in notebook_packages("runner", "3.11")
+    assert notebook_packages("runner", "3.10") == ("nbclient==0.11.0", "ipykernel==6.31.0")
+    assert notebook_packages("jupyter", "3.10") == ("jupyterlab==4.6.6", "ipykernel==6.31.0")
+    root = _write(tmp_path, {"runtime.txt": "python-3.10\n", "requirements.txt": "numpy\n",
+                             "index.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})})
+    init(root)
+    text = render_dockerfile(make_plan(root), dev=True)
+    assert "ipykernel==6.31.0" in text and "ipykernel==7" not in text

@@ -56,11 +56,11 @@ def _tools_stage(name: str, prefix: str, packages: tuple[str, ...]) -> list[str]
 
 
 def jupyter_stage(plan: Plan) -> list[str]:
-    return _tools_stage("jupyter", JUPYTER_DIR, notebook_packages("jupyter"))
+    return _tools_stage("jupyter", JUPYTER_DIR, notebook_packages("jupyter", plan.python))
 
 
 def runner_stage(plan: Plan) -> list[str]:
-    return _tools_stage("notebook-runner", NOTEBOOK_RUNNER_DIR, notebook_packages("runner"))
+    return _tools_stage("notebook-runner", NOTEBOOK_RUNNER_DIR, notebook_packages("runner", plan.python))
 
 
 def _site_packages(plan: Plan, prefix: str) -> str:
