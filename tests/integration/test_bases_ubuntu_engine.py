@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard import base
+from dockyard import base, serving
 from dockyard.engine import Engine
 from dockyard.store import Store
 from dockyard.train import train
@@ -161,6 +162,21 @@ def test_poetry_project_pinning_an_old_scikit_learn_builds_with_a_warning_on_its
     logs = (store.blobs_dir / trained.version.logs.sha256).read_text()  # type: ignore[union-attr]
     assert "python 3.10 scikit-learn 1.2.2" in logs, logs[-2000:]
     assert {a.path for a in trained.version.artifacts} >= {"model.joblib"}
+    # Served on 3.10 with no code: the runtime itself must run on 3.10 (it once used a 3.11-only regex).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    served = serving.serve(proj, engine, model=trained.version.ref, port=port, store_root=store.root,
+                           name=f"dockyard-test-edge-{port}", labels={"io.dockyard.test": "1"})
+    try:
+        out = serving.predict(served.url, {"input": [[5.1, 3.5, 1.4, 0.2]]})
+        assert out["output"] == [0], out
+        version = engine.docker("exec", served.container, "python", "-c",
+                                "import sys; print(sys.version_info[:2])").stdout.strip()
+        assert version == "(3, 10)"
+    finally:
+        engine.remove_container(served.container)
+        engine.remove_image(served.image, force=True)
     # On 3.12 the pin has no wheel: refused before any build, with a fix that fits.
     text = (proj / "dockyard.yaml").read_text().replace("python: '3.10'", "python: '3.12'")
     (proj / "dockyard.yaml").write_text(text)
