@@ -259,7 +259,7 @@ def build(
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
-    pull a CPU base and ``bootstrap_base``, the base is made from Debian packages (`dockyard
+    pull a CPU base and ``bootstrap_base``, the base is made from Debian or Ubuntu packages (`dockyard
     base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
     model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``)."""
     project_dir = project_dir.resolve()
