@@ -148,22 +148,24 @@ ASSESSMENT: dict[str, str] = {
     "keras-jax-workflow": "a single script that sets KERAS_BACKEND=jax: dockyard infers keras but not jax, so "
     "`run` fails with the script's ModuleNotFoundError (not acceptable: a KERAS_BACKEND=jax script needs jax, "
     "and `import jax` is in it). `train` ✗: no train-named script (message says how to set one).",
-    "iris-classification": "runtime.txt asks for Python 3.10: no Debian suite ships it, so no base can be "
-    "bootstrapped and Docker Hub is unreachable here; dockyard says exactly that and how to choose 3.11/3.13 or "
-    "`docker load` a 3.10 image (acceptable, environment).",
-    "ml-edge-model-deployment": "poetry.lock pins scikit-learn 1.2.2, older than any release in dockyard's "
-    "compatibility data; plan refuses and says how to relax it (acceptable wording, but it asks the user to edit "
-    "the project: an unknown old release could warn instead). The folder also has its own Dockerfile "
-    "(FROM python:3.10.11), which dockyard would build as-is.",
+    "iris-classification": "runtime.txt asks for Python 3.10: with no 3.10 base, the build makes one from Ubuntu "
+    "jammy packages (announced in plan; `dockyard base bootstrap --python 3.10`), and train, serve and predict "
+    "run on 3.10.",
+    "ml-edge-model-deployment": "poetry.lock pins scikit-learn 1.2.2, older than dockyard's compatibility data: "
+    "plan installs it as pinned with a warning (the 1.2 series has wheels for Python 3.8-3.11; python = "
+    "\"3.10.11\" gives 3.10). The folder also has its own Dockerfile (FROM python:3.10.11, a serving image with "
+    "no train stage), which dockyard builds as-is: Docker Hub is unreachable here.",
     "uv-handson-chapter-2": "uv.lock + requires-python >=3.13 works: there is no local 3.13 base, so the build "
     "made one from Debian trixie packages itself (announced in plan), then installed the locked environment; the "
     "run check confirms Python 3.13 with scikit-learn, pandas and matplotlib. Its scripts download their data, "
     "so there is nothing to train here.",
-    "binder-requirements": "runtime.txt python-3.10: as for iris-classification (acceptable, environment).",
-    "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard does not support: the message says so, but its "
-    "fix ('set python: \"3.10\"') names a Python this host cannot build either; 3.11 would work.",
-    "binder-setup-py": "builds (python_requires >=3.6 resolves to the highest supported Python, 3.13, whose base "
-    "the build bootstrapped, although the local 3.11 base also satisfies the range). `run` ✗ is not acceptable: "
+    "binder-requirements": "runtime.txt python-3.10: built on the Ubuntu jammy base as for iris-classification; "
+    "the notebook runner gets ipykernel 6.31 (7.x needs Python 3.11).",
+    "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard cannot build: plan warns that Pipfile.lock "
+    "(pinned for 3.6) is not installed and builds on 3.10, the nearest supported Python, from Pipfile's "
+    "[packages].",
+    "binder-setup-py": "builds (python_requires >=3.6 gets dockyard's default Python, 3.11, whose base is "
+    "local). `run` ✗ is not acceptable: "
     "setup.py is read for install_requires but the package itself is not installed (repo2docker runs "
     "`pip install .`), so `import mypackage` works only from /app, not from the notebook's folder; the user "
     "meets ModuleNotFoundError, not a dockyard message.",
@@ -172,10 +174,9 @@ ASSESSMENT: dict[str, str] = {
 
 SUMMARY = """## Where the ✗ come from
 
-- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): Python 3.10
-  (runtime.txt in iris-classification and binder-requirements; Poetry's `python = "3.10.11"` would be next)
-  has no Debian suite, so no base can be made without Docker Hub; torch's CPU wheels live on
-  download.pytorch.org, which this host cannot resolve (pytorch-regression: the error now names that server).
+- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): torch's CPU
+  wheels live on download.pytorch.org, which this host cannot resolve (pytorch-regression: the error now names
+  that server); a project's own Dockerfile FROM python:3.10.11 needs Docker Hub (ml-edge-model-deployment).
 - **Which script trains** (acceptable; init and `train` say what was looked for and how to set
   `train.command`): example collections (LightGBM python-guide, XGBoost guide-python, keras examples,
   pytorch's `main.py`) have no train-named entry point. serve/predict of those count as ✗ 'not run'.
@@ -183,9 +184,7 @@ SUMMARY = """## Where the ✗ come from
   only the frameworks are installed, not the other third-party imports (pandas for LightGBM) nor the backend a
   script selects (jax for `KERAS_BACKEND=jax`); `dockyard run` keeps the project read-only, so scripts that
   write beside themselves fail with the library's 'Read-only file system'; a setup.py project's own package is
-  not installed; Pipfile's Python 3.6 gets the fix 'set python: 3.10', which this host cannot build either.
-- **Compatibility data**: poetry.lock pins scikit-learn 1.2.2, older than dockyard's data (1.4+), and plan
-  refuses; the message is clear but asks for a project edit.
+  not installed.
 """
 
 
