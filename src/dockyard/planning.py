@@ -166,7 +166,8 @@ def make_plan(
             (contract.LABEL_NAME, config.name),
         ),
         choices=choices + _notebook_choices(config.train.notebook, res.python),
-        warnings=tuple(detection.warnings) + res.warnings + _version_twice(config, detection.framework_versions)
+        warnings=tuple(detection.warnings) + _python_overridden(config, detection) + res.warnings
+        + _version_twice(config, detection.framework_versions)
         + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
@@ -253,6 +254,17 @@ def _detected_choices(reasons: tuple[object, ...], kinds: tuple[str, ...]) -> tu
         if sep and what in kinds:
             out.append(Choice(what, value, str(getattr(r, "why", ""))))
     return tuple(out)
+
+
+def _python_overridden(config: ProjectConfig, detection: object) -> tuple[str, ...]:
+    """python: in dockyard.yaml differs from the exact Python the project pins: say so, since pins made
+    for one Python (a Pipfile.lock, a conda env) may not install on another."""
+    pinned, by = getattr(detection, "python_version", None), getattr(detection, "python_pinned_by", None)
+    if not (pinned and by) or pinned == config.python:
+        return ()
+    return (f"{CONFIG_NAME} says python {config.python}, but {by} pins Python {pinned}: the image gets "
+            f"{config.python}, and versions pinned for {pinned} may not install on it (set python: \"{pinned}\" "
+            f"to follow {by})",)
 
 
 def _version_twice(config: ProjectConfig, detected: object) -> tuple[str, ...]:

@@ -127,3 +127,28 @@ def test_notebook_tools_are_pinned_to_releases_the_chosen_python_can_install(tmp
     init(root)
     text = render_dockerfile(make_plan(root), dev=True)
     assert "ipykernel==6.31.0" in text and "ipykernel==7" not in text
+
+
+@pytest.mark.parametrize(("files", "by"), [
+    ({"runtime.txt": "python-3.10\n", "requirements.txt": "numpy\n"}, "runtime.txt"),
+    ({"Pipfile.lock": LOCK_36.replace('"3.6"', '"3.11"').replace("==1.16.4", "==2.1.3")}, "Pipfile.lock"),
+])
+def test_a_dockyard_yaml_python_other_than_the_projects_pin_is_a_plan_warning(
+        tmp_path: Path, files: dict[str, str], by: str) -> None:
+    root = _write(tmp_path, files)
+    init(root)
+    assert not [w for w in make_plan(root).warnings if "pins Python" in w], "init wrote the pinned one"
+    config = root / "dockyard.yaml"
+    pinned = detect(root).python_version
+    config.write_text(config.read_text().replace(f"python: '{pinned}'", "python: '3.12'"))
+    [warning] = [w for w in make_plan(root).warnings if "pins Python" in w]
+    assert warning.startswith(f"dockyard.yaml says python 3.12, but {by} pins Python {pinned}")
+
+
+def test_a_range_or_dockyards_own_fallback_is_no_pin_to_warn_about(tmp_path: Path) -> None:
+    for i, case in enumerate(("requires-python >=3.8", "Pipfile 3.6 + Pipfile.lock")):
+        root = _write(tmp_path / str(i), CASES[case])
+        init(root)
+        config = root / "dockyard.yaml"
+        config.write_text(config.read_text().replace(f"python: '{detect(root).python_version}'", "python: '3.12'"))
+        assert not [w for w in make_plan(root).warnings if "pins Python" in w], case

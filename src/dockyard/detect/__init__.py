@@ -97,6 +97,7 @@ class Detection:
     post_build: str | None = None  # repo2docker's postBuild script, project-relative
     post_build_needs_root: str | None = None  # the first line of it that needs root
     train_notebook: str | None = None  # a notebook-only project: the .ipynb that trains (train.notebook)
+    python_pinned_by: str | None = None  # the file that pins python_version exactly (runtime.txt, a lock...)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -225,6 +226,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         post_build=post_build.file if post_build else None,
         post_build_needs_root=post_build.needs_root if post_build else None,
         train_notebook=train_nb.value,
+        python_pinned_by=python.pinned_by,
     )
 
 

@@ -44,6 +44,7 @@ class PythonChoice:
     version: str | None
     reason: Reason | None
     warnings: tuple[str, ...]
+    pinned_by: str | None = None  # the file that pins this exact minor (not a range, not dockyard's fallback)
 
 
 def parse_minor(text: str) -> str | None:
@@ -133,13 +134,14 @@ def choose_python(
         if minor:
             warnings += _conflict(minor, filename, requires_python)
             warnings += _shadowed(minor, filename, project_dir)
-            return PythonChoice(minor, Reason(f"python {minor}", f"from {filename}"), tuple(warnings))
+            return PythonChoice(minor, Reason(f"python {minor}", f"from {filename}"), tuple(warnings), filename)
     if env_python is not None:
         source, spec = env_python
         minor = pinned_minor(spec)
         if minor is not None:
             why = env_python_why or f"from python {spec} in {source}"
-            return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
+            return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings),
+                                None if env_python_why else source)
         minor, why = pick_from_range(spec, source=source, candidates=candidates)
         return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
     if requires_python is not None:
