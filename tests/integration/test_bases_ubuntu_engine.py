@@ -205,3 +205,32 @@ def test_pipfile_for_python_3_6_builds_on_3_10_from_its_packages(
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith("python 3.10 numpy ") and not line.endswith("1.16.4"), line
+
+
+def test_python_version_3_12_without_a_base_bootstraps_ubuntu_noble_and_runs_on_it(
+        engine: Engine, tmp_path: Path) -> None:
+    """.python-version 3.12: plan announces the noble bootstrap, the build makes the base and runs on it."""
+    base_312 = "dockyard/python:3.12-slim"
+    missing = not engine.image_exists(base_312)
+    proj = _project(tmp_path / "py312", {
+        ".python-version": "3.12\n",
+        "requirements.txt": "numpy\n",
+        "train.py": "import sys, numpy\nprint('python', '.'.join(map(str, sys.version_info[:2])), 'numpy', numpy.__version__)\n",
+    })
+    assert dockyard("init", str(proj)).returncode == 0
+    plan = dockyard("plan", str(proj))
+    assert plan.returncode == 0 and "python: 3.12" in plan.stdout, plan.stderr
+    if missing:
+        assert "makes a local one from Ubuntu noble packages first (`dockyard base bootstrap --python 3.12`" in plan.stdout
+    tag = "dockyard-test-py312:t"
+    try:
+        built = dockyard("build", str(proj), "--target", "train", "--tag", tag)
+        assert built.returncode == 0, built.stderr[-3000:]
+        if missing:
+            assert "making dockyard/python:3.12-slim from Ubuntu noble packages" in built.stderr
+        out = engine.docker("run", "--rm", "--label", "io.dockyard.test=1", tag).stdout
+        assert out.startswith("python 3.12 numpy "), out
+    finally:
+        _remove(engine, tag)
+        if missing:
+            _remove(engine, base_312, base_312.replace("-slim", "-build"))
