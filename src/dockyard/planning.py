@@ -88,7 +88,7 @@ def make_plan(
 
     project_dir = project_dir.resolve()
     config = load_config(project_dir)
-    detection = detect(project_dir)
+    detection = detect(project_dir, keras_backend=config.env.get("KERAS_BACKEND"))
     res = resolve(
         python=config.python,
         framework=config.framework,
@@ -108,8 +108,8 @@ def make_plan(
     choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
-        detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
-        choices += (Choice("requirements", ", ".join(detected), inferred),)
+        detected = _pin_inferred(detected, pypi, res.framework_release)
+        choices += _inferred_choices(detected, detection.inferred_from, res.python)
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     model_ctx = model_file or config.serve.model
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
@@ -285,11 +285,24 @@ def _image_train_command(project_dir: Path, command: str | None) -> str | None:
     return with_defaults(command, command_parameters(project_dir, command))
 
 
-def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[tuple[str, ...], str]:
+def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[str, ...]:
     """Requirements inferred from imports: the primary framework pinned to the release compat/
     expects (so the plan says what gets installed, and rebuilds install the same)."""
-    out = tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
-    return out, "inferred from the imports: the project has no dependency file (add a requirements.txt to choose)"
+    return tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
+
+
+def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[str, str], ...],
+                      python: str) -> tuple[Choice, ...]:
+    """One plan line per inferred requirement: what is installed, at which version, and which file
+    asked for it."""
+    why = dict(inferred_from)
+    out = []
+    for line in requirements:
+        name = line.split("==", 1)[0]
+        version = (f"=={line.split('==', 1)[1]}" if "==" in line
+                   else f" (unpinned: the newest release for Python {python} when the image is built)")
+        out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
+    return tuple(out)
 
 
 def _index_options(detection: object) -> tuple[str, ...]:

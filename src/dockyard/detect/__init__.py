@@ -19,7 +19,8 @@ Dependency source: an ordered priority list, the first that applies wins
    mapped to PyPI, which can lose packages, so it comes late.
 9. ``pyproject.toml`` with an empty ``[project].dependencies`` (the project installs itself).
 
-Otherwise the kind is ``"none"``, and the frameworks the code imports are installed.
+Otherwise the kind is ``"none"``, and what the code imports is installed (thirdparty.py says how
+import names map to distributions, and which are left out).
 Beside dependencies (repo2docker's conventions): ``apt.txt`` adds system packages, ``postBuild``
 is run at build time as the image user, ``runtime.txt`` pins Python.
 """
@@ -46,6 +47,7 @@ from .postbuild import read_post_build
 from .pyproject import PyprojectInfo, read_pyproject
 from .python_version import DEFAULT_PYTHON_CANDIDATES, choose_python, parse_minor
 from .requirements import find_requirements_files, is_dev_requirements, parse_requirements_file
+from .thirdparty import infer_requirements
 from .uvlock import read_uv_lock
 
 __all__ = [
@@ -92,7 +94,8 @@ class Detection:
     project_name: str | None = None  # from pyproject [project].name or MLproject name
     dependency_files: tuple[str, ...] = field(default=())  # every file read for dependencies (-r includes)
     primary_framework: str | None = None  # the one the image is built around (see _primary)
-    inferred_requirements: bool = False  # no dependency file: requirements are the imported frameworks
+    inferred_requirements: bool = False  # no dependency file: requirements are inferred from the imports
+    inferred_from: tuple[tuple[str, str], ...] = ()  # (requirement, why) for each inferred requirement
     system_packages: tuple[str, ...] = ()  # from apt.txt
     post_build: str | None = None  # repo2docker's postBuild script, project-relative
     post_build_needs_root: str | None = None  # the first line of it that needs root
@@ -111,6 +114,7 @@ class Detection:
             "frameworks": list(self.frameworks),
             "primary_framework": self.primary_framework,
             "inferred_requirements": self.inferred_requirements,
+            "inferred_from": {req: why for req, why in self.inferred_from},
             "system_packages": list(self.system_packages),
             "post_build": self.post_build,
             "framework_versions": dict(self.framework_versions),
@@ -139,6 +143,7 @@ class _Source:
     warnings: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
     inferred: bool = False  # requirements guessed from imports (no dependency file)
+    inferred_from: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,10 @@ class _Context:
     mlproject: MLProject | None
 
 
-def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES) -> Detection:
-    """Detect dependencies, Python, frameworks, train command and serve entry of a project folder."""
+def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES,
+           keras_backend: str | None = None) -> Detection:
+    """Detect dependencies, Python, frameworks, train command and serve entry of a project folder.
+    ``keras_backend``: dockyard.yaml's env KERAS_BACKEND, when set (it picks what keras needs)."""
     project_dir = Path(project_dir)
     if not project_dir.is_dir():
         raise DetectError(f"{project_dir} is not a directory", "pass the path of the project folder")
@@ -168,8 +175,8 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         candidates=python_candidates,
     )
     scan = scan_imports(project_dir)
-    if source.kind == "none" and scan.frameworks:
-        source = _inferred_source(scan, source)
+    if source.kind == "none" and (scan.frameworks or scan.modules):
+        source = _inferred_source(scan, source, keras_backend)
     frameworks, versions, fw_reasons = _frameworks(scan, source)
     entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
     train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
@@ -219,6 +226,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         dependency_files=source.files,
         primary_framework=primary,
         inferred_requirements=source.inferred,
+        inferred_from=source.inferred_from,
         system_packages=apt_packages,
         post_build=post_build.file if post_build else None,
         post_build_needs_root=post_build.needs_root if post_build else None,
@@ -389,18 +397,23 @@ def _conda_source(path: Path, project_dir: Path, named_by: str) -> _Source:
     )
 
 
-def _inferred_source(scan: ImportScan, none: _Source) -> _Source:
-    """No dependency file, but the code imports frameworks: install them (their import names'
-    distributions are named like the frameworks), or the run fails with ModuleNotFoundError.
-    Planning pins them to the release compat/ expects, so the plan shows the version."""
-    names = tuple(scan.frameworks)
-    files = sorted({f for fw in names for f in scan.frameworks[fw]})
-    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
-    why = Reason(
-        f"requirements inferred from imports: {', '.join(names)}",
-        f"no dependency file; imported in {', '.join(files[:3])}{more} (add a requirements.txt to choose versions)",
-    )
-    return replace(none, requirements=names, inferred=True, reasons=(*none.reasons, why))
+def _inferred_source(scan: ImportScan, none: _Source, keras_backend: str | None) -> _Source:
+    """No dependency file, but the code imports third-party modules: install what they map to
+    (thirdparty.py), or the run fails with ModuleNotFoundError. Planning pins the primary framework
+    to the release compat/ expects."""
+    inference = infer_requirements(scan, keras_backend=keras_backend)
+    if not inference.requirements:
+        return replace(none, warnings=(*none.warnings, *inference.warnings))
+    names = tuple(i.requirement for i in inference.requirements)
+    why = Reason(f"requirements inferred from imports: {', '.join(names)}",
+                 "no dependency file (add a requirements.txt to choose them and their versions)")
+    reasons: tuple[Reason, ...] = (*none.reasons, why)
+    if inference.optional:
+        reasons += (Reason("optional imports not installed: " + ", ".join(inference.optional),
+                           "only imported inside try/except ImportError, so the code runs without them"),)
+    return replace(none, requirements=names, inferred=True, reasons=reasons,
+                   warnings=(*none.warnings, *inference.warnings),
+                   inferred_from=tuple((i.requirement, i.why) for i in inference.requirements))
 
 
 # The priority list itself, in DEPENDENCY_PRIORITY order: the first finder that returns wins.
@@ -449,7 +462,7 @@ def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dic
             files = scan.frameworks[fw]
             more = f" and {len(files) - 3} more" if len(files) > 3 else ""
             why.append(f"imported in {', '.join(files[:3])}{more}")
-        if fw in from_reqs:
+        if fw in from_reqs and not source.inferred:
             why.append(f"listed in {source.file}")
         what = f"framework: {fw}" + (versions[fw] if fw in versions else "")
         reasons.append(Reason(what, "; ".join(why)))
