@@ -211,6 +211,16 @@ def _own_names(project_dir: Path, relpath: str) -> set[str]:
     return names - {"src"}
 
 
+def python_files(project_dir: Path, *, limit: int = MAX_FILES, max_entries: int = MAX_ENTRIES) -> list[Path]:
+    """The project's ``*.py`` and ``*.ipynb`` files, in the scan's order and with its skips."""
+    out: list[Path] = []
+    for path in _python_files(project_dir, _Budget(max_entries)):
+        if len(out) >= limit:
+            break
+        out.append(path)
+    return out
+
+
 def _python_files(project_dir: Path, budget: _Budget) -> Iterable[Path]:
     for root, dirs, files in os.walk(project_dir):
         if not budget.take(len(dirs) + len(files)):
