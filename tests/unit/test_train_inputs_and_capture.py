@@ -16,7 +16,7 @@ from dockyard.runsecrets import secret_file as _secret_file
 from dockyard.runsecrets import secret_values as _secret_values
 from dockyard.store._fs import hash_file
 from dockyard.train import (
-    _captured,
+    changed_files,
     _check_data,
     _collect,
     _extract,
@@ -89,7 +89,7 @@ def test_only_new_or_changed_workdir_files_are_captured(tmp_path: Path) -> None:
     (app / "mlruns" / "0" / "metric").write_text("0.9")
     (app / "__pycache__").mkdir()
     (app / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"x")
-    assert [rel for rel, _ in _captured(app, before)] == ["mlruns/0/metric", "pkg/cfg.yaml"]
+    assert [rel for rel, _ in changed_files(app, before)] == ["mlruns/0/metric", "pkg/cfg.yaml"]
 
 
 def test_captured_files_join_outputs_and_clashes_go_under_workdir(tmp_path: Path) -> None:
