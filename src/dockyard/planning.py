@@ -70,6 +70,7 @@ class Plan:
     train_notebook: str | None = None  # train.notebook: the train image also gets the notebook runner
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
+    install_project: str | None = None  # setup.py / pyproject.toml: install the project itself (editable, /app)
 
     @property
     def default_target(self) -> str:
@@ -102,6 +103,8 @@ def make_plan(
     detected = detection.requirements
     choices = _detected_choices(detection.reasons, ("dependencies",)) + res.choices
     choices += _detected_choices(detection.reasons, ("system packages", "post-build"))
+    install_project = detection.package_file if config.dependencies.install_project else None
+    choices += _project_choice(detection, config)
     train_found = _detected_choices(detection.reasons, ("train",))
     if config.train.command and not (train_found and train_found[0].value == config.train.command):
         train_found = (Choice("train", config.train.command, f"from {CONFIG_NAME}"),)
@@ -172,6 +175,7 @@ def make_plan(
         model_version=model_version,
         train_notebook=config.train.notebook,
         serve_app=config.serve.app,
+        install_project=install_project,
     )
 
 
@@ -283,6 +287,21 @@ def _image_train_command(project_dir: Path, command: str | None) -> str | None:
     from .detect.mlproject import command_parameters, with_defaults  # detection is imported lazily (slow)
 
     return with_defaults(command, command_parameters(project_dir, command))
+
+
+def _project_choice(detection: object, config: ProjectConfig) -> tuple[Choice, ...]:
+    """The project itself, when it is a package: installed editable, so its code stays the one in
+    /app (and the one `dockyard notebook` mounts there), in a step after the dependencies."""
+    package = getattr(detection, "package_file", None)
+    if not package:
+        return ()
+    why = next((r.why for r in getattr(detection, "reasons", ()) if str(r.what).startswith("project:")), "")
+    if not config.dependencies.install_project:
+        return (Choice("project", "not installed", f"dependencies.install_project is false in {CONFIG_NAME}"),)
+    return (Choice("project", f"uv pip install --no-deps -e {contract.APP_DIR} (from {package})",
+                   f"{why}; editable, so the code it imports is the code in {contract.APP_DIR}; a step of its own "
+                   f"after the dependencies, so a code edit never reinstalls them (set dependencies.install_project: "
+                   f"false in {CONFIG_NAME} to skip)"),)
 
 
 def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[str, ...]:

@@ -100,6 +100,7 @@ class Detection:
     post_build: str | None = None  # repo2docker's postBuild script, project-relative
     post_build_needs_root: str | None = None  # the first line of it that needs root
     train_notebook: str | None = None  # a notebook-only project: the .ipynb that trains (train.notebook)
+    package_file: str | None = None  # setup.py / pyproject.toml: the project is a package, installed itself
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -120,6 +121,7 @@ class Detection:
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
             "train_notebook": self.train_notebook,
+            "package_file": self.package_file,
             "serve_entry": self.serve_entry,
             "entry_points": dict(self.entry_points),
             "project_name": self.project_name,
@@ -190,6 +192,8 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     if primary is not None:
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
     reasons += [r for r in (train.reason, train_nb.reason, serve.reason) if r is not None]
+    package = setuptools.project_package(project_dir)
+    reasons += [package] if package else []
     apt_packages, apt_warnings, apt_reason = read_apt(project_dir)
     post_build = read_post_build(project_dir)
     reasons += [r for r in (apt_reason, post_build.reason if post_build else None) if r is not None]
@@ -231,6 +235,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         post_build=post_build.file if post_build else None,
         post_build_needs_root=post_build.needs_root if post_build else None,
         train_notebook=train_nb.value,
+        package_file=package.what.rsplit(" ", 1)[-1] if package else None,
     )
 
 
