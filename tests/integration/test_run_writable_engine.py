@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +33,15 @@ def dockyard_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProce
 
 
 @pytest.fixture
-def writer(tmp_path: Path) -> Path:
+def writer(tmp_path: Path, engine: Engine) -> Iterator[Path]:
+    name = f"dockyard-test-writer-{uuid.uuid4().hex[:8]}"
     proj = tmp_path / "writer"
     (proj / "demo").mkdir(parents=True)
     (proj / "demo" / "walkthrough.py").write_text(SCRIPT)
     (proj / "notes.txt").write_text("the user's own notes\n")
-    (proj / "dockyard.yaml").write_text("name: dockyard-test-writer\npython: '3.11'\n")
-    return proj
+    (proj / "dockyard.yaml").write_text(f"name: {name}\npython: '3.11'\n")
+    yield proj
+    engine.remove_image(f"{name}:train", force=True)  # the image `dockyard run` built
 
 
 def test_run_writes_into_a_copy_and_copies_results_back_without_touching_the_project(
