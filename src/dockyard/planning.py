@@ -112,7 +112,8 @@ def make_plan(
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
         detected = _pin_inferred(detected, pypi, res.framework_release)
-        choices += _inferred_choices(detected, detection.inferred_from, res.python)
+        choices += _inferred_choices(detected, detection.inferred_from, res.python,
+                                     _locked_versions(project_dir, config.dependencies.lock))
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     model_ctx = model_file or config.serve.model
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
@@ -310,16 +311,27 @@ def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str
     return tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
 
 
+def _locked_versions(project_dir: Path, lock: str | None) -> dict[str, str]:
+    """``{canonical name: "==version (from LOCK)"}`` for what a `dockyard lock` file pins."""
+    if not lock or not (project_dir / lock).is_file():
+        return {}
+    from .lock import locked_packages
+
+    pins = (p.split("==", 1) for p in locked_packages((project_dir / lock).read_text(errors="replace")))
+    return {re.sub(r"[-_.]+", "-", n).lower(): f"=={v} (from {lock})" for n, v in pins}
+
+
 def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[str, str], ...],
-                      python: str) -> tuple[Choice, ...]:
+                      python: str, locked: dict[str, str]) -> tuple[Choice, ...]:
     """One plan line per inferred requirement: what is installed, at which version, and which file
     asked for it."""
     why = dict(inferred_from)
     out = []
     for line in requirements:
         name = line.split("==", 1)[0]
-        version = (f"=={line.split('==', 1)[1]}" if "==" in line
-                   else f" (unpinned: the newest release for Python {python} when the image is built)")
+        version = locked.get(re.sub(r"[-_.]+", "-", name).lower()) or (f"=={line.split('==', 1)[1]}" if "==" in line
+                   else f" (unpinned: the newest release for Python {python} when the image is built; "
+                        "`dockyard lock` pins it)")
         out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
     return tuple(out)
 

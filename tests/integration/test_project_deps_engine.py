@@ -80,8 +80,8 @@ def test_imports_without_a_dependency_file_are_installed_and_shown_in_plan(
 
     plan = dockyard_cli("plan", str(proj), cwd=tmp_path, home=home)
     assert plan.returncode == 0, plan.stderr
-    assert "inferred requirement: pandas (unpinned: the newest release for Python 3.11 when the image is built)" \
-        "  (`import pandas` in scripts/report.py)" in plan.stdout
+    assert "inferred requirement: pandas (unpinned: the newest release for Python 3.11 when the image is built; " \
+        "`dockyard lock` pins it)  (`import pandas` in scripts/report.py)" in plan.stdout
     assert "inferred requirement: pyyaml" in plan.stdout
     assert "not installed: cupy (scripts/gpu.py)" in plan.stderr + plan.stdout
     assert "helpers" not in plan.stdout.split("# Generated")[0] and "some_optional_speedup" not in plan.stdout

@@ -115,7 +115,7 @@ def test_plan_shows_each_inferred_requirement_its_version_and_its_file(tmp_path:
     lines = {c.value: c.why for c in plan.choices if c.what == "inferred requirement"}
     lightgbm = next(v for v in lines if v.startswith("lightgbm=="))
     assert lines[lightgbm] == "imported in guide/simple.py"
-    assert lines["pandas (unpinned: the newest release for Python 3.11 when the image is built)"] == \
+    assert lines["pandas (unpinned: the newest release for Python 3.11 when the image is built; `dockyard lock` pins it)"] == \
         "`import pandas` in guide/simple.py"
     assert "pandas" in plan.requirements
 
@@ -140,3 +140,14 @@ def test_no_imports_no_inference(tmp_path: Path) -> None:
     scan = scan_imports(tmp_path)
     assert infer_requirements(scan).requirements == ()
     assert detect(tmp_path).dependency_kind == "none" and not detect(tmp_path).inferred_requirements
+
+
+def test_a_lock_pins_the_inferred_requirements_and_plan_shows_its_versions(tmp_path: Path) -> None:
+    write(tmp_path, {"a.py": "import pandas\nimport yaml\n",
+                     "requirements.lock": "pandas==3.1.1 \\\n    --hash=sha256:00\nPyYAML==6.0.4 \\\n    --hash=sha256:11\n",
+                     "dockyard.yaml": "name: demo\ndependencies:\n  lock: requirements.lock\n"})
+    plan = make_plan(tmp_path)
+    lines = {c.value: c.why for c in plan.choices if c.what == "inferred requirement"}
+    assert lines == {"pandas==3.1.1 (from requirements.lock)": "`import pandas` in a.py",
+                     "pyyaml==6.0.4 (from requirements.lock)": "`import yaml` in a.py"}
+    assert plan.locked
