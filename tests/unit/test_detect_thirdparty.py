@@ -151,3 +151,10 @@ def test_a_lock_pins_the_inferred_requirements_and_plan_shows_its_versions(tmp_p
     assert lines == {"pandas==3.1.1 (from requirements.lock)": "`import pandas` in a.py",
                      "pyyaml==6.0.4 (from requirements.lock)": "`import yaml` in a.py"}
     assert plan.locked
+
+
+def test_a_framework_only_imported_under_try_except_import_error_is_not_installed(tmp_path: Path) -> None:
+    write(tmp_path, {"a.py": "import numpy\ntry:\n    import torch\nexcept ImportError:\n    torch = None\n"})
+    found = detect(tmp_path)
+    assert found.requirements == ("numpy",)
+    assert any(r.what == "optional imports not installed: torch" for r in found.reasons)

@@ -112,6 +112,7 @@ class ImportScan:
     # -> the files importing it. What they install as is detect/thirdparty.py's business.
     modules: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_FILES)
     optional: frozenset[str] = frozenset()  # of those, imported only under try/except ImportError
+    optional_frameworks: frozenset[str] = frozenset()  # frameworks imported only that way
     # KERAS_BACKEND value set in code -> files
     keras_backends: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_FILES)
 
@@ -187,9 +188,11 @@ def _scan(found: dict[str, list[str]], scanned: int, truncated: bool, warnings: 
     others = {m: tuple(files) for m, files in sorted(acc.modules.items())
               if m not in acc.local and m not in MODULE_FRAMEWORK and not _is_stdlib(m)}
     optional = frozenset(m for m in others if m not in acc.required)
+    required_frameworks = {MODULE_FRAMEWORK[m] for m in acc.required if m in MODULE_FRAMEWORK}
+    optional_frameworks = frozenset(fw for fw in ordered if fw not in required_frameworks)
     backends = {b: tuple(files) for b, files in sorted(acc.backends.items())}
     return ImportScan(MappingProxyType(ordered), scanned, truncated, tuple(warnings),
-                      MappingProxyType(others), optional, MappingProxyType(backends))
+                      MappingProxyType(others), optional, optional_frameworks, MappingProxyType(backends))
 
 
 def _is_stdlib(module: str) -> bool:

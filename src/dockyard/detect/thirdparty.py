@@ -53,7 +53,8 @@ def infer_requirements(scan: ImportScan, *, keras_backend: str | None = None) ->
     table = import_table()
     names: dict[str, str] = table["distributions"]
     refused: dict[str, str] = table["not_installed"]
-    frameworks = [Inferred(fw, f"imported in {_files(files)}") for fw, files in scan.frameworks.items()]
+    frameworks = [Inferred(fw, f"imported in {_files(files)}") for fw, files in scan.frameworks.items()
+                  if fw not in scan.optional_frameworks]
     out: list[Inferred] = []
     unknown, skipped = [], []
     for module, files in scan.modules.items():
@@ -66,7 +67,7 @@ def infer_requirements(scan: ImportScan, *, keras_backend: str | None = None) ->
         else:
             unknown.append(f"{module} ({_files(files)})")
     out = frameworks + sorted(out, key=lambda i: i.requirement)
-    if "keras" in scan.frameworks:
+    if "keras" in scan.frameworks and "keras" not in scan.optional_frameworks:
         out += _keras_backend(scan, keras_backend, table)
     warnings = []
     if unknown:
@@ -75,7 +76,8 @@ def infer_requirements(scan: ImportScan, *, keras_backend: str | None = None) ->
             "distribution (detect/import_names.json), never a guessed name; if these come from PyPI, list them "
             "in a requirements.txt (then that file decides what is installed)")
     warnings += [f"not installed: {s}" for s in skipped]
-    return Inference(tuple(_dedupe(out)), tuple(warnings), tuple(sorted(m for m in scan.optional if m in scan.modules)))
+    optional = sorted({*scan.optional, *scan.optional_frameworks})
+    return Inference(tuple(_dedupe(out)), tuple(warnings), tuple(optional))
 
 
 def _keras_backend(scan: ImportScan, configured: str | None, table: Mapping[str, Any]) -> list[Inferred]:
