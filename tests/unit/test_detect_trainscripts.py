@@ -77,3 +77,11 @@ def test_init_writes_the_chosen_script_and_says_why(tmp_path: Path) -> None:
     assert result.config.train.command == "python examples/simple_example.py"
     assert any(n.startswith("train: python examples/simple_example.py: no train-named script") for n in result.notes)
     assert detect(tmp_path).train_command == "python examples/simple_example.py"
+
+
+def test_scripts_that_train_but_save_nothing_are_named_when_no_train_command_is_found(tmp_path: Path) -> None:
+    write(tmp_path, {"main.py": "import torch\nloss = torch.zeros(1)\nloss.backward()\nprint('done')\n"})
+    found = find_train_command(tmp_path)
+    assert found.value is None and found.reason is not None
+    assert "main.py trains but saves no model" in found.reason.why
+    assert "dockyard run PROJECT -- python SCRIPT" in found.reason.why

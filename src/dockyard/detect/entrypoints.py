@@ -25,7 +25,7 @@ from pathlib import Path
 from dockyard.runtime.contract import MODEL_FORMATS, looks_like_model
 
 from ._files import Reason
-from .trainscripts import training_candidates
+from .trainscripts import training_candidates, trains_without_saving
 
 PREDICTOR_FILES: tuple[str, ...] = ("predict.py", "predictor.py", "serve.py")
 MODEL_DIRS: tuple[str, ...] = (".", "model", "models", "artifacts")
@@ -83,7 +83,12 @@ def find_train_command(
     found = _from_script_contents(project_dir)
     if found is not None:
         return found
-    return Found(None, Reason("train: none found", f"looked for {LOOKED_FOR}; set one in dockyard.yaml: "
+    unsaved = trains_without_saving(project_dir)
+    verb = "trains but saves" if len(unsaved) == 1 else "train but save"
+    note = (f"; {', '.join(unsaved[:5])} {verb} no model, which "
+            "`dockyard train` keeps as the version: save one (to the working directory or $DOCKYARD_OUTPUTS) and "
+            "set train.command, or try it with `dockyard run PROJECT -- python SCRIPT`") if unsaved else ""
+    return Found(None, Reason("train: none found", f"looked for {LOOKED_FOR}{note}; set one in dockyard.yaml: "
                                                     "train: {command: python path/to/train.py}"))
 
 

@@ -43,6 +43,7 @@ class Candidate:
     servable: bool  # dockyard serves that format with no code
     pickle: bool  # ... and loading it may run code (the pickle gate applies)
     lines: int
+    saves: bool = True  # False: it trains, but writes no model file dockyard could keep
 
     @property
     def command(self) -> str:
@@ -61,6 +62,15 @@ class Candidate:
 
 def training_candidates(project_dir: Path) -> list[Candidate]:
     """Scripts that train and save a model, best first."""
+    return [c for c in _training_scripts(project_dir) if c.saves]
+
+
+def trains_without_saving(project_dir: Path) -> list[str]:
+    """Scripts that import a framework and train but save no model (pytorch/examples' main.py)."""
+    return [c.script for c in _training_scripts(project_dir) if not c.saves]
+
+
+def _training_scripts(project_dir: Path) -> list[Candidate]:
     found = []
     for path in python_files(project_dir, limit=MAX_CANDIDATE_FILES):
         rel = path.relative_to(project_dir).as_posix()
@@ -101,8 +111,10 @@ def _candidate(rel: str, tree: ast.AST, lines: int) -> Candidate | None:
             trains = trains or name in _TRAIN_CALLS
             if name in _SAVE_CALLS and receiver not in _DATA_WRITERS:
                 saves.append(_literal_filename(node))
-    if not (frameworks and trains and saves):
+    if not (frameworks and trains):
         return None
+    if not saves:
+        return Candidate(rel, frameworks[0], None, False, False, lines, saves=False)
     named = [s for s in saves if s is not None and model_format(s) is not None]
     best = min(named, key=_save_rank, default=None)
     fmt = model_format(best) if best else None
