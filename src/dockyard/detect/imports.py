@@ -284,15 +284,19 @@ class _Imports(ast.NodeVisitor):
             self._add(node.module.split(".")[0])
 
     def visit_Try(self, node: ast.Try) -> None:
-        guarded = any(_catches_import_error(h) for h in node.handlers)
-        self._guarded += guarded
-        for child in node.body:
-            self.visit(child)
-        self._guarded -= guarded
-        for child in [*node.handlers, *node.orelse, *node.finalbody]:
-            self.visit(child)
+        self._try(node.body, node.handlers, [*node.orelse, *node.finalbody])
 
-    visit_TryStar = visit_Try
+    def visit_TryStar(self, node: ast.TryStar) -> None:
+        self._try(node.body, node.handlers, [*node.orelse, *node.finalbody])
+
+    def _try(self, body: list[ast.stmt], handlers: list[ast.ExceptHandler], rest: list[ast.stmt]) -> None:
+        guarded = any(_catches_import_error(h) for h in handlers)
+        self._guarded += guarded
+        for stmt in body:
+            self.visit(stmt)
+        self._guarded -= guarded
+        for other in [*handlers, *rest]:
+            self.visit(other)
 
     def visit_If(self, node: ast.If) -> None:
         test = node.test
