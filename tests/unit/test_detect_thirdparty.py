@@ -158,3 +158,14 @@ def test_a_framework_only_imported_under_try_except_import_error_is_not_installe
     found = detect(tmp_path)
     assert found.requirements == ("numpy",)
     assert any(r.what == "optional imports not installed: torch" for r in found.reasons)
+
+
+def test_a_top_folder_without_init_is_own_unless_it_names_a_known_distribution(tmp_path: Path) -> None:
+    """`utils/` (no __init__.py) imported as a namespace package is the project's; a folder of
+    scripts called `transformers/` does not stop `import transformers` from meaning the library
+    (an installed regular package wins over a namespace folder)."""
+    write(tmp_path, {"utils/io.py": "X = 1\n", "run.py": "import utils.io\n",
+                     "transformers/finetune.py": "import transformers\n"})
+    found = detect(tmp_path)
+    assert found.requirements == ("transformers",)
+    assert not any("utils" in w for w in found.warnings)

@@ -115,6 +115,9 @@ class ImportScan:
     optional_frameworks: frozenset[str] = frozenset()  # frameworks imported only that way
     # KERAS_BACKEND value set in code -> files
     keras_backends: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_FILES)
+    # of ``modules``, names that are also a top folder of the project without __init__.py: the
+    # project's own namespace package, unless it is a known distribution (thirdparty.py decides)
+    own_folders: frozenset[str] = frozenset()
 
 
 def scan_imports(
@@ -141,7 +144,9 @@ def scan_imports(
             warnings.append(f"{relpath}:{exc.lineno}: not valid Python 3 ({exc.msg}); its imports were not read")
             continue
         scanned += 1
-        acc.local.update(_own_names(project_dir, relpath))
+        own, folders = _own_names(project_dir, relpath)
+        acc.local |= own
+        acc.folders |= folders
         imports = _Imports()
         imports.visit(tree)
         for module in imports.required | imports.optional:
@@ -172,6 +177,7 @@ class _Others:
         self.modules: dict[str, list[str]] = {}
         self.required: set[str] = set()
         self.local: set[str] = set()
+        self.folders: set[str] = set()
         self.backends: dict[str, list[str]] = {}
 
     def add(self, relpath: str, imports: _Imports) -> None:
@@ -187,31 +193,35 @@ def _scan(found: dict[str, list[str]], scanned: int, truncated: bool, warnings: 
     ordered = {fw: tuple(found[fw]) for fw in FRAMEWORKS if fw in found}
     others = {m: tuple(files) for m, files in sorted(acc.modules.items())
               if m not in acc.local and m not in MODULE_FRAMEWORK and not _is_stdlib(m)}
+    folders = frozenset(m for m in others if m in acc.folders)
     optional = frozenset(m for m in others if m not in acc.required)
     required_frameworks = {MODULE_FRAMEWORK[m] for m in acc.required if m in MODULE_FRAMEWORK}
     optional_frameworks = frozenset(fw for fw in ordered if fw not in required_frameworks)
     backends = {b: tuple(files) for b, files in sorted(acc.backends.items())}
     return ImportScan(MappingProxyType(ordered), scanned, truncated, tuple(warnings),
-                      MappingProxyType(others), optional, optional_frameworks, MappingProxyType(backends))
+                      MappingProxyType(others), optional, optional_frameworks, MappingProxyType(backends), folders)
 
 
 def _is_stdlib(module: str) -> bool:
     return module in sys.stdlib_module_names or module.startswith("__")
 
 
-def _own_names(project_dir: Path, relpath: str) -> set[str]:
+def _own_names(project_dir: Path, relpath: str) -> tuple[set[str], set[str]]:
     """Names the project's own files make importable: every scanned module's name (scripts import
-    their neighbours), its folder when that is a package (``__init__.py``) and the top folder of
-    the project or of ``src/`` it sits in. A folder that merely holds scripts (``examples/dask/``)
-    does not hide the real ``dask``."""
+    their neighbours) and each folder on the way that is a package (``__init__.py``); and, apart,
+    the top folders of the project or of ``src/`` without one (namespace packages, which an
+    installed package of the same name would win over). A folder that merely holds scripts deeper
+    down (``examples/dask/``) does not hide the real ``dask``."""
     parts = relpath.split("/")
     names = {parts[-1].rsplit(".", 1)[0]} if parts[-1].endswith(".py") else set()
+    folders: set[str] = set()
     for depth in range(1, len(parts)):
         folder = "/".join(parts[:depth])
-        top = depth == 1 or (depth == 2 and parts[0] == "src")
-        if top or (project_dir / folder / "__init__.py").is_file():
+        if (project_dir / folder / "__init__.py").is_file():
             names.add(parts[depth - 1])
-    return names - {"src"}
+        elif depth == 1 or (depth == 2 and parts[0] == "src"):
+            folders.add(parts[depth - 1])
+    return names - {"src"}, folders - {"src"}
 
 
 def python_files(project_dir: Path, *, limit: int = MAX_FILES, max_entries: int = MAX_ENTRIES) -> list[Path]:

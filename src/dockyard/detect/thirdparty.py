@@ -62,6 +62,8 @@ def infer_requirements(scan: ImportScan, *, keras_backend: str | None = None) ->
             continue
         if module in names:
             out.append(Inferred(names[module], f"`import {module}` in {_files(files)}"))
+        elif module in scan.own_folders:
+            continue  # the project's own folder, imported as a namespace package
         elif module in refused:
             skipped.append(f"{module} ({_files(files)}): {refused[module]}")
         else:
