@@ -212,3 +212,26 @@ def test_an_example_collection_trains_with_the_script_that_saves_a_model_and_ser
         assert 0.5 < value < 2.5  # y = 2*x0 - x1 + 0.5*x2 = 1.95, roughly, after 10 rounds on 80 rows
     finally:
         engine.remove_container(f"dockyard-serve-{name}-{port}")
+
+
+def test_the_notebook_image_imports_the_package_from_the_mounted_project(
+        engine: Engine, tmp_path: Path, name: str) -> None:
+    """`dockyard notebook` mounts the project at /app: the editable install finds the code there, so
+    edits show without a rebuild."""
+    from dockyard import project
+
+    proj = write(tmp_path / "proj", {"setup.py": SETUP_PY, "mypackage/__init__.py": "from .core import answer\n",
+                                     "mypackage/__version__.py": "__version__ = '5.2.0'\n",
+                                     "mypackage/core.py": "def answer():\n    return 42\n",
+                                     "dockyard.yaml": f"name: {name}\npython: '3.11'\n"})
+    tag = f"{name}:dev"
+    try:
+        project.build(proj, engine, target="dev", tag=tag)
+        (proj / "mypackage" / "core.py").write_text("def answer():\n    return 7\n")  # after the build
+        proc = engine.docker("run", "--rm", "--label", "io.dockyard.test=1", "--read-only", "-v", f"{proj}:/app:ro",
+                             "--entrypoint", "python", tag, "-I", "-c",
+                             "import mypackage; print(mypackage.__file__, mypackage.answer())", check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "/app/mypackage/__init__.py 7"
+    finally:
+        engine.remove_image(tag, force=True)
