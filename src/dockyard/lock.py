@@ -30,7 +30,7 @@ from pathlib import Path
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .engine import Engine
 from .errors import ConfigError, EnvironmentProblem
-from .store._fs import atomic_write_bytes
+from .fsio import atomic_write_bytes
 
 log = logging.getLogger("dockyard.lock")
 

@@ -33,7 +33,7 @@ from .planning import BUILD_DIR, Plan, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
-from .store._fs import atomic_write_bytes
+from .fsio import atomic_write_bytes
 
 
 

@@ -60,7 +60,7 @@ from .store import (
     parse_ref,
 )
 from .runsecrets import check_secrets, secret_file, secret_values
-from .store._fs import hash_file
+from .fsio import hash_file
 from .store.fingerprint import iter_files
 
 DATA_DIR = contract.DATA_DIR  # --data, read-only
@@ -137,7 +137,7 @@ def train(
     cfg = load_config(project_dir)
     store = store or Store()
     params = dict(params or {})
-    data = _check_data(data)
+    data = check_data(data)
     _check_params(params)
     check_secrets(secrets)
     _check_limits(cpus, memory)
@@ -179,13 +179,14 @@ def param_env(params: Mapping[str, str]) -> dict[str, str]:
 # --- checks before any build ----------------------------------------------------------------
 
 
-def _check_data(data: Path | None) -> Path | None:
+def check_data(data: Path | None) -> Path | None:
+    """`--data DIR` (train, notebook): an existing directory, resolved; None when not given."""
     if data is None:
         return None
     path = Path(data).expanduser().resolve()
     if not path.is_dir():
         what = "is not a directory" if path.exists() else "does not exist"
-        raise UsageError(f"--data {data} {what}", "pass an existing directory of training data")
+        raise UsageError(f"--data {data} {what}", "pass an existing directory of data")
     return path
 
 
