@@ -133,21 +133,23 @@ ASSESSMENT: dict[str, str] = {
     "mlflow-example": "the issue's 'Done when' case: the MLproject parameters reach the script (its own output line "
     "above), and the model MLflow logged under mlruns/ (MLflow 3 writes model.skops) is served with no code as an "
     "MLflow model folder.",
-    "lightgbm-python-guide": "an example collection (8 scripts): no script is the obvious training entry, so "
-    "`train` ✗ says how to set one (acceptable). `run` ✗ is not acceptable as it stands: with no dependency file "
-    "dockyard installs only the frameworks it infers (lightgbm, scikit-learn), not pandas, which the script "
-    "imports; the user meets a ModuleNotFoundError, not a dockyard message.",
-    "xgboost-guide-python": "`train` ✗ as for LightGBM (acceptable). `run` ✗: `dockyard run` keeps the project "
-    "folder read-only, so a script that saves its model beside itself fails with the library's 'Read-only file "
-    "system', not with a dockyard message (`train` gives a writable work dir; `run` does not say so). The image is "
-    "large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone on purpose (issue "
-    "bug 6).",
+    "lightgbm-python-guide": "an example collection (8 scripts) with no dependency file: every third-party "
+    "import is installed (pandas, dask, h5py, matplotlib... through detect/import_names.json; plan lists each "
+    "with its file), and init picks simple_example.py by its contents (imports lightgbm, trains, saves model.txt "
+    "in a format dockyard serves; shortest of the candidates, named like an example) and names the other "
+    "candidate. The model it saves in the working directory is captured by `train` and served with no code.",
+    "xgboost-guide-python": "as for LightGBM: imports installed (GPU-only and Spark imports are named in plan "
+    "warnings and left out), init picks basic_walkthrough.py (saves model-0.json, XGBoost JSON); `dockyard run` "
+    "gives the script a writable copy of the project, so saving beside itself works, and says where the files "
+    "went. The image is large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone "
+    "on purpose (issue bug 6).",
     "pytorch-regression": "environment: torch CPU wheels come from download.pytorch.org, which this host cannot "
     "resolve (it reaches PyPI only); dockyard's message now names that server and the DNS failure (acceptable). "
-    "`train` ✗: `main.py` is not a place dockyard looks for a train command; the message says how to set one.",
-    "keras-jax-workflow": "a single script that sets KERAS_BACKEND=jax: dockyard infers keras but not jax, so "
-    "`run` fails with the script's ModuleNotFoundError (not acceptable: a KERAS_BACKEND=jax script needs jax, "
-    "and `import jax` is in it). `train` ✗: no train-named script (message says how to set one).",
+    "`train` ✗: `main.py` trains but saves no model, and init says exactly that (and how to set train.command).",
+    "keras-jax-workflow": "KERAS_BACKEND=jax set in the script now installs jax with keras (plan says why), and "
+    "the script starts on the jax backend; it then fails with its own AttributeError: it calls "
+    "`keras.backend.Variable`, which exists only in keras's development tree the example lives in, in no released "
+    "keras 3 (checked 3.0.0 and 3.15.1). `train` ✗: it saves no model, and init says so (acceptable).",
     "iris-classification": "runtime.txt asks for Python 3.10: with no 3.10 base, the build makes one from Ubuntu "
     "jammy packages (announced in plan; `dockyard base bootstrap --python 3.10`), and train, serve and predict "
     "run on 3.10.",
@@ -164,11 +166,10 @@ ASSESSMENT: dict[str, str] = {
     "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard cannot build: plan warns that Pipfile.lock "
     "(pinned for 3.6) is not installed and builds on 3.10, the nearest supported Python, from Pipfile's "
     "[packages].",
-    "binder-setup-py": "builds (python_requires >=3.6 gets dockyard's default Python, 3.11, whose base is "
-    "local). `run` ✗ is not acceptable: "
-    "setup.py is read for install_requires but the package itself is not installed (repo2docker runs "
-    "`pip install .`), so `import mypackage` works only from /app, not from the notebook's folder; the user "
-    "meets ModuleNotFoundError, not a dockyard message.",
+    "binder-setup-py": "the project is a package (setup.py), so it is installed, editable, after its "
+    "dependencies (plan says so): `import mypackage` works with `python -I` from any folder, as the notebook in "
+    "example_notebook/ needs. Python: python_requires >=3.6 gets dockyard's default Python, 3.11, whose base is "
+    "local (the range admits it).",
 }
 
 
@@ -177,14 +178,9 @@ SUMMARY = """## Where the ✗ come from
 - **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): torch's CPU
   wheels live on download.pytorch.org, which this host cannot resolve (pytorch-regression: the error now names
   that server); a project's own Dockerfile FROM python:3.10.11 needs Docker Hub (ml-edge-model-deployment).
-- **Which script trains** (acceptable; init and `train` say what was looked for and how to set
-  `train.command`): example collections (LightGBM python-guide, XGBoost guide-python, keras examples,
-  pytorch's `main.py`) have no train-named entry point. serve/predict of those count as ✗ 'not run'.
-- **Not acceptable yet** (the user meets a Python traceback, not a dockyard message): with no dependency file
-  only the frameworks are installed, not the other third-party imports (pandas for LightGBM) nor the backend a
-  script selects (jax for `KERAS_BACKEND=jax`); `dockyard run` keeps the project read-only, so scripts that
-  write beside themselves fail with the library's 'Read-only file system'; a setup.py project's own package is
-  not installed.
+- **Scripts that save no model** (acceptable; init names them and says how to set `train.command`): keras's
+  demo and pytorch's `main.py` train but save nothing `train` could keep. The keras demo also calls
+  `keras.backend.Variable`, which only keras's own development tree has (no released keras 3).
 """
 
 

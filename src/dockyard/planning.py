@@ -70,6 +70,7 @@ class Plan:
     train_notebook: str | None = None  # train.notebook: the train image also gets the notebook runner
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
+    install_project: str | None = None  # setup.py / pyproject.toml: install the project itself (editable, /app)
 
     @property
     def default_target(self) -> str:
@@ -88,7 +89,7 @@ def make_plan(
 
     project_dir = project_dir.resolve()
     config = load_config(project_dir)
-    detection = detect(project_dir)
+    detection = detect(project_dir, keras_backend=config.env.get("KERAS_BACKEND"))
     res = resolve(
         python=config.python,
         framework=config.framework,
@@ -102,14 +103,17 @@ def make_plan(
     detected = detection.requirements
     choices = _detected_choices(detection.reasons, ("dependencies",)) + res.choices
     choices += _detected_choices(detection.reasons, ("system packages", "post-build"))
+    install_project = detection.package_file if config.dependencies.install_project else None
+    choices += _project_choice(detection, config)
     train_found = _detected_choices(detection.reasons, ("train",))
     if config.train.command and not (train_found and train_found[0].value == config.train.command):
         train_found = (Choice("train", config.train.command, f"from {CONFIG_NAME}"),)
     choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
-        detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
-        choices += (Choice("requirements", ", ".join(detected), inferred),)
+        detected = _pin_inferred(detected, pypi, res.framework_release)
+        choices += _inferred_choices(detected, detection.inferred_from, res.python,
+                                     _locked_versions(project_dir, config.dependencies.lock))
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     model_ctx = model_file or config.serve.model
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
@@ -173,6 +177,7 @@ def make_plan(
         model_version=model_version,
         train_notebook=config.train.notebook,
         serve_app=config.serve.app,
+        install_project=install_project,
     )
 
 
@@ -300,11 +305,50 @@ def _image_train_command(project_dir: Path, command: str | None) -> str | None:
     return with_defaults(command, command_parameters(project_dir, command))
 
 
-def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[tuple[str, ...], str]:
+def _project_choice(detection: object, config: ProjectConfig) -> tuple[Choice, ...]:
+    """The project itself, when it is a package: installed editable, so its code stays the one in
+    /app (and the one `dockyard notebook` mounts there), in a step after the dependencies."""
+    package = getattr(detection, "package_file", None)
+    if not package:
+        return ()
+    why = next((r.why for r in getattr(detection, "reasons", ()) if str(r.what).startswith("project:")), "")
+    if not config.dependencies.install_project:
+        return (Choice("project", "not installed", f"dependencies.install_project is false in {CONFIG_NAME}"),)
+    return (Choice("project", f"uv pip install --no-deps -e {contract.APP_DIR} (from {package})",
+                   f"{why}; editable, so the code it imports is the code in {contract.APP_DIR}; a step of its own "
+                   f"after the dependencies, so a code edit never reinstalls them (set dependencies.install_project: "
+                   f"false in {CONFIG_NAME} to skip)"),)
+
+
+def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[str, ...]:
     """Requirements inferred from imports: the primary framework pinned to the release compat/
     expects (so the plan says what gets installed, and rebuilds install the same)."""
-    out = tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
-    return out, "inferred from the imports: the project has no dependency file (add a requirements.txt to choose)"
+    return tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
+
+
+def _locked_versions(project_dir: Path, lock: str | None) -> dict[str, str]:
+    """``{canonical name: "==version (from LOCK)"}`` for what a `dockyard lock` file pins."""
+    if not lock or not (project_dir / lock).is_file():
+        return {}
+    from .lock import locked_packages
+
+    pins = (p.split("==", 1) for p in locked_packages((project_dir / lock).read_text(errors="replace")))
+    return {re.sub(r"[-_.]+", "-", n).lower(): f"=={v} (from {lock})" for n, v in pins}
+
+
+def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[str, str], ...],
+                      python: str, locked: dict[str, str]) -> tuple[Choice, ...]:
+    """One plan line per inferred requirement: what is installed, at which version, and which file
+    asked for it."""
+    why = dict(inferred_from)
+    out = []
+    for line in requirements:
+        name = line.split("==", 1)[0]
+        version = locked.get(re.sub(r"[-_.]+", "-", name).lower()) or (f"=={line.split('==', 1)[1]}" if "==" in line
+                   else f" (unpinned: the newest release for Python {python} when the image is built; "
+                        "`dockyard lock` pins it)")
+        out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
+    return tuple(out)
 
 
 def _index_options(detection: object) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -33,7 +33,7 @@ from .planning import BUILD_DIR, Plan, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
-from .store._fs import atomic_write_bytes
+from .fsio import atomic_write_bytes
 
 
 
@@ -420,6 +420,20 @@ def git_remote(project_dir: Path) -> str | None:
     return _git(project_dir, "config", "--get", "remote.origin.url") or None
 
 
+RUNS_DIR = f"{BUILD_DIR}/runs"  # where `dockyard run` copies what a command wrote (inside the project)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """What a `dockyard run` command wrote into its working copy of the project, and where the
+    copies went on the host (owned by the user who ran dockyard, never by the container's uid)."""
+
+    destination: Path
+    files: tuple[str, ...]  # project-relative, as the command saw them under /app
+    elsewhere: tuple[str, ...] = ()  # would have replaced a different file in --output: kept in fallback
+    fallback: Path | None = None
+
+
 def run(
     project_dir: Path,
     engine: Engine,
@@ -434,15 +448,24 @@ def run(
     build_line: Printer | None = None,
     allow_dangerous_mounts: bool = False,
     risky: RiskyOptions | None = None,
+    output: Path | None = None,
+    on_files: Callable[[RunFiles], None] | None = None,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 
+    The command runs in a writable copy of the image's /app (the mechanism `train` uses), so
+    scripts that write beside themselves work under the read-only root. Afterwards the files it
+    created or changed there are copied to ``output`` (default PROJECT/.dockyard/runs/RUN-ID/),
+    never over a different existing file, and ``on_files`` hears where they went. The project
+    folder itself is never written by the container.
     ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements."""
     from .config import load_config
-
     from .engine import validate_run_spec
+    from .store import Store
+    from .train import changed_files, claim_work, new_run_id, prepare_workdir, remove_work, sweep_killed_runs
 
-    cfg = load_config(project_dir.resolve())
+    project_dir = project_dir.resolve()
+    cfg = load_config(project_dir)
     mounts = tuple(parse_volume(v) for v in volumes)
     # Refuse risky requests before spending time on a build.
     validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts, **(risky or {})))
@@ -450,20 +473,58 @@ def run(
     fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
                                      explicit=tuple(explicit), what="run")
     outcome = build(project_dir, engine, target="train", on_line=build_line)
-    spec = RunSpec(
-        image=outcome.image_id,
-        command=tuple(command),
-        cpus=fit_cpus,
-        memory=fit_memory,
-        pids=cfg.resources.pids,
-        gpus=gpus or cfg.resources.gpus,
-        mounts=mounts,
-        env=dict(parse_env(e) for e in env),
-        labels={contract.LABEL_NAME: cfg.name},
-        allow_dangerous_mounts=allow_dangerous_mounts,
-        **(risky or {}),
-    )
-    return engine.run(spec, on_line=on_line)
+    run_id = f"run-{new_run_id(cfg.name)}"
+    work_root = Store().root / "work"
+    work = work_root / run_id
+    sweep_killed_runs(engine, outcome.image_id, work_root)
+    try:
+        claim_work(work)
+        workdir, before = prepare_workdir(engine, outcome.image_id, work)
+        if workdir and not any(m.target.rstrip("/") == workdir for m in mounts):
+            mounts = (Mount(str(work / "app"), workdir), *mounts)
+        spec = RunSpec(
+            image=outcome.image_id,
+            command=tuple(command),
+            cpus=fit_cpus,
+            memory=fit_memory,
+            pids=cfg.resources.pids,
+            gpus=gpus or cfg.resources.gpus,
+            mounts=mounts,
+            env=dict(parse_env(e) for e in env),
+            labels={contract.LABEL_NAME: cfg.name},
+            allow_dangerous_mounts=allow_dangerous_mounts,
+            **(risky or {}),
+        )
+        code = engine.run(spec, on_line=on_line)
+        changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
+        if changed:
+            saved = copy_run_files(changed, output, project_dir / RUNS_DIR / run_id)
+            if on_files:
+                on_files(saved)
+        return code
+    finally:
+        remove_work(engine, outcome.image_id, work)
+
+
+def copy_run_files(changed: Sequence[tuple[str, Path]], output: Path | None, default: Path) -> RunFiles:
+    """Copy what a run wrote to ``output`` (else ``default``), keeping relative paths. A file that
+    would replace a different one in ``output`` goes under ``default`` instead: nothing of the
+    user's is overwritten."""
+    dest = (output or default).resolve()
+    copied, elsewhere = [], []
+    for rel, src in changed:
+        target = dest / rel
+        if output is not None and (target.exists() or target.is_symlink()):
+            if target.is_file() and not target.is_symlink() and target.read_bytes() == src.read_bytes():
+                copied.append(rel)
+                continue
+            target = default / rel
+            elsewhere.append(rel)
+        else:
+            copied.append(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    return RunFiles(dest, tuple(copied), tuple(elsewhere), default if elsewhere else None)
 
 
 def parse_volume(text: str) -> Mount:

@@ -183,7 +183,7 @@ def test_project_with_imports_and_no_dependency_file_gets_its_framework_installe
     proj = copy_fixture("imports_only", tmp_path)
     assert dockyard("init", str(proj)).returncode == 0
     plan = dockyard("plan", str(proj))
-    assert "requirements: scikit-learn==1.9.1" in plan.stdout  # bug 8: inferred, with the version shown
+    assert "inferred requirement: scikit-learn==1.9.1" in plan.stdout  # bug 8: inferred, with the version shown
 
     res = train(proj, engine, store=store, labels=TEST_LABELS)
     cleanup.images.append(res.image_id)

@@ -147,8 +147,8 @@ def test_framework_only_in_imports_is_installed_and_the_plan_shows_the_version(t
     plan = make_plan(tmp_path)
 
     assert plan.requirements == ("scikit-learn==1.9.1",)
-    inferred = next(c for c in plan.choices if c.what == "requirements")
-    assert "inferred from the imports" in inferred.why
+    inferred = next(c for c in plan.choices if c.what == "inferred requirement")
+    assert (inferred.value, inferred.why) == ("scikit-learn==1.9.1", "imported in train.py")
 
 
 def test_init_does_not_copy_a_range_into_framework_version(tmp_path: Path) -> None:

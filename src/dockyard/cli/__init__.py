@@ -196,8 +196,13 @@ def run(
     host_ipc: Annotated[bool, typer.Option(help="share the host IPC namespace")] = False,
     allow_host_namespaces: Annotated[bool, typer.Option(help="accept the risk of --host-network/--host-pid/--host-ipc")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    output: Annotated[Optional[Path], typer.Option(
+        help="copy the files the command writes here (default PROJECT/.dockyard/runs/RUN-ID); never overwrites")] = None,
 ) -> None:
-    """Run a command in the project image: dockyard run [PATH] -- CMD..."""
+    """Run a command in the project image: dockyard run [PATH] -- CMD...
+
+    The command gets a writable copy of the project (/app); what it writes there is copied back to
+    --output afterwards, and the project folder itself is left as it was."""
     from .. import project
 
     command = list(ctx.args)
@@ -205,10 +210,20 @@ def run(
         raise typer.BadParameter("give the command after --, e.g. dockyard run . -- python -c 'print(1)'")
     code = project.run(path, engine(), command, cpus=cpus, memory=memory, gpus=gpus, volumes=volume, env=env,
                        on_line=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
+                       output=output, on_files=_say_run_files,
                        build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts,
                        risky={"privileged": privileged, "allow_privileged": allow_privileged, "host_network": host_network,
                               "host_pid": host_pid, "host_ipc": host_ipc, "allow_host_namespaces": allow_host_namespaces})
     raise typer.Exit(code)
+
+
+def _say_run_files(saved: Any) -> None:  # a project.RunFiles (project is imported lazily)
+    names = ", ".join(saved.files[:8]) + (f" and {len(saved.files) - 8} more" if len(saved.files) > 8 else "")
+    if saved.files:
+        err.print(f"the command wrote {len(saved.files)} file(s) in its copy of the project: {names}")
+        err.print(f"  copied to {saved.destination} (the project folder itself is unchanged)")
+    if saved.elsewhere:
+        err.print(f"  not copied over your different {', '.join(saved.elsewhere)}: the run's version is in {saved.fallback}")
 
 
 @base_app.command("bootstrap")
