@@ -285,10 +285,19 @@ def build(
             raise ConfigError(f"{dockerfile} has no `dev` stage, which `dockyard notebook` runs",
                               "add a stage `FROM ... AS dev` with jupyterlab, or move the Dockerfile aside to "
                               "let dockyard generate one (see docs/notebooks.md)")
+        if target and target != "dev" and not re.search(rf"(?im)^\s*FROM\s+\S+\s+AS\s+{re.escape(target)}\s*$",
+                                                        dockerfile.read_text()):
+            raise ConfigError(f"{dockerfile} has no `{target}` stage, which `dockyard {target}` builds "
+                              "(dockyard builds the project's own Dockerfile as it is)",
+                              f"add a stage `FROM ... AS {target}`, or move the Dockerfile aside to let dockyard "
+                              "generate one")
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
-        own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
-                           target=target, on_line=on_line, no_cache=no_cache)
+        try:
+            own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+                               target=target, on_line=on_line, no_cache=no_cache)
+        except BuildError as exc:
+            raise _own_base_unreachable(exc, dockerfile, p) or exc from None
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
     chosen = target or p.default_target
@@ -359,6 +368,21 @@ def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:
     else:
         fix = f"give the engine access to {base}'s registry, or `docker load` the image"
     return BuildError(problem, fix, step=exc.step, log_tail=exc.log_tail)
+
+
+def _own_base_unreachable(exc: BuildError, dockerfile: Path, p: Plan) -> BuildError | None:
+    """The project's own Dockerfile names a base the engine cannot pull: say which, and the way
+    out that needs no registry (dockyard's generated Dockerfile, on a base it can bootstrap)."""
+    found = re.search(r"load metadata for (\S+?):\s", f"{exc.problem}\n{exc.log_tail}")
+    if found is None:
+        return None
+    image = found.group(1).removeprefix("docker.io/library/")
+    return BuildError(
+        f"the engine cannot pull {image}, which {dockerfile.name} builds FROM (no registry access?)",
+        f"give the engine access to its registry, or `docker load` {image}; or move {dockerfile.name} aside: "
+        f"dockyard then generates one on dockyard/python:{p.python}-slim, which it makes without a registry "
+        f"(`dockyard base bootstrap --python {p.python}`)",
+        step=exc.step, log_tail=exc.log_tail)
 
 
 def _secret_text(sid: str, src: str | None, env: str | None, project_dir: Path) -> str:
