@@ -172,7 +172,7 @@ def make_plan(
         choices=choices + _notebook_choices(config.train.notebook, res.python),
         warnings=tuple(detection.warnings) + _python_overridden(config, detection) + res.warnings
         + _version_twice(config, detection.framework_versions)
-        + _safer_format(project_dir, model_ctx),
+        + _safer_format(project_dir, model_ctx) + _own_dockerfile_note(own),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
         train_notebook=config.train.notebook,
@@ -407,6 +407,33 @@ def code_entries(project_dir: Path, *, exclude: set[str]) -> tuple[tuple[str, ..
         elif path.is_file():
             files.append(entry)
     return tuple(files), tuple(dirs)
+
+
+DOCKYARD_TARGETS = ("train", "serve", "dev")  # the stages dockyard's verbs build
+
+
+def dockerfile_stages(text: str) -> tuple[str, ...]:
+    """The stage names a Dockerfile declares (`FROM image AS name`), lower-cased, in order."""
+    return tuple(m.lower() for m in re.findall(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)\s*$", text))
+
+
+def _own_dockerfile_note(own: Path) -> tuple[str, ...]:
+    """A project's own Dockerfile is built as it is for `dockyard build` and for the dockyard stages
+    it declares; a verb whose stage it lacks (a serving-only Dockerfile has no `train`) builds
+    dockyard's generated Dockerfile instead, and plan says which."""
+    if not own.is_file():
+        return ()
+    stages = dockerfile_stages(own.read_text(errors="replace"))
+    have = [t for t in DOCKYARD_TARGETS if t in stages]
+    lacks = [t for t in DOCKYARD_TARGETS if t not in stages]
+    text = f"{own.name}: the project's own, built as it is by `dockyard build`"
+    if have:
+        text += f" and for its stage{'s' if len(have) > 1 else ''} {', '.join(have)}"
+    if lacks:
+        text += (f"; it has no {'/'.join(lacks)} stage, so {', '.join(f'`{t}`' for t in lacks)} "
+                 f"use{'s' if len(lacks) == 1 else ''} dockyard's generated Dockerfile (add a `FROM ... AS NAME` "
+                 "stage to use yours)")
+    return (text,)
 
 
 def _safer_format(project_dir: Path, model_ctx: str | None) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from .config import (
 )
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import BuildError, ConfigError, UsageError
-from .planning import BUILD_DIR, Plan, make_plan
+from .planning import BUILD_DIR, Plan, dockerfile_stages, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
@@ -279,18 +279,16 @@ def build(
     labels = {**_oci_labels(project_dir, p), **(labels or {})}
     cfg_secrets = [Secret.parse(_secret_text(s.id, s.src, s.env, project_dir)) for s in cfg.build_secrets]
     all_secrets = build_secrets(secrets, cfg_secrets)
-    if p.own_dockerfile:
-        dockerfile = project_dir / p.own_dockerfile
-        if target == "dev" and not re.search(r"(?im)^\s*FROM\s+\S+\s+AS\s+dev\s*$", dockerfile.read_text()):
-            raise ConfigError(f"{dockerfile} has no `dev` stage, which `dockyard notebook` runs",
-                              "add a stage `FROM ... AS dev` with jupyterlab, or move the Dockerfile aside to "
-                              "let dockyard generate one (see docs/notebooks.md)")
-        if target and target != "dev" and not re.search(rf"(?im)^\s*FROM\s+\S+\s+AS\s+{re.escape(target)}\s*$",
-                                                        dockerfile.read_text()):
-            raise ConfigError(f"{dockerfile} has no `{target}` stage, which `dockyard {target}` builds "
-                              "(dockyard builds the project's own Dockerfile as it is)",
-                              f"add a stage `FROM ... AS {target}`, or move the Dockerfile aside to let dockyard "
-                              "generate one")
+    own_path = project_dir / p.own_dockerfile if p.own_dockerfile else None
+    if own_path is not None and target and target not in dockerfile_stages(own_path.read_text(errors="replace")):
+        # A serving-only Dockerfile has no `train` stage (nor `dev`, nor a model-baking `serve`):
+        # that verb builds dockyard's generated Dockerfile; plan says so too.
+        if on_line:
+            on_line(f"{own_path} has no `{target}` stage: building dockyard's generated Dockerfile for "
+                    f"`{target}` (add a `FROM ... AS {target}` stage to build yours)")
+        own_path = None
+    if own_path is not None:
+        dockerfile = own_path
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
         try:
