@@ -29,6 +29,7 @@ from .config import (
 )
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import BuildError, ConfigError, UsageError
+from .names import claim_image
 from .planning import BUILD_DIR, Plan, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
@@ -256,12 +257,14 @@ def build(
     labels: Mapping[str, str] | None = None,
     bootstrap_base: bool = True,
     allow_unsafe_model: bool = False,
+    replace: bool = False,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
     pull a CPU base and ``bootstrap_base``, the base is made from Debian packages (`dockyard
     base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
-    model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``)."""
+    model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``).
+    A tag that another project folder owns is refused unless ``replace`` (dockyard.names)."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -287,6 +290,7 @@ def build(
                               "let dockyard generate one (see docs/notebooks.md)")
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
+        claim_image(engine, ref, project_dir, replace=replace)
         own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
                            target=target, on_line=on_line, no_cache=no_cache)
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
@@ -296,6 +300,7 @@ def build(
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
                           "add serve.predictor: predict.py:Predictor, or pass --model FILE")
     ref = image_tag(p.name, chosen, tag)
+    claim_image(engine, ref, project_dir, replace=replace)
     try:
         res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
                                         target=chosen, on_line=on_line, no_cache=no_cache)
@@ -307,7 +312,7 @@ def build(
             raise unreachable from None
         _bootstrap_base(engine, p, unreachable, on_line)
         return build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
-                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False)
+                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False, replace=replace)
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
 
 
@@ -373,6 +378,7 @@ def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
         "org.opencontainers.image.version": os.environ.get("DOCKYARD_VERSION", "dev"),
         "org.opencontainers.image.title": p.name,
         contract.LABEL_VERSION: __version__,
+        contract.LABEL_PROJECT: str(project_dir),  # the folder that owns the tag (dockyard.names)
     }
     if p.locked:
         from .lock import lock_hash
