@@ -44,11 +44,12 @@ def image_owner(engine: Engine, ref: str) -> tuple[str, str] | None:
     is no such image or it records no folder."""
     if not engine.image_exists(ref):
         return None
-    labels = (engine.inspect(ref).get("Config") or {}).get("Labels") or {}  # type: ignore[union-attr]
-    owner = labels.get(contract.LABEL_PROJECT, "")
+    config = engine.inspect(ref).get("Config")
+    labels = (config.get("Labels") if isinstance(config, dict) else None) or {}
+    owner = str(labels.get(contract.LABEL_PROJECT, ""))
     if not owner:
         return None
-    return owner, labels.get(contract.LABEL_NAME) or ref.rpartition(":")[0].rsplit("/", 1)[-1]
+    return owner, str(labels.get(contract.LABEL_NAME) or ref.rpartition(":")[0].rsplit("/", 1)[-1])
 
 
 def _refuse(what: str, owner: str, here: Path) -> UsageError:
