@@ -120,3 +120,13 @@ def _remove_images_of_copies() -> Iterator[None]:
 @pytest.fixture
 def digits_project(tmp_path: Path) -> Path:
     return copy_example("digits", tmp_path)
+
+
+def leave_swarm_if_ours(engine, created: bool) -> None:  # type: ignore[no-untyped-def]
+    """Leave a swarm this test created, unless services run on it: on a shared engine another
+    session may have started deploying onto the swarm meanwhile, and leaving would kill them."""
+    if not created:
+        return
+    if engine.docker("service", "ls", "-q", check=False).stdout.strip():
+        return
+    engine.docker("swarm", "leave", "--force", check=False, timeout=120)
