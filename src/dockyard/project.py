@@ -379,6 +379,7 @@ def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
         "org.opencontainers.image.title": p.name,
         contract.LABEL_VERSION: __version__,
         contract.LABEL_PROJECT: str(project_dir),  # the folder that owns the tag (dockyard.names)
+        contract.LABEL_NAME: p.name,  # also on images built from the project's own Dockerfile
     }
     if p.locked:
         from .lock import lock_hash
@@ -435,6 +436,7 @@ def run(
     build_line: Printer | None = None,
     allow_dangerous_mounts: bool = False,
     risky: RiskyOptions | None = None,
+    replace: bool = False,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 
@@ -450,7 +452,7 @@ def run(
     explicit = {*cfg.resources.model_fields_set, *(["cpus"] if cpus else []), *(["memory"] if memory else [])}
     fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
                                      explicit=tuple(explicit), what="run")
-    outcome = build(project_dir, engine, target="train", on_line=build_line)
+    outcome = build(project_dir, engine, target="train", on_line=build_line, replace=replace)
     spec = RunSpec(
         image=outcome.image_id,
         command=tuple(command),

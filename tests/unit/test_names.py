@@ -117,3 +117,15 @@ def test_an_imported_version_belongs_to_no_folder(store: Store, tmp_path: Path) 
     imported = other.import_(exported)
     assert imported.project == ""
     claim_model(other, "digits", project(tmp_path / "b" / "digits"))
+
+
+@pytest.mark.parametrize("verb", [["build"], ["run"], ["train"], ["serve"], ["notebook"], ["push"], ["pull"],
+                                  ["deploy", "swarm"]])
+def test_every_verb_that_tags_an_image_or_records_a_version_takes_replace(verb: list[str]) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dockyard", *verb, "--help"], capture_output=True, text=True,
+                          timeout=120, check=False, env={"COLUMNS": "200", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "--replace" in proc.stdout, proc.stdout

@@ -197,6 +197,7 @@ def run(
     host_pid: Annotated[bool, typer.Option(help="share the host PID namespace")] = False,
     host_ipc: Annotated[bool, typer.Option(help="share the host IPC namespace")] = False,
     allow_host_namespaces: Annotated[bool, typer.Option(help="accept the risk of --host-network/--host-pid/--host-ipc")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Run a command in the project image: dockyard run [PATH] -- CMD..."""
@@ -207,7 +208,7 @@ def run(
         raise typer.BadParameter("give the command after --, e.g. dockyard run . -- python -c 'print(1)'")
     code = project.run(path, engine(), command, cpus=cpus, memory=memory, gpus=gpus, volumes=volume, env=env,
                        on_line=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
-                       build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts,
+                       build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts, replace=replace,
                        risky={"privileged": privileged, "allow_privileged": allow_privileged, "host_network": host_network,
                               "host_pid": host_pid, "host_ipc": host_ipc, "allow_host_namespaces": allow_host_namespaces})
     raise typer.Exit(code)
