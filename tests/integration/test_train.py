@@ -289,10 +289,15 @@ def test_project_that_never_heard_of_dockyard_goes_init_then_train_and_its_outpu
 def test_two_trainings_at_once_make_two_distinct_versions(engine: Engine, tmp_path: Path, store: Store) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    project = copy_example("digits", tmp_path)  # one project (a name has one folder), two runs at once
+    # Two folders (one folder's builds share PROJECT/.dockyard), one model name: the store's
+    # concurrency is the point, so both runs knowingly share the name (replace=True, dockyard.names).
+    projects = [copy_example("digits", tmp_path / f"copy{i}") for i in range(2)]
+    shared = project_name(projects[0])
+    config = projects[1] / "dockyard.yaml"
+    config.write_text(config.read_text().replace(f"name: {project_name(projects[1])}", f"name: {shared}"))
+    set_train_command(projects[1], "PARAM_C=0.01 python train.py")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda c: train(project, engine, store=store, params={"C": c}, labels=TEST_LABELS),
-                                ["1.0", "0.01"]))
+        results = list(pool.map(lambda p: train(p, engine, store=store, labels=TEST_LABELS, replace=True), projects))
     assert sorted(r.version.version for r in results) == [1, 2]
     assert len({r.run_id for r in results}) == 2
     assert [m.versions for m in store.list_models()] == [(1, 2)]
