@@ -70,21 +70,27 @@ def claim_image(engine: Engine, ref: str, project_dir: Path, *, replace: bool = 
         raise _refuse(f"image {ref}", owner, project_dir.resolve())
 
 
+def _newest(store: Store, name: str) -> ModelVersion | None:
+    try:
+        return store.get(f"{name}:latest")
+    except StoreError:  # no versions yet
+        return None
+
+
 def model_owner(store: Store, name: str) -> str:
     """The folder that trained the newest version of ``name`` ("" when none is recorded)."""
-    try:
-        return store.get(f"{name}:latest").project
-    except StoreError:  # no versions yet
-        return ""
+    newest = _newest(store, name)
+    return newest.project if newest else ""
 
 
 def claim_model(store: Store, name: str, project_dir: Path, *, replace: bool = False) -> None:
     """Refuse to record a version of ``name`` from ``project_dir`` when another folder owns it."""
-    if replace:
+    newest = None if replace else _newest(store, name)
+    if newest is None or not newest.project:
         return
-    owner = model_owner(store, name)
-    if owner and Path(owner) != project_dir.resolve() and still_claims(owner, name):
-        raise _refuse(f"model {name} (newest version {name}:latest in {store.root})", owner, project_dir.resolve())
+    if Path(newest.project) != project_dir.resolve() and still_claims(newest.project, name):
+        raise _refuse(f"model name {name} (its newest version {newest.ref} in {store.root})", newest.project,
+                      project_dir.resolve())
 
 
 def claim_version(version: ModelVersion, project_dir: Path, *, replace: bool = False) -> None:

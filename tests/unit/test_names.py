@@ -71,6 +71,7 @@ def test_training_a_name_another_folder_owns_is_refused_with_the_owner_and_the_f
     with pytest.raises(UsageError) as err:
         claim_model(store, "digits", b)
     assert str(a) in err.value.problem and str(b) in err.value.problem
+    assert "its newest version digits:1" in err.value.problem  # which version makes a the owner
     assert "name:" in err.value.fix and "--replace" in err.value.fix
     claim_model(store, "digits", a)  # the owner itself trains on
     claim_model(store, "digits", b, replace=True)  # --replace takes it over
