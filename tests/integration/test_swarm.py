@@ -35,9 +35,8 @@ REPLICAS = 3
 # Health timings. A passing check ends the start period at once, so a good version gets the
 # product's own 60 s start period for free: it is only a ceiling. The rolling-update tests used
 # 15 s and flaked under load: a replica at 0.5 CPU needs ~1.1 s of CPU to load the model and answer
-# /readyz, which took 4.5-6.6 s wall at load 8-9 on this 2-core node (docker run --cpus 0.5 of
-# the digits serving image, polled until /readyz answered; the CPU from cpuacct.usage) and
-# scales with the load, so at load 12-16 plus the load client a new v2 replica could still be
+# /readyz, which took 2.3 s wall at load 3.8 and 4.5-6.6 s at load 8-9 on this 2-core node
+# (bench/replica_ready.py, docs/benchmarks.md): wall time scales with the load, so at load 12-16 plus the load client a new v2 replica could still be
 # loading at 15 s, be marked unhealthy, and Swarm rolled the update back. Only the version that
 # never gets healthy keeps a short start period, so its rollback comes quickly. The 300 s
 # waits are the product's default (three replicas roll one after another).
