@@ -118,6 +118,7 @@ def notebook(
     ready_timeout: float = 120.0,
     on_line: Printer | None = None,
     labels: Mapping[str, str] | None = None,
+    replace: bool = False,
 ) -> NotebookOutcome:
     """Build the dev target and start JupyterLab detached; return once it answers with the token."""
     project_dir = Path(project_dir).resolve()
@@ -125,7 +126,7 @@ def notebook(
     data = check_data(data)
     uid, gid = host_user(project_dir)
     host_port = check_port(port)  # before the build: a taken port fails in a second, not a minute
-    built = project.build(project_dir, engine, target="dev", tag=tag, on_line=on_line)
+    built = project.build(project_dir, engine, target="dev", tag=tag, on_line=on_line, replace=replace)
     container = name or f"dockyard-notebook-{cfg.name}-{host_port}"
     engine.remove_container(container)
     token = _random.token_hex(24)

@@ -29,6 +29,7 @@ from .config import (
 )
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import BuildError, ConfigError, UsageError
+from .names import claim_image
 from .planning import BUILD_DIR, Plan, dockerfile_stages, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
@@ -256,12 +257,14 @@ def build(
     labels: Mapping[str, str] | None = None,
     bootstrap_base: bool = True,
     allow_unsafe_model: bool = False,
+    replace: bool = False,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
     pull a CPU base and ``bootstrap_base``, the base is made from Debian or Ubuntu packages (`dockyard
     base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
-    model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``)."""
+    model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``).
+    A tag that another project folder owns is refused unless ``replace`` (dockyard.names)."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -291,6 +294,7 @@ def build(
         dockerfile = own_path
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
+        claim_image(engine, ref, project_dir, replace=replace)
         try:
             own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
                                target=target, on_line=on_line, no_cache=no_cache)
@@ -303,6 +307,7 @@ def build(
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
                           "add serve.predictor: predict.py:Predictor, or pass --model FILE")
     ref = image_tag(p.name, chosen, tag)
+    claim_image(engine, ref, project_dir, replace=replace)
     try:
         res: BuildResult = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
                                         target=chosen, on_line=on_line, no_cache=no_cache)
@@ -314,7 +319,7 @@ def build(
             raise unreachable from None
         _bootstrap_base(engine, p, unreachable, on_line)
         return build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
-                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False)
+                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False, replace=replace)
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
 
 
@@ -400,6 +405,8 @@ def _oci_labels(project_dir: Path, p: Plan) -> dict[str, str]:
         "org.opencontainers.image.version": os.environ.get("DOCKYARD_VERSION", "dev"),
         "org.opencontainers.image.title": p.name,
         contract.LABEL_VERSION: __version__,
+        contract.LABEL_PROJECT: str(project_dir),  # the folder that owns the tag (dockyard.names)
+        contract.LABEL_NAME: p.name,  # also on images built from the project's own Dockerfile
     }
     if p.locked:
         from .lock import lock_hash
@@ -472,6 +479,7 @@ def run(
     risky: RiskyOptions | None = None,
     output: Path | None = None,
     on_files: Callable[[RunFiles], None] | None = None,
+    replace: bool = False,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 
@@ -494,7 +502,7 @@ def run(
     explicit = {*cfg.resources.model_fields_set, *(["cpus"] if cpus else []), *(["memory"] if memory else [])}
     fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
                                      explicit=tuple(explicit), what="run")
-    outcome = build(project_dir, engine, target="train", on_line=build_line)
+    outcome = build(project_dir, engine, target="train", on_line=build_line, replace=replace)
     run_id = f"run-{new_run_id(cfg.name)}"
     work_root = Store().root / "work"
     work = work_root / run_id

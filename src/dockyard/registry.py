@@ -499,8 +499,10 @@ def push(engine: Engine, ref: str, registry: str, *, on_line: Printer | None = N
     return PushResult(f"{name}:{tag}", remote, digest)
 
 
-def pull(engine: Engine, ref: str, registry: str, *, on_line: Printer | None = None) -> PullResult:
-    """Pull ``<registry>/<name>:<version>`` and tag it locally as ``name:version`` too."""
+def pull(engine: Engine, ref: str, registry: str, *, on_line: Printer | None = None,
+         replace: bool = False) -> PullResult:
+    """Pull ``<registry>/<name>:<version>`` and tag it locally as ``name:version`` too, unless that
+    local tag is another image a local project folder owns (then only with ``replace``)."""
     name, tag = split_ref(ref)
     reg = RegistryRef.parse(registry)
     client = RegistryClient(reg.host)
@@ -515,6 +517,9 @@ def pull(engine: Engine, ref: str, registry: str, *, on_line: Printer | None = N
         raise _push_pull_error("pull", reg.host, text)
     m = re.search(r"Digest: (sha256:[0-9a-f]{64})", text)
     digest = m.group(1) if m else (client.head(repo, tag) or "")
+    from .names import claim_pulled
+
+    claim_pulled(engine, f"{name}:{tag}", remote, replace=replace)
     engine.tag(remote, f"{name}:{tag}")
     return PullResult(remote, f"{name}:{tag}", digest, engine.image_id(remote))
 

@@ -22,6 +22,7 @@ from .config import CONFIG_NAME, load_config
 from .engine import Engine, Mount, Printer, RunSpec, Secret
 from .errors import RunError, UsageError
 from .lifecycle import claim_port, run_labels
+from .names import claim_version
 from .planning import predictor_module
 from .preflight import fit_local
 from .interop.mlflow_refs import resolve as resolve_mlflow
@@ -109,24 +110,27 @@ def build_model_image(project_dir: Path, engine: Engine, model: str | None, *, a
                       tag: str | None = None, on_line: Printer | None = None, store_root: Path | None = None,
                       registry: str | None = None, secrets: Sequence[Secret] = (),
                       no_cache: bool = False, verb: str = "serve",
-                      bootstrap_base: bool = True) -> tuple[BuildOutcome, ModelSource]:
+                      bootstrap_base: bool = True, replace: bool = False) -> tuple[BuildOutcome, ModelSource]:
     """The serving image around a model reference (or dockyard.yaml's serve.model): staged,
     scanned, labelled with its version, tagged NAME:N for a stored version. serve, push and
-    deploy all build through here, so their images are the same."""
+    deploy all build through here, so their images are the same. A version another project
+    folder trained, or a tag another folder owns, is refused unless ``replace`` (dockyard.names)."""
     project_dir = project_dir.resolve()
     source = resolve_model(project_dir, model, store_root=store_root, registry=registry, verb=verb)
+    if source.version is not None:
+        claim_version(source.version, project_dir, replace=replace)
     context = source.context_path or load_config(project_dir).serve.model
     check_model_safety(project_dir, context, allow_unsafe_model)
     built = project.build(project_dir, engine, target="serve", model_file=context, tag=tag or source.tag,
                           on_line=on_line, labels=model_labels(source.version), secrets=secrets, no_cache=no_cache,
-                          bootstrap_base=bootstrap_base,
+                          bootstrap_base=bootstrap_base, replace=replace,
                           allow_unsafe_model=True)  # gated just above (or allowed by the caller)
     return built, source
 
 
 def image_for(verb: str, text: str, engine: Engine, *, project_dir: Path | None = None, build: bool = False,
               on_line: Printer | None = None, store_root: Path | None = None,
-              registry: str | None = None) -> tuple[str, bool]:
+              registry: str | None = None, replace: bool = False) -> tuple[str, bool]:
     """The local image a reference names (see dockyard.references), and whether it was built now.
 
     With ``build``, a stored version whose serving image does not exist yet is built from
@@ -146,7 +150,7 @@ def image_for(verb: str, text: str, engine: Engine, *, project_dir: Path | None 
         raise UsageError(f"{image} has no serving image yet, and {project_dir.resolve()} is {what}, so it cannot be built",
                          f"run this from {name}'s project folder, or pass its path with --path")
     built, _ = build_model_image(project_dir, engine, image, on_line=on_line, store_root=store_root, registry=registry,
-                                 verb=verb)
+                                 verb=verb, replace=replace)
     return built.tag, True
 
 
@@ -201,7 +205,8 @@ def serve(
 
     ``port`` is the host port (default: serve.port in dockyard.yaml); inside the container the
     server listens on the contract's CONTAINER_PORT. A busy host port is refused before anything
-    is built, unless ``replace`` is set and the holder is a container dockyard started.
+    is built, unless ``replace`` is set and the holder is a container dockyard started;
+    ``replace`` also takes over an image name or version another project folder owns (dockyard.names).
     Secrets become read-only files under /run/secrets in the container. The host copies live
     in a private temporary directory only until the container has mounted them."""
     from .interop.cog import check_servable
@@ -216,7 +221,7 @@ def serve(
                              explicit=tuple(cfg.resources.model_fields_set), what="serve")
     claim_port(engine, port, public=public, replace=replace)
     built, _ = build_model_image(project_dir, engine, model, allow_unsafe_model=allow_unsafe_model, tag=tag,
-                                 on_line=on_line, store_root=store_root)
+                                 on_line=on_line, store_root=store_root, replace=replace)
     container = name or f"dockyard-serve-{cfg.name}-{port}"
     engine.remove_container(container)  # a stopped leftover of ours: claim_port checked nothing runs there
     spec = RunSpec(

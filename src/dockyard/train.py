@@ -44,6 +44,7 @@ from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
 from .interop import bentoml, mlflow_capture
 from .lifecycle import run_labels
+from .names import claim_model
 from .planning import notebook_command
 from .preflight import fit_local
 from .runtime import contract
@@ -126,12 +127,15 @@ def train(
     build_line: Printer | None = None,
     reproduce: str | None = None,
     labels: Mapping[str, str] | None = None,
+    replace: bool = False,
 ) -> TrainOutcome:
     """Run the project's train command in a container and store the result as ``name:N``.
 
     Raises ``RunError`` for a failed run (its ``exit_code`` is the container's exit status for a
     plain non-zero exit), ``UsageError``/``ConfigError`` for bad input (always before any build),
-    and re-raises ``KeyboardInterrupt`` after removing the container.
+    and re-raises ``KeyboardInterrupt`` after removing the container. A model name (or train
+    image tag) another project folder owns is refused before anything runs, unless ``replace``
+    (dockyard.names).
     """
     project_dir = Path(project_dir).resolve()
     cfg = load_config(project_dir)
@@ -149,10 +153,11 @@ def train(
                                      explicit=tuple(explicit), what="train")
     res = Resources(cpus=fit_cpus, memory=fit_memory, gpus=gpus or cfg.resources.gpus)
     labels = {**run_labels(project_dir, cfg.name, "train"), **(labels or {})}
+    claim_model(store, cfg.name, project_dir, replace=replace)
     if reproduce:
         plan = _reproduce_plan(reproduce, engine, store, cfg, data, params, res)
     else:
-        plan = _build_plan(project_dir, engine, cfg, data, params, res, build_line)
+        plan = _build_plan(project_dir, engine, cfg, data, params, res, build_line, replace)
     return _execute(project_dir, engine, store, plan, secrets=secrets, timeout=timeout,
                     on_line=on_line, labels=labels or {})
 
@@ -217,7 +222,8 @@ def _check_limits(cpus: float | None, memory: str | None) -> None:
 
 
 def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Path | None,
-                params: Mapping[str, str], res: Resources, build_line: Printer | None) -> _Plan:
+                params: Mapping[str, str], res: Resources, build_line: Printer | None,
+                replace: bool = False) -> _Plan:
     from . import project
 
     command = cfg.train.command or notebook_command(project_dir, cfg.train.notebook)
@@ -228,7 +234,7 @@ def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Pat
     if cfg.train.command:
         command, params = command_for_run(project_dir, cfg.train.command, params)
     fingerprint = fingerprint_dir(data) if data else None
-    built = project.build(project_dir, engine, target="train", on_line=build_line)
+    built = project.build(project_dir, engine, target="train", on_line=build_line, replace=replace)
     return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", command),
                  params, data, fingerprint, res, cfg.resources.pids)
 
@@ -600,6 +606,7 @@ def _record(plan: _Plan, run_id: str, started: datetime, exit_status: int | None
         exit_status=exit_status, params=plan.params,
         git=GitInfo(None if commit == "unknown" else commit, dirty), code_hash=code_hash(before),
         data_fingerprint=plan.data_fingerprint, resources=plan.resources, reason=reason,
+        project=str(project_dir),
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import project_name
 from dockyard import project
 from dockyard.engine import Engine
 from dockyard.errors import BuildError
@@ -139,23 +140,21 @@ def test_run_executes_command_hardened_and_propagates_exit_code(engine: Engine, 
 
 
 def test_ctrl_c_during_run_leaves_no_container(engine: Engine, digits_project: Path) -> None:
-    # A project name of its own, so other digits containers cannot be mistaken for ours.
-    cfg = digits_project / "dockyard.yaml"
-    cfg.write_text(cfg.read_text().replace("name: digits", "name: ctrlc-probe"))
+    name = project_name(digits_project)  # its own name: other digits containers cannot be mistaken for ours
     project.build(digits_project, engine, target="train")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "run", str(digits_project), "-q", "--", "sleep", "60"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not engine.containers(["label=io.dockyard.name=ctrlc-probe", "status=running"]):
+    while time.time() < deadline and not engine.containers([f"label=io.dockyard.name={name}", "status=running"]):
         time.sleep(0.3)
-    assert engine.containers(["label=io.dockyard.name=ctrlc-probe", "status=running"]), "container never started"
+    assert engine.containers([f"label=io.dockyard.name={name}", "status=running"]), "container never started"
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     deadline = time.time() + 20
-    while time.time() < deadline and engine.containers(["label=io.dockyard.name=ctrlc-probe"]):
+    while time.time() < deadline and engine.containers([f"label=io.dockyard.name={name}"]):
         time.sleep(0.5)
-    assert engine.containers(["label=io.dockyard.name=ctrlc-probe"]) == []
+    assert engine.containers([f"label=io.dockyard.name={name}"]) == []
 
 
 def test_ctrl_c_during_build_leaves_no_container(engine: Engine, digits_project: Path) -> None:

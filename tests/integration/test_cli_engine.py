@@ -22,16 +22,16 @@ def test_doctor_reports_engine_and_buildkit(engine: Engine) -> None:
     assert res.returncode == 0
 
 
-def test_build_json_output_and_quiet_mode(engine: Engine, digits_project: Path) -> None:
-    res = dockyard("build", str(digits_project), "--target", "train", "--json", "-t", "dockyard-test-cli:json")
+def test_build_json_output_and_quiet_mode(engine: Engine, digits_project: Path, unique_tag: str) -> None:
+    res = dockyard("build", str(digits_project), "--target", "train", "--json", "-t", unique_tag)
     try:
         assert res.returncode == 0, res.stderr
         data = json.loads(res.stdout)
         assert data["image_id"].startswith("sha256:") and data["target"] == "train"
-        quiet = dockyard("build", str(digits_project), "--target", "train", "-q", "-t", "dockyard-test-cli:json")
+        quiet = dockyard("build", str(digits_project), "--target", "train", "-q", "-t", unique_tag)
         assert quiet.stdout.strip() == data["image_id"]
     finally:
-        engine.remove_image("dockyard-test-cli:json", force=True)
+        engine.remove_image(unique_tag, force=True)
 
 
 def test_run_refuses_docker_socket_mount(engine: Engine, digits_project: Path) -> None:

@@ -4,9 +4,9 @@ model it saves to the BentoML store, and serve --model NAME:1 serves that model 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
+from conftest import copy_project
 from dockyard import serving
 from dockyard.engine import Engine
 from dockyard.project import init
@@ -17,7 +17,7 @@ PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "bento
 
 
 def test_bentoml_project_trains_and_serves_its_saved_model(engine: Engine, tmp_path: Path) -> None:
-    project = shutil.copytree(PROJECT, tmp_path / "iris")
+    project = copy_project(PROJECT, tmp_path / "iris", ignore=())  # a unique folder: init names it
     cfg = init(project).config
     assert cfg.dependencies.file == "requirements-bentoml.txt" and cfg.env == {"IRIS_GREETING": "hello"}
     store = Store(tmp_path / "store")
@@ -32,4 +32,4 @@ def test_bentoml_project_trains_and_serves_its_saved_model(engine: Engine, tmp_p
     finally:
         engine.remove_container(res.container)
         engine.remove_image(res.tag, force=True)
-        engine.remove_image("iris:train", force=True)
+        engine.remove_image(f"{cfg.name}:train", force=True)

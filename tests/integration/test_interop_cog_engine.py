@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from conftest import copy_project
 from dockyard import serving
 from dockyard.engine import Engine
 from dockyard.project import init
@@ -20,7 +20,7 @@ PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "cog_p
 
 
 def test_cog_predictor_is_served_unchanged_and_answers_predictions(engine: Engine, tmp_path: Path) -> None:
-    project = shutil.copytree(PROJECT, tmp_path / "greeter")
+    project = copy_project(PROJECT, tmp_path / "greeter", ignore=())  # a unique folder: init names it
     init(project)
     photo = tmp_path / "photo.png"
     photo.write_bytes(bytes(range(256)) * 4)

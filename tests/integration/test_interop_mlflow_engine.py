@@ -11,15 +11,16 @@ answer /invocations (MLflow's scoring protocol), /predict and V2 with the model'
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+import uuid
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import copy_project, project_name
 from dockyard import serving
 from dockyard.engine import Engine
 from dockyard.store import Store
@@ -53,7 +54,8 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_mlflow_project_trains_and_serves_its_logged_model_with_no_code(
         engine: Engine, tmp_path: Path, project: str, name: str, port: int, param: tuple[str, str],
         metric: tuple[str, float], steps: int, data_file: str) -> None:
-    src = shutil.copytree(PROJECTS / project, tmp_path / project)
+    src = copy_project(PROJECTS / project, tmp_path / project, ignore=())
+    name = project_name(src)  # the fixture's name plus a unique suffix
     store = Store(tmp_path / "store")
     outcome = train(src, engine, store=store, labels=TEST_LABELS)
     v = outcome.version
@@ -130,7 +132,8 @@ def test_a_custom_pyfunc_gets_mlflow_skinny_in_the_serving_image_only(engine: En
 
     project = tmp_path / "scorer"
     project.mkdir()
-    (project / "dockyard.yaml").write_text('name: scorer\npython: "3.11"\n'
+    name = f"scorer-{uuid.uuid4().hex[:8]}"  # names are per project folder: never share one
+    (project / "dockyard.yaml").write_text(f'name: {name}\npython: "3.11"\n'
                                            "dependencies: {file: requirements.txt, kind: requirements}\n")
     (project / "requirements.txt").write_text("numpy\n")
     rows = pd.DataFrame({"alcohol": [0.1, 0.5], "pH": [3.0, 3.5]})
@@ -145,7 +148,7 @@ def test_a_custom_pyfunc_gets_mlflow_skinny_in_the_serving_image_only(engine: En
         body = {"dataframe_records": rows.to_dict(orient="records")}
         status, out = _post(f"{res.url}/invocations", json.dumps(body).encode())
         assert (status, out["predictions"]) == (200, pytest.approx([4.0, 8.5]))
-        assert json.loads(_get(f"{res.url}/v2/models/scorer")[1])["platform"] == "mlflow_pyfunc"
+        assert json.loads(_get(f"{res.url}/v2/models/{name}")[1])["platform"] == "mlflow_pyfunc"
     finally:
         engine.remove_container(res.container)
         engine.remove_image(res.tag, force=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
 from pathlib import Path
 
+from conftest import copy_project
 from dockyard import serving
 from dockyard.engine import Engine
 from dockyard.project import init
@@ -15,7 +15,7 @@ PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
 
 
 def test_fastapi_app_is_served_in_the_hardened_image(engine: Engine, tmp_path: Path) -> None:
-    project = shutil.copytree(PROJECTS / "fastapi_app", tmp_path / "linear")
+    project = copy_project(PROJECTS / "fastapi_app", tmp_path / "linear", ignore=())  # a unique folder: init names it
     assert init(project).config.serve.app == "api/main.py:app"
     res = serving.serve(project, engine, port=18471, name="dockyard-test-webapp",
                         labels={"io.dockyard.test": "1"})

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from conftest import copy_project, project_name
 from dockyard import notebook as nb
 from dockyard import project
 from dockyard.engine import Engine, RunSpec, run_args
@@ -40,8 +41,7 @@ VERSION_CODE = "import sklearn; print(sklearn.__version__)"
 
 
 def _copy_digits(dest: Path) -> Path:
-    target = dest / "digits"
-    shutil.copytree(EXAMPLES / "digits", target, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__"))
+    target = copy_project(EXAMPLES / "digits", dest / "digits")  # under a unique name
     if os.getuid() == 0:
         for root, dirs, files in os.walk(target):
             for entry in [root, *(os.path.join(root, n) for n in dirs + files)]:
@@ -416,10 +416,7 @@ def test_cli_in_the_foreground_prints_the_url_and_ctrl_c_removes_the_container(e
             proc.kill()
         if container:
             engine.remove_container(container)
-        # the CLI tagged digits:dev; remove it if it is this test's image
-        labels = engine.inspect("digits:dev")["Config"]["Labels"] if engine.image_exists("digits:dev") else {}
-        if labels.get("org.opencontainers.image.source") == f"file://{project_dir}":
-            engine.remove_image("digits:dev", force=True)
+        engine.remove_image(f"{project_name(project_dir)}:dev", force=True)  # the CLI tagged NAME:dev
 
 
 def test_an_own_dockerfile_without_a_dev_stage_builds_the_generated_dev_image(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import copy_project, project_name
 from dockyard import project
 from dockyard.engine import Engine, RunSpec, run_args
 from dockyard.errors import RunError
@@ -54,8 +54,7 @@ def _cell(source: str, tags: list[str] | None = None, kind: str = "code") -> dic
 
 
 def notebook_project(dest: Path) -> Path:
-    target = dest / "digits"
-    shutil.copytree(EXAMPLES / "digits", target, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__"))
+    target = copy_project(EXAMPLES / "digits", dest / "digits")  # under a unique name
     (target / "train.py").unlink()
     doc = {"nbformat": 4, "nbformat_minor": 4, "metadata": {"kernelspec": {"name": "python3", "language": "python",
                                                                           "display_name": "Python 3"}},
@@ -83,9 +82,10 @@ def test_dockyard_train_of_a_parameterised_notebook_records_a_version_with_its_m
                            "--store", str(store.root), "-q"],
                           capture_output=True, text=True, timeout=900, check=False, env={**os.environ})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trained digits:1 (accuracy=" in proc.stdout
+    name = project_name(project_dir)
+    assert f"trained {name}:1 (accuracy=" in proc.stdout
     assert "C=0.5 accuracy=" in proc.stderr  # the cell's output is the run's log
-    version = store.get("digits:1")
+    version = store.get(f"{name}:1")
     assert version.params == {"C": "0.5"}
     assert 0.8 < version.metrics["accuracy"] <= 1.0
     artifacts = {a.path: a for a in version.artifacts}
@@ -106,7 +106,7 @@ def test_a_failing_cell_is_shown_and_no_version_is_recorded(engine: Engine, tmp_
     assert "  | if C <= 0:" in tail and "> |     raise ValueError" in tail and "ValueError: C must be positive, got -1" in tail
     assert "exited with status 1" in info.value.problem
     assert store.list_models() == []
-    [failed] = store.failed_runs("digits")
+    [failed] = store.failed_runs(project_name(project_dir))
     assert failed.reason == "exit 1" and "failed in cell 4" in failed.logs_path.read_text()
 
 

@@ -16,12 +16,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import copy_project
 from dockyard import serving
 from dockyard.engine import Engine
 from dockyard.errors import UsageError
@@ -33,9 +35,7 @@ TEST_LABELS = {"io.dockyard.test": "1"}
 
 
 def copy_fixture(name: str, dest: Path) -> Path:
-    target = dest / name
-    shutil.copytree(FIXTURES / name, target)
-    return target
+    return copy_project(FIXTURES / name, dest / name, ignore=())  # under a unique name
 
 
 def dockyard(*args: str, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -303,7 +303,7 @@ def test_build_makes_a_missing_base_from_debian_when_it_cannot_be_pulled(engine:
                                          'dependencies = ["numpy"]\n')
     (proj / "train.py").write_text("import numpy\n")
     assert dockyard("init", str(proj)).returncode == 0
-    tag = "dockyard-test-py313-boot:t"
+    tag = f"dockyard-test-py313-boot-{uuid.uuid4().hex[:8]}:t"
     try:
         proc = dockyard("build", str(proj), "--target", "train", "--tag", tag, timeout=1500)
         assert proc.returncode == 0, proc.stderr[-3000:]

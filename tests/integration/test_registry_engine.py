@@ -206,6 +206,29 @@ def test_push_remove_pull_serves_identical_predictions(
     assert after["output"] == pytest.approx(0.5 * 1 - 1.25 * 2 + 2.0 * 3 + 0.125)  # type: ignore[index]
 
 
+def test_pull_never_retags_over_a_local_image_another_project_owns(
+    engine: Engine, open_registry: Registry, tiny_image: str, image_name: str, tmp_path: Path
+) -> None:
+    """Names are per project (docs/names.md): a pulled NAME:1 does not silently replace a different
+    local NAME:1 that a project folder owns (here: the tiny copy its labels name); --replace does."""
+    remote = f"{open_registry.host}/team/{image_name}:1"
+    pushed_id = version_of(engine, tiny_image, f"{image_name}:1", tmp_path, accuracy=0.91)
+    registry.push(engine, f"{image_name}:1", f"{open_registry.host}/team")
+    engine.remove_image(f"{image_name}:1", force=True)
+    local_id = version_of(engine, tiny_image, f"{image_name}:1", tmp_path, accuracy=0.5)  # another image
+    assert local_id != pushed_id
+
+    refused = dockyard("pull", f"{image_name}:1", "--registry", f"{open_registry.host}/team")
+
+    assert refused.returncode == 1, refused.stderr
+    assert f"error: image {image_name}:1 belongs to the project in " in refused.stderr
+    assert f"the pulled image stays as {remote}" in refused.stderr and "--replace" in refused.stderr
+    assert engine.image_id(f"{image_name}:1") == local_id and engine.image_id(remote) == pushed_id
+    taken = dockyard("pull", f"{image_name}:1", "--registry", f"{open_registry.host}/team", "--replace")
+    assert taken.returncode == 0, taken.stderr
+    assert engine.image_id(f"{image_name}:1") == pushed_id
+
+
 def test_promote_and_rollback_move_the_alias_in_the_registry(
     engine: Engine, open_registry: Registry, tiny_image: str, image_name: str, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import project_name
 from dockyard import serving
 from dockyard.engine import Engine
 from dockyard.errors import RunError, UsageError
@@ -29,24 +30,26 @@ def test_serve_a_stored_version_answers_predictions(engine: Engine, digits_proje
     train(digits_project, engine, store=store, labels={"io.dockyard.test": "1"})
     v2 = train(digits_project, engine, params={"C": "0.1"}, store=store, labels={"io.dockyard.test": "1"})
     assert str(v2.version.version) == "2"
-    res = serving.serve(digits_project, engine, model="digits:2", port=18411,
+    name = project_name(digits_project)
+    res = serving.serve(digits_project, engine, model=f"{name}:2", port=18411,
                         name="dockyard-test-serve-store", store_root=store.root, labels={"io.dockyard.test": "1"})
     try:
-        assert res.tag == "digits:2" and engine.image_id("digits:2") == res.image
+        assert res.tag == f"{name}:2" and engine.image_id(f"{name}:2") == res.image
         sample = json.loads((digits_project / "sample.json").read_text())
         assert serving.predict(res.url, sample) == {"output": 0}
         layers = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", res.image).stdout
         assert "COPY .dockyard/model /opt/dockyard/model/" in layers, "weights get a layer of their own"
         labels = engine.inspect(res.image)["Config"]["Labels"]
-        assert labels["io.dockyard.model"] == "digits" and labels["io.dockyard.model-version"] == "2"
+        assert labels["io.dockyard.model"] == name and labels["io.dockyard.model-version"] == "2"
+        assert labels["io.dockyard.project"] == str(digits_project.resolve())  # the folder that owns the name
         assert float(labels["io.dockyard.metrics.accuracy"]) > 0.8
         import urllib.request
 
-        with urllib.request.urlopen(f"{res.url}/v2/models/digits") as resp:
+        with urllib.request.urlopen(f"{res.url}/v2/models/{name}") as resp:
             assert json.loads(resp.read())["versions"] == ["2"]
     finally:
         engine.remove_container(res.container)
-        engine.remove_image("digits:2", force=True)
+        engine.remove_image(f"{name}:2", force=True)
 
 
 def test_standard_v2_client_talks_to_the_served_container(engine: Engine, digits_project: Path, unique_tag: str) -> None:
@@ -54,28 +57,29 @@ def test_standard_v2_client_talks_to_the_served_container(engine: Engine, digits
     from tritonclient.utils import InferenceServerException
 
     subprocess.run([sys.executable, "train.py"], cwd=digits_project, check=True, capture_output=True)
+    name = project_name(digits_project)
     res = serving.serve(digits_project, engine, model="outputs/model.joblib", port=18412, tag=unique_tag,
                         name="dockyard-test-serve-v2", labels={"io.dockyard.test": "1"})
     try:
         client = tritonclient.InferenceServerClient("127.0.0.1:18412")
-        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("digits")
-        meta = client.get_model_metadata("digits")
-        assert meta["name"] == "digits" and meta["inputs"][0]["name"] == "pixels"
+        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(name)
+        meta = client.get_model_metadata(name)
+        assert meta["name"] == name and meta["inputs"][0]["name"] == "pixels"
         pixels = np.asarray([json.loads((digits_project / "sample.json").read_text())["pixels"]], dtype=np.float32)
         inp = tritonclient.InferInput("pixels", list(pixels.shape), "FP32")
         inp.set_data_from_numpy(pixels, binary_data=True)
-        result = client.infer("digits", [inp], request_id="req-7")
+        result = client.infer(name, [inp], request_id="req-7")
         assert result.get_response()["id"] == "req-7"
         assert int(result.as_numpy("output").reshape(-1)[0]) == 0
         bad = tritonclient.InferInput("pixels", [1, 3], "FP32")
         bad.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32))
         with pytest.raises(InferenceServerException) as caught:
-            client.infer("digits", [bad])
+            client.infer(name, [bad])
         assert "[400]" in str(caught.value) and "pixels" in str(caught.value) and "[64]" in str(caught.value)
         wrong_name = tritonclient.InferInput("pixel", [1, 64], "FP32")
         wrong_name.set_data_from_numpy(pixels)
         with pytest.raises(InferenceServerException) as caught:
-            client.infer("digits", [wrong_name])
+            client.infer(name, [wrong_name])
         assert "[400]" in str(caught.value) and "pixel" in str(caught.value)
         assert client.is_server_ready(), "the server keeps serving after bad input"
         assert meta["inputs"][0]["shape"] == [64]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import leave_swarm_if_ours
 from dockyard.deploy import swarm
 from dockyard.engine import Engine
 
@@ -46,8 +47,7 @@ def no_swarm(engine: Engine) -> Engine:
 def swarm_for_this_test(engine: Engine) -> Iterator[Engine]:
     created = swarm.init_swarm(engine)
     yield engine
-    if created:
-        engine.docker("swarm", "leave", "--force", check=False, timeout=120)
+    leave_swarm_if_ours(engine, created)
 
 
 def test_deploy_without_a_swarm_says_how_to_create_one(no_swarm: Engine) -> None:
@@ -71,7 +71,7 @@ def test_init_flag_creates_the_swarm_then_a_missing_image_is_named(no_swarm: Eng
         assert "dockyard build" in proc.stderr
         assert swarm.swarm_state(no_swarm) == ("active", True)
     finally:
-        no_swarm.docker("swarm", "leave", "--force", check=False, timeout=120)
+        leave_swarm_if_ours(no_swarm, True)  # no_swarm: it was not in one before
 
 
 def test_a_model_version_the_store_does_not_have_is_refused(swarm_for_this_test: Engine, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import leave_swarm_if_ours
 from dockyard import lifecycle
 from dockyard.deploy import swarm
 from dockyard.engine import Engine
@@ -41,8 +42,7 @@ def swarm_manager(engine: Engine) -> Iterator[Engine]:
     """A swarm to deploy on; one we created is left again at the end."""
     created = swarm.init_swarm(engine)
     yield engine
-    if created:
-        engine.docker("swarm", "leave", "--force", check=False, timeout=120)
+    leave_swarm_if_ours(engine, created)
 
 
 @pytest.fixture

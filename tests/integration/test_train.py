@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import copy_project, project_name, unique_name
 from dockyard.engine import Engine, Secret
 from dockyard.errors import RunError, UsageError
 from dockyard.store import Store
@@ -28,9 +29,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def copy_example(name: str, dest: Path) -> Path:
-    target = dest / name
-    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__", "mlruns"))
-    return target
+    return copy_project(EXAMPLES / name, dest / name, ignore=(".dockyard", "outputs", "__pycache__", "mlruns"))
 
 
 def set_train_command(project: Path, command: str) -> None:
@@ -63,7 +62,7 @@ def test_digits_trains_into_version_1_with_model_metrics_and_lineage(
 ) -> None:
     res = train(digits_project, engine, store=store, labels=TEST_LABELS)
     v = res.version
-    assert v.ref == "digits:1"
+    assert v.ref == f"{project_name(digits_project)}:1" and v.project == str(digits_project.resolve())
     assert {a.path for a in v.artifacts} == {"model.joblib", "metrics.json"}
     assert all(len(a.sha256) == 64 and a.size > 0 for a in v.artifacts)
     assert 0.8 < v.metrics["accuracy"] <= 1.0
@@ -80,14 +79,15 @@ def test_digits_trains_into_version_1_with_model_metrics_and_lineage(
 def test_changed_param_makes_version_2_and_models_diff_shows_param_and_metric(
     engine: Engine, digits_project: Path, store: Store
 ) -> None:
+    name = project_name(digits_project)
     first = dockyard("train", str(digits_project), "--param", "C=1.0", "--store", str(store.root), "-q")
     assert first.returncode == 0, first.stderr
-    assert "trained digits:1 (accuracy=" in first.stdout
+    assert f"trained {name}:1 (accuracy=" in first.stdout
     second = dockyard("train", str(digits_project), "--param", "C=0.001", "--store", str(store.root), "-q")
     assert second.returncode == 0, second.stderr
-    assert "trained digits:2" in second.stdout
-    assert store.get("digits:2").params == {"C": "0.001"}
-    diff = dockyard("models", "diff", "digits:1", "digits:2", "--store", str(store.root))
+    assert f"trained {name}:2" in second.stdout
+    assert store.get(f"{name}:2").params == {"C": "0.001"}
+    diff = dockyard("models", "diff", f"{name}:1", f"{name}:2", "--store", str(store.root))
     assert diff.returncode == 0, diff.stderr
     assert "~ C: 1.0 -> 0.001" in diff.stdout
     metrics_section = diff.stdout.split("metrics:", 1)[1]
@@ -105,7 +105,7 @@ def test_nonzero_exit_propagates_its_code_keeps_logs_and_makes_no_version(
     assert "exited with status 7" in res.stderr
     assert "loading batch 17" in res.stderr.split("error:", 1)[1]  # the log tail is shown with the error
     assert store.list_models() == []
-    [failed] = store.failed_runs("digits")
+    [failed] = store.failed_runs(project_name(digits_project))
     assert failed.reason == "exit 7" and failed.run.exit_status == 7
     assert "loading batch 17" in failed.logs_path.read_text()
     assert not containers_of_run(engine, failed.run.run_id)
@@ -178,6 +178,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
 ) -> None:
     sleeper = digits_project.parent / "sleeper"
     shutil.copytree(digits_project, sleeper)
+    unique_name(sleeper)  # a project of its own: two folders never share a name (dockyard.names)
     set_train_command(sleeper, "python -c \"import time; print('epoch 1', flush=True); time.sleep(300)\"")
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "train", str(sleeper), "--store", str(store.root)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -202,7 +203,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(
     assert not work.exists()
     assert not engine.containers([f"name={container}"])
     assert live.is_dir()
-    assert [(m.name, m.versions) for m in store.list_models()] == [("digits", (1,))]
+    assert [(m.name, m.versions) for m in store.list_models()] == [(project_name(digits_project), (1,))]
 
 
 def test_secret_is_a_file_in_the_container_and_nowhere_else(
@@ -253,16 +254,17 @@ def test_reproduce_reuses_image_and_params_and_checks_the_data_fingerprint(
     data.mkdir()
     (data / "rows.csv").write_text("a,b\n1,2\n")
     set_train_command(digits_project, "ls $DOCKYARD_DATA > $DOCKYARD_OUTPUTS/seen.txt && echo C=$PARAM_C")
+    name = project_name(digits_project)
     first = train(digits_project, engine, store=store, data=data, params={"C": "0.5"}, labels=TEST_LABELS)
-    again = train(digits_project, engine, store=store, data=data, reproduce="digits:1", labels=TEST_LABELS)
-    assert again.version.ref == "digits:2"
+    again = train(digits_project, engine, store=store, data=data, reproduce=f"{name}:1", labels=TEST_LABELS)
+    assert again.version.ref == f"{name}:2"
     assert again.image_id == first.image_id
     assert again.version.params == {"C": "0.5"}
     assert again.version.data_fingerprint == first.version.data_fingerprint
-    assert store.diff("digits:1", "digits:2").artifacts_changed == ()
+    assert store.diff(f"{name}:1", f"{name}:2").artifacts_changed == ()
     (data / "rows.csv").write_text("a,b\n1,3\n")
     with pytest.raises(UsageError) as info:
-        train(digits_project, engine, store=store, data=data, reproduce="digits:1")
+        train(digits_project, engine, store=store, data=data, reproduce=f"{name}:1")
     assert first.version.data_fingerprint in info.value.problem  # names both fingerprints
     assert "sha256:" in info.value.problem.split("this run has", 1)[1]
 
@@ -274,8 +276,9 @@ def test_project_that_never_heard_of_dockyard_goes_init_then_train_and_its_outpu
     assert dockyard("init", str(project)).returncode == 0
     res = dockyard("train", str(project), "--store", str(store.root), "-q")
     assert res.returncode == 0, res.stderr
-    assert "trained mlflow-style:1" in res.stdout
-    v = store.get("mlflow-style:1")
+    name = project_name(project)  # init names it after its (unique) folder
+    assert name.startswith("mlflow-style-") and f"trained {name}:1" in res.stdout
+    v = store.get(f"{name}:1")
     paths = {a.path for a in v.artifacts}
     assert "model.joblib" in paths
     assert any(p.startswith("mlruns/0/") and p.endswith("/metrics/accuracy") for p in paths)
@@ -286,10 +289,15 @@ def test_project_that_never_heard_of_dockyard_goes_init_then_train_and_its_outpu
 def test_two_trainings_at_once_make_two_distinct_versions(engine: Engine, tmp_path: Path, store: Store) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
+    # Two folders (one folder's builds share PROJECT/.dockyard), one model name: the store's
+    # concurrency is the point, so both runs knowingly share the name (replace=True, dockyard.names).
     projects = [copy_example("digits", tmp_path / f"copy{i}") for i in range(2)]
+    shared = project_name(projects[0])
+    config = projects[1] / "dockyard.yaml"
+    config.write_text(config.read_text().replace(f"name: {project_name(projects[1])}", f"name: {shared}"))
     set_train_command(projects[1], "PARAM_C=0.01 python train.py")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda p: train(p, engine, store=store, labels=TEST_LABELS), projects))
+        results = list(pool.map(lambda p: train(p, engine, store=store, labels=TEST_LABELS, replace=True), projects))
     assert sorted(r.version.version for r in results) == [1, 2]
     assert len({r.run_id for r in results}) == 2
     assert [m.versions for m in store.list_models()] == [(1, 2)]

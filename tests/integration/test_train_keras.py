@@ -4,13 +4,13 @@ on scikit-learn's bundled digits by default, and on a real-format mnist.npz when
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import copy_project, project_name
 from dockyard.engine import Engine
 from dockyard.store import Store
 from dockyard.train import train
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def keras_project(tmp_path: Path) -> Path:
-    target = tmp_path / "keras-digits"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".dockyard", "outputs", "__pycache__"))
-    return target
+    return copy_project(EXAMPLE, tmp_path / "keras-digits")  # under a unique name
 
 
 def test_keras_digits_trains_a_loadable_model_with_accuracy(
@@ -33,7 +31,7 @@ def test_keras_digits_trains_a_loadable_model_with_accuracy(
     lines: list[str] = []
     res = train(keras_project, engine, store=store, on_line=lines.append, labels={"io.dockyard.test": "1"})
     v = res.version
-    assert v.ref == "keras-digits:1"
+    assert v.ref == f"{project_name(keras_project)}:1"
     assert {a.path for a in v.artifacts} == {"model.keras", "metrics.json"}
     # A correct loss (no from_logits=True after softmax) learns the digits well in 20 epochs.
     assert v.metrics["accuracy"] > 0.9

@@ -142,6 +142,7 @@ def build(
     frozen: Annotated[bool, typer.Option("--frozen", help="refuse to build when the lock is stale")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
     no_bootstrap_base: Annotated[bool, typer.Option("--no-bootstrap-base", help="when the base cannot be pulled, fail instead of making it with `base bootstrap`")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the image id")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
@@ -167,11 +168,12 @@ def build(
     if model is not None:
         res, _ = build_model_image(path, engine(), model_argument(model), tag=tag, on_line=progress(quiet or as_json),
                                    secrets=secrets, no_cache=no_cache, verb="build",
-                                   bootstrap_base=not no_bootstrap_base, allow_unsafe_model=allow_unsafe_model)
+                                   bootstrap_base=not no_bootstrap_base, allow_unsafe_model=allow_unsafe_model,
+                                   replace=replace)
     else:
         res = project.build(path, engine(), tag=tag, target=target, secrets=secrets,
                             on_line=progress(quiet or as_json), no_cache=no_cache,
-                            bootstrap_base=not no_bootstrap_base)
+                            bootstrap_base=not no_bootstrap_base, replace=replace)
     data = {"tag": res.tag, "image_id": res.image_id, "seconds": round(res.seconds, 2), "target": res.target}
     if quiet:
         out.print(res.image_id)
@@ -195,6 +197,7 @@ def run(
     host_pid: Annotated[bool, typer.Option(help="share the host PID namespace")] = False,
     host_ipc: Annotated[bool, typer.Option(help="share the host IPC namespace")] = False,
     allow_host_namespaces: Annotated[bool, typer.Option(help="accept the risk of --host-network/--host-pid/--host-ipc")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     output: Annotated[Optional[Path], typer.Option(
         help="copy the files the command writes here (default PROJECT/.dockyard/runs/RUN-ID); never overwrites")] = None,
@@ -211,7 +214,7 @@ def run(
     code = project.run(path, engine(), command, cpus=cpus, memory=memory, gpus=gpus, volumes=volume, env=env,
                        on_line=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
                        output=output, on_files=_say_run_files,
-                       build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts,
+                       build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts, replace=replace,
                        risky={"privileged": privileged, "allow_privileged": allow_privileged, "host_network": host_network,
                               "host_pid": host_pid, "host_ipc": host_ipc, "allow_host_namespaces": allow_host_namespaces})
     raise typer.Exit(code)

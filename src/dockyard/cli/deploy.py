@@ -52,6 +52,7 @@ def swarm_cmd(
     drain_s: Annotated[int, typer.Option("--drain-s", help="seconds a stopping replica may finish requests")] = 10,
     init: Annotated[bool, typer.Option("--init", help="make this engine a single-node swarm first if it is not one")] = False,
     allow_unsafe_model: Annotated[bool, typer.Option(help="deploy a model file the scanner flags as dangerous")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for healthy replicas")] = 300,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -65,7 +66,8 @@ def swarm_cmd(
         err.print("initialised a single-node swarm (docker swarm init --advertise-addr 127.0.0.1)")
     swarm.require_manager(eng)
     say = progress(quiet or as_json)
-    target = swarm.project_image(path, eng, image=image, model=model_argument(model), allow_unsafe_model=allow_unsafe_model, on_line=say)
+    target = swarm.project_image(path, eng, image=image, model=model_argument(model), allow_unsafe_model=allow_unsafe_model, on_line=say,
+                                replace=replace)
     st = swarm.deploy(eng, target.ref, name=name or target.name, replicas=replicas, cpus=cpus or target.cpus,
                       memory=memory or target.memory, network=network, budget=ShutdownBudget(drain_s=drain_s),
                       version=target.version, reserve_cpus=reserve_cpus, reserve_memory=reserve_memory,

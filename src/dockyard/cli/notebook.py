@@ -17,6 +17,7 @@ def notebook(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="leave it running in the background")] = False,
     data: Annotated[Optional[Path], typer.Option("--data", help="data directory, mounted read-only at /data")] = None,
     gpus: Annotated[Optional[str], typer.Option(help="e.g. all or device=0")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="hide build output")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the URL, token and container as JSON")] = False,
 ) -> None:
@@ -25,7 +26,8 @@ def notebook(
     from ..serving import follow
 
     eng = engine()
-    res = nb.notebook(path, eng, port=port, data=data, gpus=gpus, on_line=progress(quiet or as_json))
+    res = nb.notebook(path, eng, port=port, data=data, gpus=gpus, on_line=progress(quiet or as_json),
+                      replace=replace)
     emit({"url": res.url, "token": res.token, "container": res.container, "image": res.image, "port": res.port,
           "user": res.user}, as_json,
          f"JupyterLab: {res.url}\n  (127.0.0.1 only; project mounted at /app as uid:gid {res.user}; "

@@ -53,6 +53,7 @@ def push(
     ref: Annotated[str | None, typer.Argument(help="NAME:N, NAME:latest or NAME@ALIAS (default: this project's name, latest)")] = None,
     registry: RegistryOpt = None,
     path: Annotated[Path, typer.Option("--path", help="the model's project, to build a missing serving image")] = Path("."),
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the digest")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -64,7 +65,7 @@ def push(
     eng = engine()
     say = progress(quiet or as_json)
     image, built = image_for("push", _default_ref(ref), eng, project_dir=path, build=True, on_line=say,
-                             registry=registry)
+                             registry=registry, replace=replace)
     if built:
         err.print(f"built {image}: the serving image of that version did not exist yet")
     res = do_push(eng, image, _registry(registry), on_line=say)
@@ -78,13 +79,14 @@ def push(
 def pull(
     ref: Annotated[str, typer.Argument(help="NAME:VERSION (version defaults to latest)")],
     registry: RegistryOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="retag over a local image another project folder owns (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pull REGISTRY/NAME:VERSION and tag it locally as NAME:VERSION."""
     from ..registry import pull as do_pull
 
-    res = do_pull(engine(), ref, _registry(registry), on_line=progress(quiet or as_json))
+    res = do_pull(engine(), ref, _registry(registry), on_line=progress(quiet or as_json), replace=replace)
     emit(res.__dict__, as_json, f"pulled {res.remote}@{res.digest} as {res.local} ({res.image_id[7:19]})")
 
 

@@ -18,7 +18,7 @@ def serve(
     path: PathArg = Path("."),
     model: Annotated[Optional[str], typer.Option("--model", help="NAME:N, NAME:latest, NAME@ALIAS, a model file or MLflow model dir (relative to the current directory), or runs:/... models:/... (MLFLOW_TRACKING_URI)")] = None,
     port: Annotated[Optional[int], typer.Option(help="host port, 127.0.0.1 unless --public (default: serve.port in dockyard.yaml, 8080)")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="replace the dockyard server already on that port")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="replace the dockyard server already on that port, and take over this project's image and model names when another project folder owns them")] = False,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="leave it running in the background")] = False,
     local: Annotated[bool, typer.Option("--local", help="run the runtime here, outside a container")] = False,
     public: Annotated[bool, typer.Option("--public", help="publish on all interfaces, not just 127.0.0.1")] = False,

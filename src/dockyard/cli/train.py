@@ -22,6 +22,7 @@ def train(
     secret: Annotated[list[str] | None, typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: a file at /run/secrets/NAME")] = None,
     reproduce: Annotated[str | None, typer.Option("--reproduce", help="re-run NAME:N with its image and params")] = None,
     store: Annotated[Path | None, typer.Option("--store", help="model store directory (default $DOCKYARD_HOME/store)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="take over this project's image and model names when another project folder owns them (docs/names.md)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="hide build output")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the new version as JSON")] = False,
 ) -> None:
@@ -35,7 +36,7 @@ def train(
     secrets = [Secret.parse(s) for s in secret or []]
     res = do_train(
         path, engine(), data=data, params=params, cpus=cpus, memory=memory, gpus=gpus, timeout=timeout,
-        secrets=secrets, store=Store(store) if store else None, reproduce=reproduce,
+        secrets=secrets, store=Store(store) if store else None, reproduce=reproduce, replace=replace,
         on_line=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True),
         build_line=progress(quiet or as_json),
     )

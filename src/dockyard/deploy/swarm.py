@@ -682,6 +682,7 @@ def project_image(
     model: str | None = None,
     allow_unsafe_model: bool = False,
     on_line: Printer | None = None,
+    replace: bool = False,
 ) -> ProjectImage:
     """``--image REF`` as is, or build the project's serving image (with ``--model``, a file
     or a stored version ``name:N``; an unknown version is a :class:`StoreError`)."""
@@ -703,7 +704,7 @@ def project_image(
     # The same image `serve --model` builds: labelled with the version, tagged NAME:N.
     built, source = serving.build_model_image(project_dir, engine, model, allow_unsafe_model=allow_unsafe_model,
                                               tag=None if model else f"{cfg.name}:latest", on_line=on_line,
-                                              verb="deploy")
+                                              verb="deploy", replace=replace)
     version = str(source.version.version) if source.version else ""
     return ProjectImage(built.tag, version, _service_name(cfg.name), cfg.resources.cpus, cfg.resources.memory)
 

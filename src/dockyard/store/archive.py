@@ -173,7 +173,8 @@ def _import(store: Store, archive: Path, tar: tarfile.TarFile, name: str | None)
 
         def build(version: int) -> ModelVersion:
             return dataclasses.replace(record, name=target_name, version=version,
-                                       created=utc_now(), imported_from=provenance)
+                                       created=utc_now(), imported_from=provenance,
+                                       project="")  # trained elsewhere: no folder here owns it
 
         return store._commit(target_name, blobs, build)
 

@@ -128,6 +128,7 @@ class RunRecord:
     data_fingerprint: str | None = None
     resources: Resources = field(default_factory=Resources)
     reason: str = ""  # failures only: "exit 3", "oom-killed (memory limit 512m)", ...
+    project: str = ""  # the project folder (absolute) that ran it: it owns the model name
 
     def __post_init__(self) -> None:
         command: str | Sequence[str] = self.command
@@ -167,6 +168,7 @@ class ModelVersion:
     logs: Artifact | None = None
     skipped: tuple[str, ...] = ()  # symlinks/special files under outputs that were not stored
     imported_from: Provenance | None = None
+    project: str = ""  # the project folder that trained it ("" for imports and older records)
 
     @property
     def ref(self) -> str:
@@ -202,6 +204,7 @@ class ModelVersion:
             "logs": self.logs.to_dict() if self.logs else None,
             "skipped": list(self.skipped),
             "imported_from": self.imported_from.to_dict() if self.imported_from else None,
+            "project": self.project,
         }
 
     @classmethod
@@ -234,6 +237,7 @@ class ModelVersion:
             logs=_artifact(logs, r, "logs") if logs is not None else None,
             skipped=tuple(str(s) for s in r.get("skipped", list)),
             imported_from=_provenance(prov, r) if prov is not None else None,
+            project=r.opt("project", str) or "",
         )
 
 
@@ -267,6 +271,7 @@ class FailedRun:
             "code_hash": run.code_hash,
             "data_fingerprint": run.data_fingerprint,
             "resources": run.resources.to_dict(),
+            "project": run.project,
         }
 
     @classmethod
@@ -290,6 +295,7 @@ class FailedRun:
                                                       "memory": (str, type(None)),
                                                       "gpus": (str, type(None))})),
             reason=reason,
+            project=r.opt("project", str) or "",
         )
         return cls(run=run, reason=reason, recorded=r.time("recorded"), logs_path=logs_path)
 

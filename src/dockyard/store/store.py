@@ -179,7 +179,7 @@ class Store:
                     duration_s=run.duration_s, exit_status=run.exit_status, metrics=metrics,
                     params=params, git=run.git, code_hash=run.code_hash,
                     data_fingerprint=run.data_fingerprint, resources=run.resources,
-                    logs=log_artifact, skipped=tuple(skipped))
+                    logs=log_artifact, skipped=tuple(skipped), project=run.project)
 
             return self._commit(run.name, blobs, build)
 
