@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.runtime import contract  # label keys: one home
+
 REPO = Path(__file__).resolve().parents[1]
 DOCKYARD = os.environ.get("DOCKYARD_CLI", str(REPO / ".venv" / "bin" / "dockyard"))  # the CLI under test
 DOCKER = os.environ.get("DOCKYARD_DOCKER", "/usr/bin/docker")
@@ -64,6 +66,37 @@ class Project:
     check: tuple[str, ...] = ()  # `dockyard run PROJECT -- CHECK`: for projects that don't train, proves the
     #   environment they declare is in the image; for example collections (several scripts, none of them
     #   the obvious training entry point), runs the script a user would pick, whatever `train` detects
+
+
+#: What a user of a notebook project runs is the notebook. Executed here without Jupyter (the image has
+#: none; dockyard's dev target would add it): the code cells in order, in one namespace, from the
+#: notebook's own folder (Jupyter's working directory and sys.path[0]). `%` magics are skipped (the
+#: backend is Agg, no display); `!cmd` lines run in a shell and must succeed.
+NB_RUNNER = """
+import json, os, sys
+os.environ.setdefault("MPLBACKEND", "Agg")
+path = os.path.abspath(sys.argv[1])
+cells = [c for c in json.load(open(path))["cells"] if c["cell_type"] == "code"]
+os.chdir(os.path.dirname(path))
+ns = {"__name__": "__main__"}
+for i, cell in enumerate(cells):
+    src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    out = []
+    for line in src.splitlines():
+        code, pad = line.strip(), line[: len(line) - len(line.lstrip())]
+        if code.startswith("%"):
+            continue
+        if code.startswith("!"):
+            line = pad + "__import__('subprocess').run(" + repr(code[1:]) + ", shell=True, check=True)"
+        out.append(line)
+    exec(compile("\\n".join(out), path + " cell " + str(i), "exec"), ns)
+print("ran", len(cells), "code cells of", sys.argv[1])
+"""
+
+
+def notebook(path: str) -> tuple[str, ...]:
+    """The `dockyard run` command that executes notebook PATH (relative to the project)."""
+    return ("python", "-c", NB_RUNNER, path)
 
 
 CORPUS_LIST: tuple[Project, ...] = (
@@ -107,7 +140,7 @@ CORPUS_LIST: tuple[Project, ...] = (
     Project("binder-requirements", "binder-examples/requirements", "505a59f0430cb6414a4acbdd88803ce33c7fd953",
             covers="pip-compiled requirements.txt, runtime.txt `python-3.10`, a notebook",
             why_na="a notebook project: nothing to train or serve",
-            check=("python", "-c", "import sys, seaborn, matplotlib; assert sys.version_info[:2] == (3, 10), sys.version")),
+            check=notebook("index.ipynb")),
     Project("binder-conda", "binder-examples/conda", "f00a783146e9c6a2ed9726f01fc09fbfbad2f89e",
             covers="environment.yml (python=3.11, conda-forge, unpinned dask/bokeh/pandas), a notebook",
             why_na="a notebook project: nothing to train or serve",
@@ -115,15 +148,35 @@ CORPUS_LIST: tuple[Project, ...] = (
     Project("binder-pipfile", "binder-examples/pipfile", "21d4a4022b4af8302c892d935d6f890a7c74266f",
             covers="Pipfile + Pipfile.lock (python_version 3.6), a notebook",
             why_na="a notebook project: nothing to train or serve",
-            check=("python", "-c", "import seaborn, numpy")),
+            check=notebook("index.ipynb")),
     Project("binder-setup-py", "binder-examples/setup.py", "3f0437065094b5d70ed9856d0821927b58a62b16",
             covers="setup.py package (find_packages, python_requires >=3.6), a notebook importing it",
             why_na="a package + notebook: nothing to train or serve",
-            check=("python", "-I", "-c", "import mypackage; print(mypackage.__file__)")),  # -I: installed, not just in /app
+            check=notebook("example_notebook/import_mypackage.ipynb")),  # imports mypackage from its own folder
     Project("binder-apt-install", "binder-examples/apt_install", "9d3102b9cd84bc7322779216f6493f6cbe8d82bb",
             covers="apt.txt (cowsay, lolcat), postBuild, a notebook",
             why_na="a notebook project: nothing to train or serve",
-            check=("/usr/games/cowsay", "moo")),
+            check=notebook("index.ipynb")),  # its one cell: !python -c "import this" | cowsay | lolcat
+    # Picked for Python 3.12 (the corpus had none): an MLflow project as a course teaches it, with the
+    # Python pinned in conda.yaml, a pip: section, three entry points and `type: str` parameters
+    # (MLflow's own spelling is `string`; MLflow accepts both).
+    Project("mlflow-wine-py312", "Messering/mlpops-basics", "3e6798cf9a432f82e2ab78580873e28998213ff6",
+            paths=("02_mlflow_project",), root="02_mlflow_project",
+            covers="MLproject (3 entry points, `type: str`/int/float parameters), conda.yaml `python=3.12` with a "
+            "pip: section (mlflow>=3, click), bundled CSV; scikit-learn + mlflow, Python 3.12",
+            trains="MLproject main: python train.py --data-path {data_path} --test-size {test_size} --n-estimators "
+            "{n_estimators} ...",
+            model="models/model.pkl (joblib) and an MLflow model (mlflow.sklearn.log_model) under mlruns/",
+            params=("test_size=0.3", "n_estimators=50"), expect_output=r"Test set:\s+\(54, 13\)"),
+    # Picked as a project-shaped XGBoost repository people copy: BentoML's example (removed from the
+    # repository's HEAD in 2025, so pinned before that): bentofile.yaml, an unpinned requirements.txt,
+    # a training script that is not called train.py, and a model saved into BentoML's model store.
+    Project("bentoml-xgboost", "bentoml/BentoML", "480ec5e00b3d6bad0e171108de49425544a156d0",
+            paths=("examples/xgboost",), root="examples/xgboost",
+            covers="bentofile.yaml (requirements_txt, a @bentoml.service), unpinned requirements.txt "
+            "(scikit-learn, xgboost, bentoml), training script named save_model.py, sklearn's bundled "
+            "breast-cancer data; xgboost + bentoml",
+            trains="python save_model.py", model="cancer (bentoml.xgboost.save_model into BentoML's model store)"),
 )
 
 
@@ -293,12 +346,15 @@ def example_input(url: str) -> dict[str, Any]:
     return inputs
 
 
-def cleanup(project_name: str) -> list[str]:
-    """Remove this project's containers (by id) and images (by their rw-… tags). Never prunes."""
+def cleanup(project_name: str, project_dir: Path) -> list[str]:
+    """Remove this project's containers (by id: those labelled with its name or its folder) and its
+    images (by their rw-… tags). Never prunes."""
     removed: list[str] = []
-    ps = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label=io.dockyard.project={project_name}"],
-                        capture_output=True, text=True)
-    for cid in ps.stdout.split():
+    ids: list[str] = []
+    for label in (f"{contract.LABEL_NAME}={project_name}", f"{contract.LABEL_PROJECT}={project_dir.resolve()}"):
+        ps = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True)
+        ids += [cid for cid in ps.stdout.split() if cid not in ids]
+    for cid in ids:
         subprocess.run([DOCKER, "rm", "-f", cid], capture_output=True)
         removed.append(cid[:12])
     imgs = subprocess.run([DOCKER, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True)
@@ -437,7 +493,7 @@ def run_project(p: Project, workroot: Path, log_dir: Path) -> dict[str, Any]:
         return _finish(p, steps, facts)
     finally:
         log.close()
-        facts_removed = cleanup(name)
+        facts_removed = cleanup(name, proj)
         shutil.rmtree(proj, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         print(f"  cleaned up {len(facts_removed)} images/containers", flush=True)
