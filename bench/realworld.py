@@ -608,6 +608,8 @@ def main() -> None:
     run.add_argument("--label", default="current branch")
     run.add_argument("--json", type=Path, default=DOC_JSON)
     run.add_argument("--md", type=Path, default=DOC_MD)
+    run.add_argument("--keep-bases", action="store_true",
+                     help="leave the bases this run bootstrapped (a warm-up before a timed run); remove them later")
     args = ap.parse_args()
     if args.cmd == "extract":
         for p in CORPUS_LIST:
@@ -637,9 +639,14 @@ def main() -> None:
                 baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() and args.json.resolve() != BASELINE_JSON else None
                 args.md.write_text(render(ordered, args.label, started, commit, baseline, assess=baseline is not None))
     finally:
-        made = remove_new_bases(bases_before)
-        if made:
-            print(f"removed the base images this run bootstrapped: {', '.join(made)}")
+        if args.keep_bases:
+            kept = sorted(base_images() - bases_before)
+            if kept:
+                print(f"kept the base images this run bootstrapped (remove them by tag later): {', '.join(kept)}")
+        else:
+            made = remove_new_bases(bases_before)
+            if made:
+                print(f"removed the base images this run bootstrapped: {', '.join(made)}")
     print(f"wrote {args.md} and {args.json}; logs in {log_dir}")
 
 
