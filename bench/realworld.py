@@ -353,7 +353,8 @@ def cleanup(project_name: str, project_dir: Path) -> list[str]:
     images (by their rw-… tags). Never prunes."""
     removed: list[str] = []
     ids: list[str] = []
-    for label in (f"{contract.LABEL_NAME}={project_name}", f"{contract.LABEL_PROJECT}={project_dir.resolve()}"):
+    for label in (f"{contract.LABEL_NAME}={project_name}", f"{contract.LABEL_PROJECT}={project_dir.resolve()}",
+                  f"{contract.LABEL_PROJECT}={project_name}"):  # older dockyard put the name in the project label
         ps = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True)
         ids += [cid for cid in ps.stdout.split() if cid not in ids]
     for cid in ids:
