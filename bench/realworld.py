@@ -609,6 +609,8 @@ def main() -> None:
     run.add_argument("--label", default="current branch")
     run.add_argument("--json", type=Path, default=DOC_JSON)
     run.add_argument("--md", type=Path, default=DOC_MD)
+    run.add_argument("--commit", default=None,
+                     help="the dockyard commit DOCKYARD_CLI runs (default: this checkout's HEAD)")
     run.add_argument("--keep-bases", action="store_true",
                      help="leave the bases this run bootstrapped (a warm-up before a timed run); remove them later")
     args = ap.parse_args()
@@ -617,8 +619,8 @@ def main() -> None:
             print(p.name, "->", extract(p))
         return
     chosen = [p for p in CORPUS_LIST if not args.only or p.name in args.only]
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = args.commit or subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                           capture_output=True, text=True).stdout.strip()
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     previous = {}
     if args.only and args.json.exists():  # a partial run keeps the other projects' last results
