@@ -375,18 +375,26 @@ def base_images() -> set[str]:
     return {ref for ref in out.stdout.split() if ref.startswith("dockyard/python:")}
 
 
-def remove_new_bases(before: set[str]) -> list[str]:
-    """Bases a build bootstrapped during this run (a Python with no local base, e.g. 3.13) are
-    removed at the end, so the engine is left as it was found; never one that existed before or
-    that a container still uses."""
-    removed = []
+#: Bases this run's own steps made: a base for the Python the project's plan chose that appeared while one
+#: of its steps ran (builds bootstrap a missing base; `build --json` prints no progress, so the step's
+#: output cannot say it). Only these may be removed at the end: another engineer may bootstrap the same
+#: tags on the shared engine while a run is going, and a base that merely appeared during the run is not ours.
+BOOTSTRAPPED: set[str] = set()
+
+
+def remove_new_bases(before: set[str]) -> tuple[list[str], list[str]]:
+    """Bases this run's builds bootstrapped (a Python with no local base, e.g. 3.13) are removed at the
+    end, so the engine is left as it was found; never one that existed before, one that a container
+    still uses, or one that appeared without this run announcing it. Returns (removed, left alone)."""
+    removed, left = [], []
     for ref in sorted(base_images() - before):
+        stem = ref.rsplit("-", 1)[0]  # dockyard/python:3.13-slim / -build -> dockyard/python:3.13
         users = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"ancestor={ref}"], capture_output=True, text=True)
-        if users.stdout.strip():
-            continue
-        if subprocess.run([DOCKER, "rmi", ref], capture_output=True).returncode == 0:
+        if stem not in BOOTSTRAPPED or users.stdout.strip():
+            left.append(ref)
+        elif subprocess.run([DOCKER, "rmi", ref], capture_output=True).returncode == 0:
             removed.append(ref)
-    return removed
+    return removed, left
 
 
 def run_project(p: Project, workroot: Path, log_dir: Path) -> dict[str, Any]:
@@ -403,7 +411,11 @@ def run_project(p: Project, workroot: Path, log_dir: Path) -> dict[str, Any]:
 
     def call(step: str, argv: list[str]) -> tuple[bool, str, str]:
         timeout = TIMEOUTS[step]
+        bases_then = base_images()
         rc, out, err, secs = _run(argv, timeout, env)
+        python = facts.get("choices", {}).get("python")
+        BOOTSTRAPPED.update(stem for stem in (ref.rsplit("-", 1)[0] for ref in base_images() - bases_then)
+                            if python and stem == f"dockyard/python:{python}")
         shown = " ".join("<notebook runner>" if arg == NB_RUNNER else arg for arg in argv)
         log.write(f"\n===== {step}: {shown}\n--- rc {rc} in {secs:.1f}s\n--- stdout\n{out}\n--- stderr\n{err}\n")
         log.flush()
@@ -647,9 +659,11 @@ def main() -> None:
             if kept:
                 print(f"kept the base images this run bootstrapped (remove them by tag later): {', '.join(kept)}")
         else:
-            made = remove_new_bases(bases_before)
+            made, left = remove_new_bases(bases_before)
             if made:
                 print(f"removed the base images this run bootstrapped: {', '.join(made)}")
+            if left:
+                print(f"left alone (appeared during the run, not announced by its builds, or in use): {', '.join(left)}")
     print(f"wrote {args.md} and {args.json}; logs in {log_dir}")
 
 
