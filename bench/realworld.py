@@ -45,6 +45,8 @@ DOC_MD = REPO / "docs" / "realworld.md"
 DOC_JSON = REPO / "docs" / "realworld.json"
 BASELINE_JSON = REPO / "docs" / "realworld-baseline.json"  # an earlier run to compare with (optional)
 PREFIX = "rw-"  # image repository / project name prefix: every image this bench makes starts with it
+#   (`run --prefix` changes it: two runs on one engine must not share names, or each one's clean-up
+#   removes the other's images and containers)
 
 TIMEOUTS = {"init": 120, "plan": 180, "build": 1800, "run": 600, "train": 1200, "serve": 1200, "predict": 120}
 STEPS = ("init", "plan", "build", "run", "train", "serve", "predict")
@@ -397,9 +399,9 @@ def remove_new_bases(before: set[str]) -> tuple[list[str], list[str]]:
     return removed, left
 
 
-def run_project(p: Project, workroot: Path, log_dir: Path) -> dict[str, Any]:
+def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX) -> dict[str, Any]:
     src = extract(p)
-    name = PREFIX + p.name
+    name = prefix + p.name
     proj = workroot / p.name
     shutil.copytree(src, proj, symlinks=True)
     home = workroot / f"{p.name}-home"
@@ -572,7 +574,7 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
         "dataset downloads; the only local bases are the ones `dockyard base bootstrap` made (3.11, plus any the",
         "run's builds bootstrapped, removed again at its end). Reproduce: bring each repository here with the `fetch`",
         "tool, then `.venv/bin/python bench/realworld.py extract && .venv/bin/python bench/realworld.py run`",
-        "(per-step logs go to $TMPDIR/dockyard-realworld-logs; every image and container a run makes is removed by",
+        "(per-step logs go to $TMPDIR/dockyard-realworld-logs-PREFIX; every image and container a run makes is removed by",
         "its tag or id). Machine-readable results: docs/realworld.json. Times are with the build caches earlier runs",
         "left warm (uv's download cache, BuildKit layers); a ✗ serve/predict marked 'not run' follows a failed train.",
         "",
@@ -621,6 +623,8 @@ def main() -> None:
     run.add_argument("--label", default="current branch")
     run.add_argument("--json", type=Path, default=DOC_JSON)
     run.add_argument("--md", type=Path, default=DOC_MD)
+    run.add_argument("--prefix", default=PREFIX,
+                     help="name prefix of the images and containers this run makes (unique per concurrent run)")
     run.add_argument("--commit", default=None,
                      help="the dockyard commit DOCKYARD_CLI runs (default: this checkout's HEAD)")
     run.add_argument("--keep-bases", action="store_true",
@@ -638,14 +642,14 @@ def main() -> None:
     if args.only and args.json.exists():  # a partial run keeps the other projects' last results
         previous = {r["project"]["name"]: r for r in json.loads(args.json.read_text()).get("results", [])}
     results: dict[str, dict[str, Any]] = dict(previous)
-    log_dir = Path(tempfile.gettempdir()) / "dockyard-realworld-logs"
+    log_dir = Path(tempfile.gettempdir()) / f"dockyard-realworld-logs-{args.prefix.rstrip('-')}"
     log_dir.mkdir(exist_ok=True)
     bases_before = base_images()
     try:
         with tempfile.TemporaryDirectory(prefix="dockyard-realworld-") as tmp:
             for p in chosen:
                 print(f"== {p.name}", flush=True)
-                r = run_project(p, Path(tmp), log_dir)
+                r = run_project(p, Path(tmp), log_dir, args.prefix)
                 print("  " + "  ".join(f"{s} {r['steps'][s]['status']}" for s in STEPS), flush=True)
                 results[p.name] = r
                 ordered = [results[q.name] for q in CORPUS_LIST if q.name in results]
