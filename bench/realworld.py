@@ -123,7 +123,8 @@ CORPUS_LIST: tuple[Project, ...] = (
             check=("python", "main.py")),
     Project("keras-jax-workflow", "keras-team/keras", "3422977a5e38fb2f7709aaa9a08e47f0c43d0f60",
             paths=("examples/demo_custom_jax_workflow.py",), root="examples",
-            covers="a single script, no dependency file, KERAS_BACKEND=jax set in it, random data; keras on jax",
+            covers="a single script, no dependency file, KERAS_BACKEND=jax set in it, random data, written for "
+            "Keras Core (calls keras.backend.Variable); keras on jax",
             trains="python demo_custom_jax_workflow.py", why_na="the demo trains with jax.jit and saves no model",
             check=("python", "demo_custom_jax_workflow.py")),
     Project("iris-classification", "Lolohe13772/iris-classification", "f65937ca9348dd2d119c82902b6327d4c9985fac",
@@ -131,7 +132,8 @@ CORPUS_LIST: tuple[Project, ...] = (
             trains="python src/train.py", model="models/iris_model.joblib"),
     Project("ml-edge-model-deployment", "abhishek-kumar/ml-edge", "bd3103001bfcab57ccd1dda3c2dd39c6f176d2d4",
             paths=("1_model_deployment",), root="1_model_deployment",
-            covers="Poetry pyproject + poetry.lock, python = \"3.10.11\", train_model.py (not train.py), a Makefile; scikit-learn",
+            covers="Poetry pyproject + poetry.lock (scikit-learn 1.2.2), python = \"3.10.11\", train_model.py (not "
+            "train.py), a Makefile, its own serving-only Dockerfile (FROM python:3.10.11); scikit-learn",
             trains="python train_model.py", model="model.joblib"),
     Project("uv-handson-chapter-2", "zaindev81/python-ai", "c21123608751e9b57954ac0559ebf90b7c8f4b31",
             paths=("ai/hands-on-machine-learning-with-scikit-learn/chapter-2",),
@@ -167,7 +169,8 @@ CORPUS_LIST: tuple[Project, ...] = (
     Project("mlflow-wine-py312", "Messering/mlpops-basics", "3e6798cf9a432f82e2ab78580873e28998213ff6",
             paths=("02_mlflow_project",), root="02_mlflow_project",
             covers="MLproject (3 entry points, `type: str`/int/float parameters), conda.yaml `python=3.12` with a "
-            "pip: section (mlflow>=3, click), bundled CSV; scikit-learn + mlflow, Python 3.12",
+            "pip: section (mlflow>=3 unpinned, click), bundled CSV, a RandomForest logged with mlflow.sklearn; "
+            "scikit-learn + mlflow, Python 3.12",
             trains="MLproject main: python train.py --data-path {data_path} --test-size {test_size} --n-estimators "
             "{n_estimators} ...",
             model="models/model.pkl (joblib) and an MLflow model (mlflow.sklearn.log_model) under mlruns/",
