@@ -626,29 +626,6 @@ def build_failure(lines: Sequence[str]) -> BuildError:
     tail_src = [ln for ln in step_lines if ln.startswith(f"#{num} ")] if num else list(lines)
     tail = "\n".join(tail_src[-25:] or list(lines)[-25:])
     reason = next((ln for ln in reversed(lines) if _ERROR.search(ln)), _last_line("\n".join(lines)))
-    text = "\n".join(lines)
-    stage = _NO_STAGE.search(text)
-    if stage:  # `--target train` on a Dockerfile without that stage (a project's own, serving-only one)
-        return BuildError(
-            f"the Dockerfile has no stage named {stage.group(1)!r} (no `FROM ... AS {stage.group(1)}`)",
-            f"add a `{stage.group(1)}` stage to it; a project's own Dockerfile is built as it is, so to let "
-            "dockyard generate the stages instead, move that Dockerfile aside",
-            log_tail=tail,
-        )
-    pull = _PULL.search(failing) if failing else None
-    if pull and _REGISTRY_DOWN.search(text):  # a FROM image the engine cannot fetch
-        image = pull.group(1)
-        registry = image.split("/", 1)[0] if "/" in image and "." in image.split("/", 1)[0] else "its registry"
-        down = _REGISTRY_DOWN.search(reason)
-        cause = reason[down.start():].strip() if down else reason.strip()
-        return BuildError(
-            f"the engine cannot pull {image} (no registry access?): {_brief(cause, 200)}",
-            f"give the engine access to {registry}, or `docker load` {image} on it; a FROM in a project's own "
-            "Dockerfile is pulled as it is (move that Dockerfile aside to let dockyard generate one on its "
-            "local bases)",
-            step=failing,
-            log_tail=tail,
-        )
     unreachable = _unreachable(tail_src or list(lines))
     if unreachable:  # say which server the build could not reach, not just "exit code: 2"
         url, cause = unreachable
@@ -667,11 +644,6 @@ def build_failure(lines: Sequence[str]) -> BuildError:
         log_tail=tail,
     )
 
-
-_NO_STAGE = re.compile(r"target stage (\S+) could not be found")
-_PULL = re.compile(r"^\[internal\] load metadata for (\S+)")
-_REGISTRY_DOWN = re.compile(r"failed to do request|no such host|dial tcp|i/o timeout|TLS handshake timeout|"
-                            r"pull access denied|manifest unknown|unauthorized", re.IGNORECASE)
 
 # uv/pip say which URL failed, then why, one "cause:" per line.
 _FETCH = re.compile(r"(?:Failed to fetch|error sending request for url|Could not fetch URL)[:\s(]+(https?://[^\s)]+)")
