@@ -193,59 +193,54 @@ ASSESSMENT: dict[str, str] = {
     "mlflow-example": "the issue's 'Done when' case: the MLproject parameters reach the script (its own output line "
     "above), and the model MLflow logged under mlruns/ (MLflow 3 writes model.skops) is served with no code as an "
     "MLflow model folder.",
-    "lightgbm-python-guide": "an example collection (8 scripts): no script is the obvious training entry, so "
-    "`train` ✗ says how to set one (acceptable). `run` ✗ is not acceptable as it stands: with no dependency file "
-    "dockyard installs only the frameworks it infers (lightgbm, scikit-learn), not pandas, which the script "
-    "imports; the user meets a ModuleNotFoundError, not a dockyard message.",
-    "xgboost-guide-python": "`train` ✗ as for LightGBM (acceptable). `run` ✗: `dockyard run` keeps the project "
-    "folder read-only, so a script that saves its model beside itself fails with the library's 'Read-only file "
-    "system', not with a dockyard message (`train` gives a writable work dir; `run` does not say so). The image is "
-    "large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone on purpose (issue "
-    "bug 6).",
+    "lightgbm-python-guide": "an example collection (8 scripts) with no dependency file: every third-party "
+    "import is installed (pandas, dask, h5py, matplotlib... through detect/import_names.json; plan lists each "
+    "with its file), and init picks simple_example.py by its contents (imports lightgbm, trains, saves model.txt "
+    "in a format dockyard serves; shortest of the candidates, named like an example) and names the other "
+    "candidate. The model it saves in the working directory is captured by `train` and served with no code.",
+    "xgboost-guide-python": "as for LightGBM: imports installed (GPU-only and Spark imports are named in plan "
+    "warnings and left out), init picks basic_walkthrough.py (saves model-0.json, XGBoost JSON); `dockyard run` "
+    "gives the script a writable copy of the project, so saving beside itself works, and says where the files "
+    "went. The image is large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone "
+    "on purpose (issue bug 6).",
     "pytorch-regression": "environment: torch CPU wheels come from download.pytorch.org, which this host cannot "
     "resolve (it reaches PyPI only); dockyard's message now names that server and the DNS failure (acceptable). "
-    "`train` ✗: `main.py` is not a place dockyard looks for a train command; the message says how to set one.",
-    "keras-jax-workflow": "a single script that sets KERAS_BACKEND=jax: dockyard infers keras but not jax, so "
-    "`run` fails with the script's ModuleNotFoundError (not acceptable: a KERAS_BACKEND=jax script needs jax, "
-    "and `import jax` is in it). `train` ✗: no train-named script (message says how to set one).",
-    "iris-classification": "runtime.txt asks for Python 3.10: no Debian suite ships it, so no base can be "
-    "bootstrapped and Docker Hub is unreachable here; dockyard says exactly that and how to choose 3.11/3.13 or "
-    "`docker load` a 3.10 image (acceptable, environment).",
-    "ml-edge-model-deployment": "poetry.lock pins scikit-learn 1.2.2, older than any release in dockyard's "
-    "compatibility data; plan refuses and says how to relax it (acceptable wording, but it asks the user to edit "
-    "the project: an unknown old release could warn instead). The folder also has its own Dockerfile "
-    "(FROM python:3.10.11), which dockyard would build as-is.",
+    "`train` ✗: `main.py` trains but saves no model, and init says exactly that (and how to set train.command).",
+    "keras-jax-workflow": "KERAS_BACKEND=jax set in the script now installs jax with keras (plan says why), and "
+    "the script starts on the jax backend; it then fails with its own AttributeError: it calls "
+    "`keras.backend.Variable`, which exists only in keras's development tree the example lives in, in no released "
+    "keras 3 (checked 3.0.0 and 3.15.1). `train` ✗: it saves no model, and init says so (acceptable).",
+    "iris-classification": "runtime.txt asks for Python 3.10: with no 3.10 base, the build makes one from Ubuntu "
+    "jammy packages (announced in plan; `dockyard base bootstrap --python 3.10`), and train, serve and predict "
+    "run on 3.10.",
+    "ml-edge-model-deployment": "poetry.lock pins scikit-learn 1.2.2, older than dockyard's compatibility data: "
+    "plan installs it as pinned with a warning (the 1.2 series has wheels for Python 3.8-3.11; python = "
+    "\"3.10.11\" gives 3.10). The folder also has its own Dockerfile (FROM python:3.10.11, a serving image with "
+    "no train stage), which dockyard builds as-is: Docker Hub is unreachable here.",
     "uv-handson-chapter-2": "uv.lock + requires-python >=3.13 works: there is no local 3.13 base, so the build "
     "made one from Debian trixie packages itself (announced in plan), then installed the locked environment; the "
     "run check confirms Python 3.13 with scikit-learn, pandas and matplotlib. Its scripts download their data, "
     "so there is nothing to train here.",
-    "binder-requirements": "runtime.txt python-3.10: as for iris-classification (acceptable, environment).",
-    "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard does not support: the message says so, but its "
-    "fix ('set python: \"3.10\"') names a Python this host cannot build either; 3.11 would work.",
-    "binder-setup-py": "builds (python_requires >=3.6 resolves to the highest supported Python, 3.13, whose base "
-    "the build bootstrapped, although the local 3.11 base also satisfies the range). `run` ✗ is not acceptable: "
-    "setup.py is read for install_requires but the package itself is not installed (repo2docker runs "
-    "`pip install .`), so `import mypackage` works only from /app, not from the notebook's folder; the user "
-    "meets ModuleNotFoundError, not a dockyard message.",
+    "binder-requirements": "runtime.txt python-3.10: built on the Ubuntu jammy base as for iris-classification; "
+    "the notebook runner gets ipykernel 6.31 (7.x needs Python 3.11).",
+    "binder-pipfile": "Pipfile asks for Python 3.6, which dockyard cannot build: plan warns that Pipfile.lock "
+    "(pinned for 3.6) is not installed and builds on 3.10, the nearest supported Python, from Pipfile's "
+    "[packages].",
+    "binder-setup-py": "the project is a package (setup.py), so it is installed, editable, after its "
+    "dependencies (plan says so): `import mypackage` works with `python -I` from any folder, as the notebook in "
+    "example_notebook/ needs. Python: python_requires >=3.6 gets dockyard's default Python, 3.11, whose base is "
+    "local (the range admits it).",
 }
 
 
 SUMMARY = """## Where the ✗ come from
 
-- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): Python 3.10
-  (runtime.txt in iris-classification and binder-requirements; Poetry's `python = "3.10.11"` would be next)
-  has no Debian suite, so no base can be made without Docker Hub; torch's CPU wheels live on
-  download.pytorch.org, which this host cannot resolve (pytorch-regression: the error now names that server).
-- **Which script trains** (acceptable; init and `train` say what was looked for and how to set
-  `train.command`): example collections (LightGBM python-guide, XGBoost guide-python, keras examples,
-  pytorch's `main.py`) have no train-named entry point. serve/predict of those count as ✗ 'not run'.
-- **Not acceptable yet** (the user meets a Python traceback, not a dockyard message): with no dependency file
-  only the frameworks are installed, not the other third-party imports (pandas for LightGBM) nor the backend a
-  script selects (jax for `KERAS_BACKEND=jax`); `dockyard run` keeps the project read-only, so scripts that
-  write beside themselves fail with the library's 'Read-only file system'; a setup.py project's own package is
-  not installed; Pipfile's Python 3.6 gets the fix 'set python: 3.10', which this host cannot build either.
-- **Compatibility data**: poetry.lock pins scikit-learn 1.2.2, older than dockyard's data (1.4+), and plan
-  refuses; the message is clear but asks for a project edit.
+- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): torch's CPU
+  wheels live on download.pytorch.org, which this host cannot resolve (pytorch-regression: the error now names
+  that server); a project's own Dockerfile FROM python:3.10.11 needs Docker Hub (ml-edge-model-deployment).
+- **Scripts that save no model** (acceptable; init names them and says how to set `train.command`): keras's
+  demo and pytorch's `main.py` train but save nothing `train` could keep. The keras demo also calls
+  `keras.backend.Variable`, which only keras's own development tree has (no released keras 3).
 """
 
 

@@ -11,6 +11,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ]; }
 have dockerd || need+=(docker.io)
 [ -x /usr/bin/docker ] || need+=(docker.io)   # Debian's client: BuildKit without buildx
 have debootstrap || need+=(debootstrap)
+have gpg || need+=(gnupg)   # base bootstrap of Ubuntu releases: takes only the pinned archive key
 have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
 have openssl || need+=(openssl)   # signs the tokens of the Bearer-auth registry test

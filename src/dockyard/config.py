@@ -56,6 +56,9 @@ class Dependencies(_Strict):
     file: str | None = None
     kind: Literal["requirements", "pyproject", "uv-lock", "conda", "none"] = "none"
     lock: str | None = Field(default=None, description="hash-pinned lock file (dockyard lock)")
+    install_project: bool = Field(default=True, description=(
+        "install the project itself (uv pip install --no-deps -e /app) when it is a package: a setup.py, or a "
+        "[build-system] in pyproject.toml"))
 
 
 class Gpu(_Strict):

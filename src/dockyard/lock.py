@@ -30,7 +30,7 @@ from pathlib import Path
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .engine import Engine
 from .errors import ConfigError, EnvironmentProblem
-from .store._fs import atomic_write_bytes
+from .fsio import atomic_write_bytes
 
 log = logging.getLogger("dockyard.lock")
 
@@ -177,7 +177,7 @@ def _unlocked(project_dir: Path, config: ProjectConfig, engine: Engine) -> _Unlo
     from .detect import detect
     from .planning import _index_options, _requirements
 
-    detection = detect(project_dir)
+    detection = detect(project_dir, keras_backend=config.env.get("KERAS_BACKEND"))
     bases = frozenset(local_bases(engine).values())
     bases |= frozenset(r.replace("-slim", "-build") for r in bases if engine.image_exists(r.replace("-slim", "-build")))
     res = resolve(python=config.python, framework=config.framework,

@@ -34,6 +34,7 @@ from .config import load_config
 from .engine import Engine, Mount, Printer, RunSpec
 from .errors import DockyardError, RunError, UsageError
 from .runtime import contract
+from .train import check_data
 
 DEFAULT_PORT = 8888
 TOKEN_FILE = f"{contract.SECRETS_DIR}/jupyter_token"  # noqa: S105 - a path, not a token
@@ -82,16 +83,6 @@ def check_port(port: int) -> int:
         return int(s.getsockname()[1])
 
 
-def _check_data(data: Path | None) -> Path | None:
-    if data is None:
-        return None
-    path = Path(data).expanduser().resolve()
-    if not path.is_dir():
-        raise UsageError(f"--data {data} {'is not a directory' if path.exists() else 'does not exist'}",
-                         "pass an existing directory of data")
-    return path
-
-
 def labels_for(project_dir: Path, name: str) -> dict[str, str]:
     return {contract.LABEL_MANAGED: "true", contract.LABEL_ROLE: "notebook",
             contract.LABEL_PROJECT: str(project_dir), contract.LABEL_NAME: name}
@@ -131,7 +122,7 @@ def notebook(
     """Build the dev target and start JupyterLab detached; return once it answers with the token."""
     project_dir = Path(project_dir).resolve()
     cfg = load_config(project_dir)
-    data = _check_data(data)
+    data = check_data(data)
     uid, gid = host_user(project_dir)
     host_port = check_port(port)  # before the build: a taken port fails in a second, not a minute
     built = project.build(project_dir, engine, target="dev", tag=tag, on_line=on_line)

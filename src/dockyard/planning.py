@@ -70,6 +70,7 @@ class Plan:
     train_notebook: str | None = None  # train.notebook: the train image also gets the notebook runner
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
+    install_project: str | None = None  # setup.py / pyproject.toml: install the project itself (editable, /app)
 
     @property
     def default_target(self) -> str:
@@ -88,7 +89,7 @@ def make_plan(
 
     project_dir = project_dir.resolve()
     config = load_config(project_dir)
-    detection = detect(project_dir)
+    detection = detect(project_dir, keras_backend=config.env.get("KERAS_BACKEND"))
     res = resolve(
         python=config.python,
         framework=config.framework,
@@ -102,14 +103,17 @@ def make_plan(
     detected = detection.requirements
     choices = _detected_choices(detection.reasons, ("dependencies",)) + res.choices
     choices += _detected_choices(detection.reasons, ("system packages", "post-build"))
+    install_project = detection.package_file if config.dependencies.install_project else None
+    choices += _project_choice(detection, config)
     train_found = _detected_choices(detection.reasons, ("train",))
     if config.train.command and not (train_found and train_found[0].value == config.train.command):
         train_found = (Choice("train", config.train.command, f"from {CONFIG_NAME}"),)
     choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
-        detected, inferred = _pin_inferred(detected, pypi, res.framework_release)
-        choices += (Choice("requirements", ", ".join(detected), inferred),)
+        detected = _pin_inferred(detected, pypi, res.framework_release)
+        choices += _inferred_choices(detected, detection.inferred_from, res.python,
+                                     _locked_versions(project_dir, config.dependencies.lock))
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     model_ctx = model_file or config.serve.model
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
@@ -165,13 +169,15 @@ def make_plan(
             (contract.LABEL_TARGET, res.target),
             (contract.LABEL_NAME, config.name),
         ),
-        choices=choices + _notebook_choices(config.train.notebook),
-        warnings=tuple(detection.warnings) + _version_twice(config, detection.framework_versions)
+        choices=choices + _notebook_choices(config.train.notebook, res.python),
+        warnings=tuple(detection.warnings) + _python_overridden(config, detection) + res.warnings
+        + _version_twice(config, detection.framework_versions)
         + _safer_format(project_dir, model_ctx),
         own_dockerfile="Dockerfile" if own.is_file() else None,
         model_version=model_version,
         train_notebook=config.train.notebook,
         serve_app=config.serve.app,
+        install_project=install_project,
     )
 
 
@@ -203,10 +209,12 @@ def _has_notebook(project_dir: Path, files: tuple[str, ...], dirs: tuple[str, ..
     return False
 
 
-def notebook_packages(kind: str) -> tuple[str, ...]:
+def notebook_packages(kind: str, python: str | None = None) -> tuple[str, ...]:
     """Pinned requirements from compat data: ``jupyter`` (dev image only) or ``runner`` (the train
-    image of a notebook project)."""
-    return tuple(compat_data()["notebook"][kind])
+    image of a notebook project); on ``python``, with the pins compat data replaces for it."""
+    data = compat_data()["notebook"]
+    swaps = {p.split("==")[0]: p for p in data.get("by_python", {}).get(python or "", [])}
+    return tuple(swaps.get(p.split("==")[0], p) for p in data[kind])
 
 
 def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
@@ -219,10 +227,11 @@ def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
     return f"python -m dockyard_runtime.notebook {shlex.quote(notebook)}"
 
 
-def _notebook_choices(notebook: str | None) -> tuple[Choice, ...]:
+def _notebook_choices(notebook: str | None, python: str) -> tuple[Choice, ...]:
     if notebook is None:
         return ()
-    return (Choice("notebook runner", " + ".join(notebook_packages("runner")) + " in the train image, in a layer of its own",
+    runner = " + ".join(notebook_packages("runner", python))
+    return (Choice("notebook runner", runner + " in the train image, in a layer of its own",
                    f"train.notebook is {notebook}: the train image must execute it; serve never carries them"),)
 
 
@@ -250,6 +259,17 @@ def _detected_choices(reasons: tuple[object, ...], kinds: tuple[str, ...]) -> tu
         if sep and what in kinds:
             out.append(Choice(what, value, str(getattr(r, "why", ""))))
     return tuple(out)
+
+
+def _python_overridden(config: ProjectConfig, detection: object) -> tuple[str, ...]:
+    """python: in dockyard.yaml differs from the exact Python the project pins: say so, since pins made
+    for one Python (a Pipfile.lock, a conda env) may not install on another."""
+    pinned, by = getattr(detection, "python_version", None), getattr(detection, "python_pinned_by", None)
+    if not (pinned and by) or pinned == config.python:
+        return ()
+    return (f"{CONFIG_NAME} says python {config.python}, but {by} pins Python {pinned}: the image gets "
+            f"{config.python}, and versions pinned for {pinned} may not install on it (set python: \"{pinned}\" "
+            f"to follow {by})",)
 
 
 def _version_twice(config: ProjectConfig, detected: object) -> tuple[str, ...]:
@@ -285,11 +305,50 @@ def _image_train_command(project_dir: Path, command: str | None) -> str | None:
     return with_defaults(command, command_parameters(project_dir, command))
 
 
-def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[tuple[str, ...], str]:
+def _project_choice(detection: object, config: ProjectConfig) -> tuple[Choice, ...]:
+    """The project itself, when it is a package: installed editable, so its code stays the one in
+    /app (and the one `dockyard notebook` mounts there), in a step after the dependencies."""
+    package = getattr(detection, "package_file", None)
+    if not package:
+        return ()
+    why = next((r.why for r in getattr(detection, "reasons", ()) if str(r.what).startswith("project:")), "")
+    if not config.dependencies.install_project:
+        return (Choice("project", "not installed", f"dependencies.install_project is false in {CONFIG_NAME}"),)
+    return (Choice("project", f"uv pip install --no-deps -e {contract.APP_DIR} (from {package})",
+                   f"{why}; editable, so the code it imports is the code in {contract.APP_DIR}; a step of its own "
+                   f"after the dependencies, so a code edit never reinstalls them (set dependencies.install_project: "
+                   f"false in {CONFIG_NAME} to skip)"),)
+
+
+def _pin_inferred(names: tuple[str, ...], distribution: str | None, release: str | None) -> tuple[str, ...]:
     """Requirements inferred from imports: the primary framework pinned to the release compat/
     expects (so the plan says what gets installed, and rebuilds install the same)."""
-    out = tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
-    return out, "inferred from the imports: the project has no dependency file (add a requirements.txt to choose)"
+    return tuple(f"{n}=={release}" if n == distribution and release and " " not in release else n for n in names)
+
+
+def _locked_versions(project_dir: Path, lock: str | None) -> dict[str, str]:
+    """``{canonical name: "==version (from LOCK)"}`` for what a `dockyard lock` file pins."""
+    if not lock or not (project_dir / lock).is_file():
+        return {}
+    from .lock import locked_packages
+
+    pins = (p.split("==", 1) for p in locked_packages((project_dir / lock).read_text(errors="replace")))
+    return {re.sub(r"[-_.]+", "-", n).lower(): f"=={v} (from {lock})" for n, v in pins}
+
+
+def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[str, str], ...],
+                      python: str, locked: dict[str, str]) -> tuple[Choice, ...]:
+    """One plan line per inferred requirement: what is installed, at which version, and which file
+    asked for it."""
+    why = dict(inferred_from)
+    out = []
+    for line in requirements:
+        name = line.split("==", 1)[0]
+        version = locked.get(re.sub(r"[-_.]+", "-", name).lower()) or (f"=={line.split('==', 1)[1]}" if "==" in line
+                   else f" (unpinned: the newest release for Python {python} when the image is built; "
+                        "`dockyard lock` pins it)")
+        out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
+    return tuple(out)
 
 
 def _index_options(detection: object) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -33,7 +33,7 @@ from .planning import BUILD_DIR, Plan, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
-from .store._fs import atomic_write_bytes
+from .fsio import atomic_write_bytes
 
 
 
@@ -259,7 +259,7 @@ def build(
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
-    pull a CPU base and ``bootstrap_base``, the base is made from Debian packages (`dockyard
+    pull a CPU base and ``bootstrap_base``, the base is made from Debian or Ubuntu packages (`dockyard
     base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
     model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``)."""
     project_dir = project_dir.resolve()
@@ -285,10 +285,19 @@ def build(
             raise ConfigError(f"{dockerfile} has no `dev` stage, which `dockyard notebook` runs",
                               "add a stage `FROM ... AS dev` with jupyterlab, or move the Dockerfile aside to "
                               "let dockyard generate one (see docs/notebooks.md)")
+        if target and target != "dev" and not re.search(rf"(?im)^\s*FROM\s+\S+\s+AS\s+{re.escape(target)}\s*$",
+                                                        dockerfile.read_text()):
+            raise ConfigError(f"{dockerfile} has no `{target}` stage, which `dockyard {target}` builds "
+                              "(dockyard builds the project's own Dockerfile as it is)",
+                              f"add a stage `FROM ... AS {target}`, or move the Dockerfile aside to let dockyard "
+                              "generate one")
         chosen = target or ""
         ref = image_tag(p.name, chosen or "serve", tag)
-        own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
-                           target=target, on_line=on_line, no_cache=no_cache)
+        try:
+            own = engine.build(project_dir, dockerfile, ref, secrets=all_secrets, labels=labels,
+                               target=target, on_line=on_line, no_cache=no_cache)
+        except BuildError as exc:
+            raise _own_base_unreachable(exc, dockerfile, p) or exc from None
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
     chosen = target or p.default_target
@@ -322,10 +331,13 @@ def _can_bootstrap(p: Plan) -> bool:
 def _bootstrap_base(engine: Engine, p: Plan, unreachable: BuildError, on_line: Printer | None) -> None:
     """Make the missing base locally (announced in `plan`), or fail with the command to run."""
     from .base import bootstrap
+    from .compat.bases import suite_for
     from .errors import DockyardError
 
+    release = suite_for(p.python)
     if on_line:
-        on_line(f"{unreachable.problem}: making dockyard/python:{p.python}-slim from Debian packages instead "
+        on_line(f"{unreachable.problem}: making dockyard/python:{p.python}-slim from "
+                f"{release.label if release else 'Debian'} packages instead "
                 f"(`dockyard base bootstrap --python {p.python}`; a few minutes, once)")
     try:
         bootstrap(engine, p.python, on_line=on_line)
@@ -342,18 +354,35 @@ def _base_unreachable(exc: BuildError, p: Plan) -> BuildError | None:
                  or f"load metadata for {b}" in text), None)
     if base is None:
         return None
-    from .base import supported_pythons
+    from .compat.bases import releases_text, suite_for
 
     problem = f"the engine cannot pull the base image {base} (no registry access?)"
-    if p.target == "cpu" and p.python in supported_pythons():
+    release = suite_for(p.python)
+    if p.target == "cpu" and release is not None:
         fix = (f"run `dockyard base bootstrap --python {p.python}` (builds dockyard/python:{p.python}-slim from "
-               "Debian packages, no registry needed), then build again")
+               f"{release.label} packages, no registry needed), then build again")
     elif p.target == "cpu":
-        fix = (f"no Debian suite ships Python {p.python} as python3, so `dockyard base bootstrap` cannot make it: "
-               f"set python: to one of {', '.join(supported_pythons())} in dockyard.yaml, or `docker load` {base}")
+        fix = (f"no Debian or Ubuntu release dockyard knows ships Python {p.python} as python3, so `dockyard base "
+               f"bootstrap` cannot make it: set python: to one of {releases_text()} in dockyard.yaml, "
+               f"or `docker load` {base}")
     else:
         fix = f"give the engine access to {base}'s registry, or `docker load` the image"
     return BuildError(problem, fix, step=exc.step, log_tail=exc.log_tail)
+
+
+def _own_base_unreachable(exc: BuildError, dockerfile: Path, p: Plan) -> BuildError | None:
+    """The project's own Dockerfile names a base the engine cannot pull: say which, and the way
+    out that needs no registry (dockyard's generated Dockerfile, on a base it can bootstrap)."""
+    found = re.search(r"load metadata for (\S+?):\s", f"{exc.problem}\n{exc.log_tail}")
+    if found is None:
+        return None
+    image = found.group(1).removeprefix("docker.io/library/")
+    return BuildError(
+        f"the engine cannot pull {image}, which {dockerfile.name} builds FROM (no registry access?)",
+        f"give the engine access to its registry, or `docker load` {image}; or move {dockerfile.name} aside: "
+        f"dockyard then generates one on dockyard/python:{p.python}-slim, which it makes without a registry "
+        f"(`dockyard base bootstrap --python {p.python}`)",
+        step=exc.step, log_tail=exc.log_tail)
 
 
 def _secret_text(sid: str, src: str | None, env: str | None, project_dir: Path) -> str:
@@ -415,6 +444,20 @@ def git_remote(project_dir: Path) -> str | None:
     return _git(project_dir, "config", "--get", "remote.origin.url") or None
 
 
+RUNS_DIR = f"{BUILD_DIR}/runs"  # where `dockyard run` copies what a command wrote (inside the project)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """What a `dockyard run` command wrote into its working copy of the project, and where the
+    copies went on the host (owned by the user who ran dockyard, never by the container's uid)."""
+
+    destination: Path
+    files: tuple[str, ...]  # project-relative, as the command saw them under /app
+    elsewhere: tuple[str, ...] = ()  # would have replaced a different file in --output: kept in fallback
+    fallback: Path | None = None
+
+
 def run(
     project_dir: Path,
     engine: Engine,
@@ -429,15 +472,24 @@ def run(
     build_line: Printer | None = None,
     allow_dangerous_mounts: bool = False,
     risky: RiskyOptions | None = None,
+    output: Path | None = None,
+    on_files: Callable[[RunFiles], None] | None = None,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 
+    The command runs in a writable copy of the image's /app (the mechanism `train` uses), so
+    scripts that write beside themselves work under the read-only root. Afterwards the files it
+    created or changed there are copied to ``output`` (default PROJECT/.dockyard/runs/RUN-ID/),
+    never over a different existing file, and ``on_files`` hears where they went. The project
+    folder itself is never written by the container.
     ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements."""
     from .config import load_config
-
     from .engine import validate_run_spec
+    from .store import Store
+    from .train import changed_files, claim_work, new_run_id, prepare_workdir, remove_work, sweep_killed_runs
 
-    cfg = load_config(project_dir.resolve())
+    project_dir = project_dir.resolve()
+    cfg = load_config(project_dir)
     mounts = tuple(parse_volume(v) for v in volumes)
     # Refuse risky requests before spending time on a build.
     validate_run_spec(RunSpec(image="", mounts=mounts, allow_dangerous_mounts=allow_dangerous_mounts, **(risky or {})))
@@ -445,20 +497,58 @@ def run(
     fit_cpus, fit_memory = fit_local(engine, cpus or cfg.resources.cpus, memory or cfg.resources.memory,
                                      explicit=tuple(explicit), what="run")
     outcome = build(project_dir, engine, target="train", on_line=build_line)
-    spec = RunSpec(
-        image=outcome.image_id,
-        command=tuple(command),
-        cpus=fit_cpus,
-        memory=fit_memory,
-        pids=cfg.resources.pids,
-        gpus=gpus or cfg.resources.gpus,
-        mounts=mounts,
-        env=dict(parse_env(e) for e in env),
-        labels={contract.LABEL_NAME: cfg.name},
-        allow_dangerous_mounts=allow_dangerous_mounts,
-        **(risky or {}),
-    )
-    return engine.run(spec, on_line=on_line)
+    run_id = f"run-{new_run_id(cfg.name)}"
+    work_root = Store().root / "work"
+    work = work_root / run_id
+    sweep_killed_runs(engine, outcome.image_id, work_root)
+    try:
+        claim_work(work)
+        workdir, before = prepare_workdir(engine, outcome.image_id, work)
+        if workdir and not any(m.target.rstrip("/") == workdir for m in mounts):
+            mounts = (Mount(str(work / "app"), workdir), *mounts)
+        spec = RunSpec(
+            image=outcome.image_id,
+            command=tuple(command),
+            cpus=fit_cpus,
+            memory=fit_memory,
+            pids=cfg.resources.pids,
+            gpus=gpus or cfg.resources.gpus,
+            mounts=mounts,
+            env=dict(parse_env(e) for e in env),
+            labels={contract.LABEL_NAME: cfg.name},
+            allow_dangerous_mounts=allow_dangerous_mounts,
+            **(risky or {}),
+        )
+        code = engine.run(spec, on_line=on_line)
+        changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
+        if changed:
+            saved = copy_run_files(changed, output, project_dir / RUNS_DIR / run_id)
+            if on_files:
+                on_files(saved)
+        return code
+    finally:
+        remove_work(engine, outcome.image_id, work)
+
+
+def copy_run_files(changed: Sequence[tuple[str, Path]], output: Path | None, default: Path) -> RunFiles:
+    """Copy what a run wrote to ``output`` (else ``default``), keeping relative paths. A file that
+    would replace a different one in ``output`` goes under ``default`` instead: nothing of the
+    user's is overwritten."""
+    dest = (output or default).resolve()
+    copied, elsewhere = [], []
+    for rel, src in changed:
+        target = dest / rel
+        if output is not None and (target.exists() or target.is_symlink()):
+            if target.is_file() and not target.is_symlink() and target.read_bytes() == src.read_bytes():
+                copied.append(rel)
+                continue
+            target = default / rel
+            elsewhere.append(rel)
+        else:
+            copied.append(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    return RunFiles(dest, tuple(copied), tuple(elsewhere), default if elsewhere else None)
 
 
 def parse_volume(text: str) -> Mount:

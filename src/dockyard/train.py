@@ -60,7 +60,7 @@ from .store import (
     parse_ref,
 )
 from .runsecrets import check_secrets, secret_file, secret_values
-from .store._fs import hash_file
+from .fsio import hash_file
 from .store.fingerprint import iter_files
 
 DATA_DIR = contract.DATA_DIR  # --data, read-only
@@ -137,7 +137,7 @@ def train(
     cfg = load_config(project_dir)
     store = store or Store()
     params = dict(params or {})
-    data = _check_data(data)
+    data = check_data(data)
     _check_params(params)
     check_secrets(secrets)
     _check_limits(cpus, memory)
@@ -179,13 +179,14 @@ def param_env(params: Mapping[str, str]) -> dict[str, str]:
 # --- checks before any build ----------------------------------------------------------------
 
 
-def _check_data(data: Path | None) -> Path | None:
+def check_data(data: Path | None) -> Path | None:
+    """`--data DIR` (train, notebook): an existing directory, resolved; None when not given."""
     if data is None:
         return None
     path = Path(data).expanduser().resolve()
     if not path.is_dir():
         what = "is not a directory" if path.exists() else "does not exist"
-        raise UsageError(f"--data {data} {what}", "pass an existing directory of training data")
+        raise UsageError(f"--data {data} {what}", "pass an existing directory of data")
     return path
 
 
@@ -273,13 +274,13 @@ def _reproduce_plan(ref: str, engine: Engine, store: Store, cfg: ProjectConfig, 
 def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
              secrets: Sequence[Secret], timeout: float | None, on_line: Printer | None,
              labels: Mapping[str, str]) -> TrainOutcome:
-    run_id = _new_run_id(plan.name)
+    run_id = new_run_id(plan.name)
     container = f"{_CONTAINER_PREFIX}{run_id}"
     work = store.root / "work" / run_id
-    _sweep_killed_runs(engine, plan.image_id, store.root / "work")
+    sweep_killed_runs(engine, plan.image_id, store.root / "work")
     try:
-        _claim(work)
-        workdir, before = _prepare_workdir(engine, plan.image_id, work)
+        claim_work(work)
+        workdir, before = prepare_workdir(engine, plan.image_id, work)
         spec = _run_spec(engine, plan, work, workdir, secrets, container, run_id, labels)
         logs = _Logs(secret_values(secrets), on_line)
         started = _now()
@@ -292,13 +293,13 @@ def _execute(project_dir: Path, engine: Engine, store: Store, plan: _Plan, *,
         record = _record(plan, run_id, started, ending.exit_status, project_dir, before)
         if ending.exit_status != 0:
             raise _failure(store, plan, record, ending, logs, timeout)
-        captured = _captured(work / "app", before) if workdir else []
+        captured = changed_files(work / "app", before) if workdir else []
         version = _store_success(store, record, work, captured, logs)
         return TrainOutcome(version, run_id, plan.image_id, record.duration_s,
                             tuple(rel for rel, _ in captured))
     finally:
         engine.remove_container(container)
-        _remove_work(engine, plan.image_id, work)
+        remove_work(engine, plan.image_id, work)
 
 
 _CONTAINER_PREFIX = "dockyard-train-"
@@ -306,7 +307,7 @@ _OWNER = ".owner"  # the pid of the dockyard process running the job, in its wor
 _UNOWNED_GRACE_S = 3600.0  # a work dir without an owner file (being created, or older dockyard)
 
 
-def _claim(work: Path) -> None:
+def claim_work(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o700)
     (work / _OWNER).write_text(f"{os.getpid()}\n")
@@ -329,7 +330,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _sweep_killed_runs(engine: Engine, image_id: str, root: Path) -> list[str]:
+def sweep_killed_runs(engine: Engine, image_id: str, root: Path) -> list[str]:
     """Remove what runs killed outright (SIGKILL, a lost terminal, power loss) left behind: the
     work directory and the container, which may still be running with nobody to collect its
     outputs. Ctrl-C cleans up at once; this catches what it cannot. A run is dead when the
@@ -353,14 +354,14 @@ def _sweep_killed_runs(engine: Engine, image_id: str, root: Path) -> list[str]:
         if not dead or not work.is_dir():
             continue
         engine.remove_container(container)
-        _remove_work(engine, image_id, work)
+        remove_work(engine, image_id, work)
         swept.append(work.name)
     if swept:
         log.warning("removed the leftovers of %d killed training run(s): %s", len(swept), ", ".join(swept))
     return swept
 
 
-def _remove_work(engine: Engine, image_id: str, work: Path) -> None:
+def remove_work(engine: Engine, image_id: str, work: Path) -> None:
     """Delete the run's host directories, including what the container user wrote there."""
     shutil.rmtree(work, ignore_errors=True)
     if not work.exists():
@@ -377,7 +378,7 @@ def _remove_work(engine: Engine, image_id: str, work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _new_run_id(name: str) -> str:
+def new_run_id(name: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{name}-{stamp}-{_random.token_hex(3)}"
 
@@ -484,13 +485,13 @@ def _give_to_container(path: Path) -> None:
         os.chmod(path, 0o777)
 
 
-def _prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | None, dict[str, str]]:
+def prepare_workdir(engine: Engine, image_id: str, work: Path) -> tuple[str | None, dict[str, str]]:
     """Copy the image's working directory to ``work/app`` (to mount writable over it).
 
     Returns the container path and ``{relpath: sha256}`` of the image's files, which is both the
     code hash input and the baseline for finding what the run added or changed.
     """
-    workdir = str(_image_config(engine, image_id).get("WorkingDir") or "")  # `work` exists: _claim made it
+    workdir = str(_image_config(engine, image_id).get("WorkingDir") or "")  # `work` exists: claim_work made it
     if workdir in ("", "/"):
         return None, {}
     blob = _copy_out(engine, image_id, workdir)
@@ -649,7 +650,7 @@ def _with_reason(record: RunRecord, reason: str) -> RunRecord:
     return replace(record, reason=reason)
 
 
-def _captured(app: Path, before: Mapping[str, str]) -> list[tuple[str, Path]]:
+def changed_files(app: Path, before: Mapping[str, str]) -> list[tuple[str, Path]]:
     """Files the run added to or changed in its working directory (bytecode aside)."""
     files, _ = iter_files(app)
     out = []

@@ -183,7 +183,7 @@ def test_project_with_imports_and_no_dependency_file_gets_its_framework_installe
     proj = copy_fixture("imports_only", tmp_path)
     assert dockyard("init", str(proj)).returncode == 0
     plan = dockyard("plan", str(proj))
-    assert "requirements: scikit-learn==1.9.1" in plan.stdout  # bug 8: inferred, with the version shown
+    assert "inferred requirement: scikit-learn==1.9.1" in plan.stdout  # bug 8: inferred, with the version shown
 
     res = train(proj, engine, store=store, labels=TEST_LABELS)
     cleanup.images.append(res.image_id)
@@ -307,7 +307,7 @@ def test_build_makes_a_missing_base_from_debian_when_it_cannot_be_pulled(engine:
     try:
         proc = dockyard("build", str(proj), "--target", "train", "--tag", tag, timeout=1500)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "making dockyard/python:3.13-slim from Debian packages" in proc.stderr
+        assert "making dockyard/python:3.13-slim from Debian trixie packages" in proc.stderr
         assert run_in(tag, "import sys, numpy; print(sys.version_info[:2])") == "(3, 13)"
     finally:
         for ref in (tag, "dockyard/python:3.13-slim", "dockyard/python:3.13-build"):

@@ -60,7 +60,12 @@ IMPOSSIBLE = [
     ("scikit-learn on gpu", dict(framework="scikit-learn", gpu=True), ["scikit-learn", "no CUDA build"], ["gpu.enabled: false"]),
     ("lightgbm on gpu", dict(framework="lightgbm", framework_version="4.5.0", gpu=True), ["no CUDA build"], ["gpu.enabled: false"]),
     ("gpu without framework or cuda", dict(gpu=True), ["gpu.enabled"], ["gpu.cuda"]),
-    ("torch older than the data", dict(framework="torch", framework_version="1.13.1"), ["older", "2.2"], ["torch>=2.2"]),
+    ("scikit-learn 1.2.2 on 3.12 (no cp312 wheel)", dict(python="3.12", framework="scikit-learn", framework_version="==1.2.2"),
+     ["1.2.2", "no wheels for Python 3.12", "3.8 to 3.11"], ['python: "3.11"', "scikit-learn>=1.3.2"]),
+    ("scikit-learn older than the older table", dict(python="3.11", framework="scikit-learn", framework_version="==0.19.1"),
+     ["0.19.1", "no wheels for Python 3.11"], ["scikit-learn>=1.1.3"]),
+    ("old torch on gpu without gpu.cuda", dict(framework="torch", framework_version="1.13.1", gpu=True),
+     ["CUDA builds", "torch 1.13.1"], ["gpu.cuda"]),
     ("not a version", dict(framework="torch", framework_version="latest-ish"), ["'latest-ish'", "not a version"], ["2.3.1"]),
     ("unknown framework", dict(framework="caffe"), ["'caffe'"], ["torch", "scikit-learn"]),
 ]
@@ -171,11 +176,34 @@ def test_a_range_picks_among_releases_that_support_the_python() -> None:
     assert "3.13" in info.value.problem and "2.19" in info.value.problem
 
 
-def test_a_range_that_admits_no_known_release_is_refused_with_the_range_named() -> None:
+def test_a_range_that_admits_only_old_releases_without_wheels_for_the_python_is_refused() -> None:
     with pytest.raises(CompatError) as info:
         _resolve(framework="scikit-learn", framework_version="<1.0")
-    assert "scikit-learn<1.0" in info.value.problem and "admits no" in info.value.problem
-    assert "scikit-learn>=1.4" in info.value.fix
+    # uv would take 0.24.2, the newest release below 1.0: it has no wheel for 3.11
+    assert "scikit-learn<1.0 installs scikit-learn 0.24.2" in info.value.problem
+    assert "no wheels for Python 3.11" in info.value.problem
+    assert "scikit-learn>=1.1.3" in info.value.fix
+
+
+@pytest.mark.parametrize(("framework", "pin", "python", "series_note"), [
+    ("scikit-learn", "==1.2.2", "3.10", "the 1.2 series published wheels for Python 3.8 to 3.11"),
+    ("scikit-learn", "==1.2.2", "3.11", "the 1.2 series published wheels for Python 3.8 to 3.11"),
+    ("torch", "==1.13.1", "3.10", "dockyard has no data on it"),
+])
+def test_an_old_pin_dockyard_has_no_data_against_is_a_warning_and_installs_as_pinned(
+        framework: str, pin: str, python: str, series_note: str) -> None:
+    res = _resolve(python=python, framework=framework, framework_version=pin)
+    release = pin.removeprefix("==")
+    assert (res.framework_series, res.framework_release) == (None, release)
+    assert _choice(res, "framework") == f"{framework} {release}"
+    [warning] = res.warnings
+    assert f"{framework}{pin} is older than dockyard's compatibility data" in warning
+    assert f"cannot vouch that it works on Python {python}" in warning and series_note in warning
+
+
+def test_an_old_torch_on_gpu_takes_the_cuda_dockyard_yaml_names() -> None:
+    res = _resolve(framework="torch", framework_version="1.13.1", gpu=True, cuda="11.8")
+    assert res.cuda == "11.8" and res.warnings
 
 
 def test_gpu_target_keeps_the_full_xgboost_package() -> None:
@@ -286,3 +314,11 @@ def test_every_framework_series_has_valid_python_and_cuda_data() -> None:
             assert tuple(map(int, lo.split("."))) <= tuple(map(int, hi.split("."))), (name, series)
             for cuda in spec["cuda"]:
                 assert cuda in data["cuda_images"], f"{name} {series}: CUDA {cuda} has no image in cuda_images"
+
+
+@pytest.mark.parametrize(("python", "release"), [("3.10", "Ubuntu jammy"), ("3.11", "Debian bookworm"),
+                                                 ("3.12", "Ubuntu noble"), ("3.13", "Debian trixie")])
+def test_without_a_local_base_plan_announces_the_release_the_build_would_bootstrap(python: str, release: str) -> None:
+    why = next(c.why for c in _resolve(python=python).choices if c.what == "base")
+    assert f"the build makes a local one from {release} packages first" in why
+    assert f"`dockyard base bootstrap --python {python}`" in why

@@ -100,11 +100,11 @@ def test_unused_dependency_files_are_named_in_the_reasons(tmp_path: Path) -> Non
 def test_uv_lock_counts_its_pyproject_as_part_of_the_same_source(tmp_path: Path) -> None:
     found = detect(write(tmp_path, {"uv.lock": UV_LOCK, "pyproject.toml": PYPROJECT}))
     assert not [r for r in found.reasons if r.what.startswith("not used")]
-    assert found.python_version == "3.13"  # highest candidate allowed by >=3.11
+    assert found.python_version == "3.11"  # dockyard's default, which >=3.11 allows
 
 
 def test_python_candidates_can_be_narrowed_by_the_caller(tmp_path: Path) -> None:
     found = detect(
-        write(tmp_path, {"uv.lock": UV_LOCK, "pyproject.toml": PYPROJECT}), python_candidates=("3.11", "3.12")
+        write(tmp_path, {"uv.lock": UV_LOCK, "pyproject.toml": PYPROJECT}), python_candidates=("3.12", "3.13")
     )
-    assert found.python_version == "3.12"
+    assert found.python_version == "3.12"  # the default (3.11) is not a candidate: the nearest one is

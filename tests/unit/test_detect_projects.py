@@ -32,7 +32,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "dependency_kind": "pyproject",
         "dependency_file": "pyproject.toml",
         "requirements": ("xgboost==2.0.3", "pandas>=2.1"),
-        "python_version": "3.12",
+        "python_version": "3.11",  # requires-python >=3.10,<3.13 admits dockyard's default
         "frameworks": ("xgboost",),
         "framework_versions": {"xgboost": "==2.0.3"},
         "train_command": "python train.py",
@@ -44,7 +44,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "dependency_kind": "uv-lock",
         "dependency_file": "uv.lock",
         "requirements": ("lightgbm==4.3.0", "numpy==1.26.4", "scipy==1.13.0"),
-        "python_version": "3.13",
+        "python_version": "3.11",  # requires-python >=3.11 admits dockyard's default
         "frameworks": ("lightgbm",),
         "framework_versions": {"lightgbm": "==4.3.0"},
         "train_command": None,

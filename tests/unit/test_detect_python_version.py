@@ -28,22 +28,29 @@ def test_version_strings_reduce_to_major_minor(text: str, minor: str | None) -> 
 
 
 @pytest.mark.parametrize(
-    ("spec", "minor"),
+    ("spec", "minor", "rule"),
     [
-        (">=3.10,<3.13", "3.12"),
-        (">=3.9", "3.13"),
-        ("~=3.10", "3.13"),
-        ("~=3.10.0", "3.10"),
-        ("==3.11.*", "3.11"),
-        ("<3.12.5,>=3.10", "3.12"),
-        (">=3.10,!=3.13.*", "3.12"),
-        (">=3.11.4", "3.13"),
+        (">=3.6", "3.11", "default"),  # setup.py python_requires of a 2018 project: not 3.13
+        (">=3.8", "3.11", "default"),
+        (">=3.10,<3.13", "3.11", "default"),
+        ("~=3.10", "3.11", "default"),
+        ("==3.11.*", "3.11", "default"),
+        (">=3.11.4", "3.11", "default"),
+        ("~=3.10.0", "3.10", "only"),
+        ("==3.10.11", "3.10", "only"),  # Poetry's python = "3.10.11" keeps its minor version
+        ("<3.11", "3.10", "only"),
+        (">=3.12", "3.12", "nearest"),
+        (">=3.13", "3.13", "only"),
+        ("!=3.11.*", "3.12", "nearest"),  # 3.10 and 3.12 are as near: the newer wins
+        (">=3.10,!=3.11.*,!=3.12.*", "3.10", "nearest"),
     ],
 )
-def test_requires_python_picks_the_highest_supported_minor(spec: str, minor: str) -> None:
+def test_requires_python_prefers_the_default_else_the_nearest_to_it(spec: str, minor: str, rule: str) -> None:
     chosen, why = pick_from_range(spec, source="pyproject.toml", candidates=("3.10", "3.11", "3.12", "3.13"))
     assert chosen == minor
     assert spec in why and "pyproject.toml" in why
+    starts = {"default": "dockyard's default Python", "only": "the only one", "nearest": "nearest to dockyard's default 3.11"}
+    assert why.startswith(starts[rule])
 
 
 def test_requires_python_allowing_no_candidate_is_an_error_listing_them() -> None:
@@ -78,10 +85,11 @@ PYPROJECT = '[project]\nname = "x"\nrequires-python = ">=3.10"\ndependencies = [
         ({"environment.yml": "dependencies:\n  - python=3.10\n"}, "3.10", "in environment.yml"),
         (
             {"environment.yml": "dependencies:\n  - python>=3.11\n"},
-            "3.13",
+            "3.11",
             "requires-python '>=3.11' in environment.yml",
         ),
-        ({"pyproject.toml": PYPROJECT}, "3.13", "allowed by requires-python '>=3.10'"),
+        ({"pyproject.toml": PYPROJECT}, "3.11", "dockyard's default Python: of the supported 3.10, 3.11, 3.12, 3.13, "
+         "requires-python '>=3.10' in pyproject.toml allows 3.10, 3.11, 3.12, 3.13"),
         ({".python-version": "# pyenv\n3.12\n3.11\n"}, "3.12", "from .python-version"),
     ],
 )

@@ -147,8 +147,8 @@ def test_framework_only_in_imports_is_installed_and_the_plan_shows_the_version(t
     plan = make_plan(tmp_path)
 
     assert plan.requirements == ("scikit-learn==1.9.1",)
-    inferred = next(c for c in plan.choices if c.what == "requirements")
-    assert "inferred from the imports" in inferred.why
+    inferred = next(c for c in plan.choices if c.what == "inferred requirement")
+    assert (inferred.value, inferred.why) == ("scikit-learn==1.9.1", "imported in train.py")
 
 
 def test_init_does_not_copy_a_range_into_framework_version(tmp_path: Path) -> None:
@@ -335,9 +335,9 @@ def test_post_build_that_needs_root_is_refused_unless_allowed(tmp_path: Path) ->
 @pytest.mark.parametrize(("files", "requirements", "python"), [
     ({"setup.py": "from setuptools import setup\nDEPS = ['numpy>=1.26', 'Scikit_Learn']\n"
                   "setup(name='x', install_requires=DEPS, python_requires='>=3.11')\n"},
-     ("numpy>=1.26", "scikit-learn"), "3.13"),  # a range: the highest supported Python it allows
+     ("numpy>=1.26", "scikit-learn"), "3.11"),  # a range: dockyard's default (3.11) when it admits it
     ({"setup.cfg": "[options]\ninstall_requires =\n    pandas>=2\n    lightgbm\npython_requires = >=3.12\n"},
-     ("pandas>=2", "lightgbm"), "3.13"),
+     ("pandas>=2", "lightgbm"), "3.12"),  # else the admitted Python nearest to the default
     ({"Pipfile": '[packages]\nrequests = "*"\nxgboost = ">=2.0"\n[dev-packages]\npytest = "*"\n'
                  '[requires]\npython_version = "3.12"\n'},
      ("requests", "xgboost>=2.0"), "3.12"),
@@ -348,11 +348,11 @@ def test_post_build_that_needs_root_is_refused_unless_allowed(tmp_path: Path) ->
      ("joblib==1.4.2; python_version >= \"3.9\"", "numpy==2.1.3"), "3.11"),
     ({"pyproject.toml": '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.11"\n'
                         'torch = {version = "^2.3", extras = []}\nrich = {version = "*", optional = true}\n'},
-     ("torch<3.0,>=2.3",), "3.13"),
+     ("torch<3.0,>=2.3",), "3.11"),
     ({"pyproject.toml": '[tool.poetry.dependencies]\npython = ">=3.10,<3.13"\nnumpy = "^1.26"\n',
       "poetry.lock": '[[package]]\nname = "numpy"\nversion = "1.26.4"\ngroups = ["main"]\n\n'
                      '[[package]]\nname = "pytest"\nversion = "8.0.0"\ngroups = ["dev"]\n'},
-     ("numpy==1.26.4",), "3.12"),
+     ("numpy==1.26.4",), "3.11"),
 ])
 def test_other_dependency_formats_are_read(tmp_path: Path, files: dict[str, str], requirements: tuple[str, ...],
                                             python: str) -> None:

@@ -38,6 +38,11 @@ class Batched:
         return [{"sum": sum(v), "batch": len(x)} for v in x]
 '''
 
+# The same, but each batch takes 0.3 s: requests that arrive while one batch runs must leave
+# together in the next, however slowly a loaded machine starts the client threads.
+SLOW_BATCHED = BATCHED.replace("class Batched:", "import time\n\nclass Batched:").replace(
+    "        return [", "        time.sleep(0.3)\n        return [")
+
 
 @pytest.fixture(scope="module")
 def typed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -109,8 +114,8 @@ def test_float_tensor_for_an_int_input_is_rejected(typed: Server) -> None:
 
 
 def test_batching_predictor_gets_concurrent_requests_in_one_call(tmp_path: Path) -> None:
-    app = write_predictor(tmp_path, BATCHED)
-    # A long wait with a batch size of 4: the first four concurrent requests leave together.
+    app = write_predictor(tmp_path, SLOW_BATCHED)
+    # A batch size of 4 and a slow predict: requests queued behind a running batch leave together.
     args = ["--predictor", "predict:Batched", "--app-dir", app, "--max-batch-size", "4",
             "--max-batch-wait-ms", "1000"]
     with Server(args, tmp_path) as server:

@@ -14,10 +14,10 @@ from dockyard.engine import Secret
 from dockyard.errors import UsageError
 from dockyard.runsecrets import secret_file as _secret_file
 from dockyard.runsecrets import secret_values as _secret_values
-from dockyard.store._fs import hash_file
+from dockyard.fsio import hash_file
 from dockyard.train import (
-    _captured,
-    _check_data,
+    changed_files,
+    check_data,
     _collect,
     _extract,
     _Logs,
@@ -45,11 +45,11 @@ def test_bad_param_is_a_usage_error_naming_it(bad: str) -> None:
 
 def test_missing_or_file_data_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        _check_data(tmp_path / "nope")
+        check_data(tmp_path / "nope")
     (tmp_path / "f.csv").write_text("x")
     with pytest.raises(UsageError, match="is not a directory"):
-        _check_data(tmp_path / "f.csv")
-    assert _check_data(tmp_path) == tmp_path.resolve()
+        check_data(tmp_path / "f.csv")
+    assert check_data(tmp_path) == tmp_path.resolve()
 
 
 def test_secret_values_are_masked_in_every_log_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +89,7 @@ def test_only_new_or_changed_workdir_files_are_captured(tmp_path: Path) -> None:
     (app / "mlruns" / "0" / "metric").write_text("0.9")
     (app / "__pycache__").mkdir()
     (app / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"x")
-    assert [rel for rel, _ in _captured(app, before)] == ["mlruns/0/metric", "pkg/cfg.yaml"]
+    assert [rel for rel, _ in changed_files(app, before)] == ["mlruns/0/metric", "pkg/cfg.yaml"]
 
 
 def test_captured_files_join_outputs_and_clashes_go_under_workdir(tmp_path: Path) -> None:

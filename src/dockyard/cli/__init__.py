@@ -196,8 +196,13 @@ def run(
     host_ipc: Annotated[bool, typer.Option(help="share the host IPC namespace")] = False,
     allow_host_namespaces: Annotated[bool, typer.Option(help="accept the risk of --host-network/--host-pid/--host-ipc")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    output: Annotated[Optional[Path], typer.Option(
+        help="copy the files the command writes here (default PROJECT/.dockyard/runs/RUN-ID); never overwrites")] = None,
 ) -> None:
-    """Run a command in the project image: dockyard run [PATH] -- CMD..."""
+    """Run a command in the project image: dockyard run [PATH] -- CMD...
+
+    The command gets a writable copy of the project (/app); what it writes there is copied back to
+    --output afterwards, and the project folder itself is left as it was."""
     from .. import project
 
     command = list(ctx.args)
@@ -205,24 +210,34 @@ def run(
         raise typer.BadParameter("give the command after --, e.g. dockyard run . -- python -c 'print(1)'")
     code = project.run(path, engine(), command, cpus=cpus, memory=memory, gpus=gpus, volumes=volume, env=env,
                        on_line=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
+                       output=output, on_files=_say_run_files,
                        build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts,
                        risky={"privileged": privileged, "allow_privileged": allow_privileged, "host_network": host_network,
                               "host_pid": host_pid, "host_ipc": host_ipc, "allow_host_namespaces": allow_host_namespaces})
     raise typer.Exit(code)
 
 
+def _say_run_files(saved: Any) -> None:  # a project.RunFiles (project is imported lazily)
+    names = ", ".join(saved.files[:8]) + (f" and {len(saved.files) - 8} more" if len(saved.files) > 8 else "")
+    if saved.files:
+        err.print(f"the command wrote {len(saved.files)} file(s) in its copy of the project: {names}")
+        err.print(f"  copied to {saved.destination} (the project folder itself is unchanged)")
+    if saved.elsewhere:
+        err.print(f"  not copied over your different {', '.join(saved.elsewhere)}: the run's version is in {saved.fallback}")
+
+
 @base_app.command("bootstrap")
 def base_bootstrap(
-    python: Annotated[str, typer.Option(help="Python version (a Debian suite must ship it)")] = "3.11",
-    mirror: Annotated[Optional[str], typer.Option(help="Debian mirror URL")] = None,
+    python: Annotated[str, typer.Option(help="Python version (a Debian or Ubuntu release must ship it: see compat/bases.json)")] = "3.11",
+    mirror: Annotated[Optional[str], typer.Option(help="Debian or Ubuntu mirror URL (default: the release's own archive)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Build a Python base image from Debian packages (debootstrap + docker import); no registry needed."""
+    """Build a Python base image from Debian or Ubuntu packages (debootstrap + docker import); no registry needed."""
     from ..base import bootstrap, check_python
 
     check_python(python)
     res = bootstrap(engine(), python, mirror=mirror, on_line=progress(quiet))
-    out.print(f"imported {res.ref} ({res.size_bytes / 1e6:.0f} MB, Debian {res.suite}) and its -build variant")
+    out.print(f"imported {res.ref} ({res.size_bytes / 1e6:.0f} MB, {check_python(python).label}) and its -build variant")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import CompatError
+from .bases import releases_text, suite_for
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Resolution:
     warm_imports: tuple[str, ...]
     uv_version: str
     choices: tuple[Choice, ...]
+    warnings: tuple[str, ...] = ()  # shown by `plan`: e.g. a release older than the data (unchecked)
 
 
 @lru_cache(maxsize=1)
@@ -93,9 +95,10 @@ def _version_or_none(text: str) -> Version | None:
 
 @dataclass(frozen=True)
 class _Pick:
-    series: str
+    series: str | None  # None: a release older than the data's versions (see _older)
     release: str  # what uv will install, as far as the data knows
     why: str
+    warning: str | None = None
 
 
 def _series(framework: str, version: str | None, data: dict[str, Any], python: str | None = None) -> _Pick:
@@ -140,12 +143,80 @@ def _series(framework: str, version: str | None, data: dict[str, Any], python: s
         key = keys[0]
         return _Pick(key, f"{spec} (newer than {newest_known})",
                      f"{shown} admits only releases newer than the data ({newest_known}): using {key}'s constraints")
-    oldest = Version(versions[keys[-1]]["latest"]).base_version
-    raise CompatError(
-        f"{shown} admits no {framework} release dockyard knows ({keys[-1]} ({oldest})..{newest_known}): "
-        "every release it allows is older",
-        f"allow {framework}>={keys[-1]} in the project's requirements, or remove `framework:` from dockyard.yaml "
-        "to skip compatibility checks",
+    return _older(framework, spec, shown, named, data, python)
+
+
+def _older(framework: str, spec: SpecifierSet, shown: str, named: list[Version], data: dict[str, Any],
+           python: str | None) -> _Pick:
+    """A specifier that admits only releases older than the data's versions: what the project
+    pinned is installed as it is, with a warning (dockyard cannot vouch for it), unless the
+    data's ``older`` table knows that release published no wheel for ``python``."""
+    fw = data["frameworks"][framework]
+    keys = sorted(fw["versions"], key=Version)
+    known = f"{keys[0]} ({Version(fw['versions'][keys[0]]['latest']).base_version})..{fw['versions'][keys[-1]]['latest']}"
+    older: dict[str, Any] = fw.get("older", {})
+    exact = [v for v in named if spec.contains(v, prereleases=True)]
+    hit = _newest_older(spec, named, older)
+    release = str(hit[1]) if hit else (str(exact[0]) if len(exact) == 1 else str(spec))
+    wheels = _wheels(hit, exact, older)
+    if wheels and python is not None and not _between(python, wheels[0], wheels[1]):
+        raise _no_wheel(framework, shown, release, python, wheels, fw, data["python"]["supported"])
+    where = wheels[2] if wheels and wheels[0] else "dockyard has no data on it"
+    why = f"{shown} from the project's requirements: older than dockyard's compatibility data ({known}); installed as pinned"
+    warning = (f"{shown} is older than dockyard's compatibility data ({known}): dockyard installs what the project "
+               f"pinned and cannot vouch that it works{f' on Python {python}' if python else ''} ({where}); "
+               f"to have it checked, allow {framework}>={keys[0]}")
+    return _Pick(None, release, why, warning)
+
+
+def _newest_older(spec: SpecifierSet, named: list[Version], older: dict[str, Any]) -> tuple[str, Version] | None:
+    """(series, release) of the newest release in the ``older`` table the specifier admits."""
+    for key in sorted(older, key=Version, reverse=True):
+        prefix = Version(key).release
+        mine = [v for v in named if v.release[: len(prefix)] == prefix]
+        candidates = sorted({*_candidates(key, older[key]["latest"]), *mine}, reverse=True)
+        found = next((c for c in candidates if spec.contains(c, prereleases=True)), None)
+        if found is not None:
+            return key, found
+    return None
+
+
+def _wheels(hit: tuple[str, Version] | None, exact: list[Version], older: dict[str, Any]
+            ) -> tuple[str | None, str, str] | None:
+    """(lowest Python or None when unknown, highest Python, the series that says so) for wheels of
+    the release: its series in the table, or, for a pin older than every series there, at most
+    what the oldest series had (releases never gain wheels for later Pythons)."""
+    if hit is not None:
+        lo, hi = older[hit[0]]["python"]
+        return lo, hi, f"the {hit[0]} series published wheels for Python {lo} to {hi}"
+    if older and len(exact) == 1:
+        oldest = min(older, key=Version)
+        if exact[0] < Version(oldest):
+            hi = older[oldest]["python"][1]
+            return None, hi, f"it is older than the {oldest} series, which has them up to Python {hi}"
+    return None
+
+
+def _between(python: str, lo: str | None, hi: str) -> bool:
+    return (lo is None or _pyver(lo) <= _pyver(python)) and _pyver(python) <= _pyver(hi)
+
+
+def _no_wheel(framework: str, shown: str, release: str, python: str, wheels: tuple[str | None, str, str],
+              fw: dict[str, Any], supported: list[str]) -> CompatError:
+    lo, hi, says = wheels
+    fits = [p for p in supported if _between(p, lo, hi)]
+    options = [f'set python: "{max(fits, key=_pyver)}" in dockyard.yaml ({framework} {release} has wheels for it)'
+               ] if fits else []
+    series = {**fw.get("older", {}), **fw["versions"]}
+    newer = [k for k in sorted(series, key=Version) if Version(series[k]["latest"]) > Version(release)
+             and _between(python, *series[k]["python"])]
+    if newer:
+        options.append(f"allow {framework}>={series[newer[0]]['latest']} (it has wheels for Python {python})")
+    detail = says.replace("published wheels", "has them") if lo else says
+    return CompatError(
+        f"{shown} installs {framework} {release}, which published no wheels for Python {python} ({detail}); "
+        "building it from source needs a compiler and its old build tools, which the image does not have",
+        "; or ".join(options) or f"pin a {framework} release that supports Python {python}",
     )
 
 
@@ -163,10 +234,14 @@ def resolve(
     """Pick every base/compat choice, each with a reason. ``local_bases`` are image refs present locally."""
     data = compat_data()
     choices: list[Choice] = []
+    warnings: list[str] = []
     supported = data["python"]["supported"]
     if python not in supported:
         nearest = min(supported, key=lambda s: abs(_pyver(s)[1] - _pyver(python)[1]))
-        raise CompatError(f"Python {python} is not supported (supported: {', '.join(supported)})", f'set python: "{nearest}"')
+        raise CompatError(
+            f"Python {python} is not supported (supported: {', '.join(supported)})",
+            f'set python: "{nearest}" in dockyard.yaml (the nearest; `dockyard base bootstrap` can make a base for '
+            f"each supported one), and check that requirements pinned for Python {python} have releases for it")
     choices.append(Choice("python", python, "from dockyard.yaml"))
     series = release = None
     spec: dict[str, Any] = {}
@@ -179,9 +254,14 @@ def resolve(
         fw = data["frameworks"][framework]
         pick = _series(framework, framework_version, data, python)
         series, release = pick.series, pick.release
-        spec = fw["versions"][series]
+        spec = fw["versions"][series] if series is not None else {}
         choices.append(Choice("framework", f"{framework} {release}", pick.why))
-        _check_python(framework, series, python, fw)
+        warnings += [pick.warning] if pick.warning else []
+        if series is not None:
+            _check_python(framework, series, python, fw)
+        elif gpu and not cuda:
+            raise CompatError(f"dockyard does not know which CUDA builds {framework} {release} published",
+                              'set gpu.cuda in dockyard.yaml (e.g. gpu.cuda: "11.8") to the build the release has')
     target = "gpu" if gpu else "cpu"
     cuda_version = None
     renames: list[tuple[str, str]] = []
@@ -233,6 +313,7 @@ def resolve(
         warm_imports=tuple(fw.get("warm_imports", ())),
         uv_version=data["uv_version"],
         choices=tuple(choices),
+        warnings=tuple(warnings),
     )
 
 
@@ -256,7 +337,7 @@ def _cuda_why(framework: str | None, series: str | None, asked: str | None) -> s
 
 
 def _pick_cuda(framework: str | None, series: str | None, spec: dict[str, Any], cuda: str | None) -> str:
-    if not framework:
+    if not framework or series is None:  # no framework, or a release older than the data: gpu.cuda decides
         if not cuda:
             raise CompatError("gpu.enabled needs a framework or gpu.cuda", 'set gpu.cuda: "12.4" or the framework')
         return cuda
@@ -291,9 +372,9 @@ def _cpu_bases(python: str, data: dict[str, Any], local: frozenset[str], choices
 
 def _offline_note(python: str) -> str:
     """What to do when the engine cannot pull the official image (no registry access)."""
-    debian = json.loads(resources.files("dockyard.compat").joinpath("bases.json").read_text())["debian"]
-    if python in debian:
+    release = suite_for(python)
+    if release is not None:
         return (f"; pulled unless the engine has it. If it cannot be pulled, the build makes a local one from "
-                f"Debian {debian[python]['suite']} first (`dockyard base bootstrap --python {python}`, a few minutes, once)")
-    return (f"; pulled unless the engine has it. No Debian suite ships Python {python} as python3, so "
-            f"`dockyard base bootstrap` cannot make it offline (it can make {', '.join(sorted(debian))})")
+                f"{release.label} packages first (`dockyard base bootstrap --python {python}`, a few minutes, once)")
+    return (f"; pulled unless the engine has it. No Debian or Ubuntu release dockyard knows ships Python {python} "
+            f"as python3, so `dockyard base bootstrap` cannot make it offline (it can make {releases_text()})")

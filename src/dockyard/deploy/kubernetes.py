@@ -32,7 +32,7 @@ from dockyard.deploy import DeploySpec, KubernetesUnavailable
 from dockyard.errors import DeployError
 from dockyard.runtime import contract
 from dockyard.runtime.contract import USER_GID, USER_UID
-from dockyard.store._fs import atomic_write_bytes
+from dockyard.fsio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

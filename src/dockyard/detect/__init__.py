@@ -19,7 +19,8 @@ Dependency source: an ordered priority list, the first that applies wins
    mapped to PyPI, which can lose packages, so it comes late.
 9. ``pyproject.toml`` with an empty ``[project].dependencies`` (the project installs itself).
 
-Otherwise the kind is ``"none"``, and the frameworks the code imports are installed.
+Otherwise the kind is ``"none"``, and what the code imports is installed (thirdparty.py says how
+import names map to distributions, and which are left out).
 Beside dependencies (repo2docker's conventions): ``apt.txt`` adds system packages, ``postBuild``
 is run at build time as the image user, ``runtime.txt`` pins Python.
 """
@@ -46,6 +47,7 @@ from .postbuild import read_post_build
 from .pyproject import PyprojectInfo, read_pyproject
 from .python_version import DEFAULT_PYTHON_CANDIDATES, choose_python, parse_minor
 from .requirements import find_requirements_files, is_dev_requirements, parse_requirements_file
+from .thirdparty import infer_requirements
 from .uvlock import read_uv_lock
 
 __all__ = [
@@ -92,11 +94,14 @@ class Detection:
     project_name: str | None = None  # from pyproject [project].name or MLproject name
     dependency_files: tuple[str, ...] = field(default=())  # every file read for dependencies (-r includes)
     primary_framework: str | None = None  # the one the image is built around (see _primary)
-    inferred_requirements: bool = False  # no dependency file: requirements are the imported frameworks
+    inferred_requirements: bool = False  # no dependency file: requirements are inferred from the imports
+    inferred_from: tuple[tuple[str, str], ...] = ()  # (requirement, why) for each inferred requirement
     system_packages: tuple[str, ...] = ()  # from apt.txt
     post_build: str | None = None  # repo2docker's postBuild script, project-relative
     post_build_needs_root: str | None = None  # the first line of it that needs root
     train_notebook: str | None = None  # a notebook-only project: the .ipynb that trains (train.notebook)
+    python_pinned_by: str | None = None  # the file that pins python_version exactly (runtime.txt, a lock...)
+    package_file: str | None = None  # setup.py / pyproject.toml: the project is a package, installed itself
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -111,11 +116,13 @@ class Detection:
             "frameworks": list(self.frameworks),
             "primary_framework": self.primary_framework,
             "inferred_requirements": self.inferred_requirements,
+            "inferred_from": {req: why for req, why in self.inferred_from},
             "system_packages": list(self.system_packages),
             "post_build": self.post_build,
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
             "train_notebook": self.train_notebook,
+            "package_file": self.package_file,
             "serve_entry": self.serve_entry,
             "entry_points": dict(self.entry_points),
             "project_name": self.project_name,
@@ -139,6 +146,8 @@ class _Source:
     warnings: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
     inferred: bool = False  # requirements guessed from imports (no dependency file)
+    python_why: str | None = None  # why env_python is what it is, when the file does not say it itself
+    inferred_from: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,8 +157,10 @@ class _Context:
     mlproject: MLProject | None
 
 
-def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES) -> Detection:
-    """Detect dependencies, Python, frameworks, train command and serve entry of a project folder."""
+def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES,
+           keras_backend: str | None = None) -> Detection:
+    """Detect dependencies, Python, frameworks, train command and serve entry of a project folder.
+    ``keras_backend``: dockyard.yaml's env KERAS_BACKEND, when set (it picks what keras needs)."""
     project_dir = Path(project_dir)
     if not project_dir.is_dir():
         raise DetectError(f"{project_dir} is not a directory", "pass the path of the project folder")
@@ -164,12 +175,13 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     python = choose_python(
         project_dir,
         env_python=source.env_python,
+        env_python_why=source.python_why,
         requires_python=_requires_python(ctx, source),
         candidates=python_candidates,
     )
     scan = scan_imports(project_dir)
-    if source.kind == "none" and scan.frameworks:
-        source = _inferred_source(scan, source)
+    if source.kind == "none" and (scan.frameworks or scan.modules):
+        source = _inferred_source(scan, source, keras_backend)
     frameworks, versions, fw_reasons = _frameworks(scan, source)
     entries = ctx.mlproject.entry_points if ctx.mlproject else _EMPTY
     train = find_train_command(project_dir, entries, ctx.mlproject.file if ctx.mlproject else "MLproject")
@@ -183,6 +195,8 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     if primary is not None:
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
     reasons += [r for r in (train.reason, train_nb.reason, serve.reason) if r is not None]
+    package = setuptools.project_package(project_dir)
+    reasons += [package] if package else []
     apt_packages, apt_warnings, apt_reason = read_apt(project_dir)
     post_build = read_post_build(project_dir)
     reasons += [r for r in (apt_reason, post_build.reason if post_build else None) if r is not None]
@@ -219,10 +233,13 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         dependency_files=source.files,
         primary_framework=primary,
         inferred_requirements=source.inferred,
+        inferred_from=source.inferred_from,
         system_packages=apt_packages,
         post_build=post_build.file if post_build else None,
         post_build_needs_root=post_build.needs_root if post_build else None,
         train_notebook=train_nb.value,
+        python_pinned_by=python.pinned_by,
+        package_file=package.what.rsplit(" ", 1)[-1] if package else None,
     )
 
 
@@ -296,11 +313,13 @@ def _from_pipenv(ctx: _Context) -> _Source | None:
     found = pipenv.read_pipenv(ctx.project_dir)
     if found is None:
         return None
-    files = (found.file, "Pipfile") if found.locked and (ctx.project_dir / "Pipfile").is_file() else (found.file,)
+    files: tuple[str, ...] = (found.file, "Pipfile") if found.locked and (ctx.project_dir / "Pipfile").is_file() else (found.file,)
+    files += (found.skipped_lock,) if found.skipped_lock else ()  # read, and said why it is not installed
     env_python = (found.file, f"=={found.python}.*" if found.python.count(".") == 1 else f"=={found.python}") \
         if found.python else None
     return _Source(kind="requirements", file=found.file, requirements=found.requirements, files=files,
-                   env_python=env_python, warnings=found.warnings, reasons=(pipenv.reason(found),))
+                   env_python=env_python, python_why=found.python_why, warnings=found.warnings,
+                   reasons=(pipenv.reason(found),))
 
 
 def _from_setuptools(ctx: _Context) -> _Source | None:
@@ -389,18 +408,23 @@ def _conda_source(path: Path, project_dir: Path, named_by: str) -> _Source:
     )
 
 
-def _inferred_source(scan: ImportScan, none: _Source) -> _Source:
-    """No dependency file, but the code imports frameworks: install them (their import names'
-    distributions are named like the frameworks), or the run fails with ModuleNotFoundError.
-    Planning pins them to the release compat/ expects, so the plan shows the version."""
-    names = tuple(scan.frameworks)
-    files = sorted({f for fw in names for f in scan.frameworks[fw]})
-    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
-    why = Reason(
-        f"requirements inferred from imports: {', '.join(names)}",
-        f"no dependency file; imported in {', '.join(files[:3])}{more} (add a requirements.txt to choose versions)",
-    )
-    return replace(none, requirements=names, inferred=True, reasons=(*none.reasons, why))
+def _inferred_source(scan: ImportScan, none: _Source, keras_backend: str | None) -> _Source:
+    """No dependency file, but the code imports third-party modules: install what they map to
+    (thirdparty.py), or the run fails with ModuleNotFoundError. Planning pins the primary framework
+    to the release compat/ expects."""
+    inference = infer_requirements(scan, keras_backend=keras_backend)
+    if not inference.requirements:
+        return replace(none, warnings=(*none.warnings, *inference.warnings))
+    names = tuple(i.requirement for i in inference.requirements)
+    why = Reason(f"requirements inferred from imports: {', '.join(names)}",
+                 "no dependency file (add a requirements.txt to choose them and their versions)")
+    reasons: tuple[Reason, ...] = (*none.reasons, why)
+    if inference.optional:
+        reasons += (Reason("optional imports not installed: " + ", ".join(inference.optional),
+                           "only imported inside try/except ImportError, so the code runs without them"),)
+    return replace(none, requirements=names, inferred=True, reasons=reasons,
+                   warnings=(*none.warnings, *inference.warnings),
+                   inferred_from=tuple((i.requirement, i.why) for i in inference.requirements))
 
 
 # The priority list itself, in DEPENDENCY_PRIORITY order: the first finder that returns wins.
@@ -449,7 +473,7 @@ def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dic
             files = scan.frameworks[fw]
             more = f" and {len(files) - 3} more" if len(files) > 3 else ""
             why.append(f"imported in {', '.join(files[:3])}{more}")
-        if fw in from_reqs:
+        if fw in from_reqs and not source.inferred:
             why.append(f"listed in {source.file}")
         what = f"framework: {fw}" + (versions[fw] if fw in versions else "")
         reasons.append(Reason(what, "; ".join(why)))

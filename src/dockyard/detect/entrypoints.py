@@ -3,8 +3,9 @@
 Train command, first match wins: MLproject ``main`` entry point (the project said so) ->
 ``train.py`` -> ``train/__main__.py`` -> what the project names (a run line in the README, a
 ``[project.scripts]`` entry named *train*, a Makefile ``train:`` target) -> conventional subfolders
-(``src/``, ``model/``, ``scripts/``, ``training/`` train.py or train_model.py). None found is
-reported with what was looked for and how to set one.
+(``src/``, ``model/``, ``scripts/``, ``training/`` train.py or train_model.py) -> in an example collection, the script
+that trains and saves a model (trainscripts.py ranks them). None found is reported with what was
+looked for and how to set one.
 
 Serve entry: a class with both ``setup`` and ``predict`` methods in ``predict.py``,
 ``predictor.py`` or ``serve.py`` (found with ``ast``, never imported) -> ``predict.py:Predictor``;
@@ -24,6 +25,7 @@ from pathlib import Path
 from dockyard.runtime.contract import MODEL_FORMATS, looks_like_model
 
 from ._files import Reason
+from .trainscripts import training_candidates, trains_without_saving
 
 PREDICTOR_FILES: tuple[str, ...] = ("predict.py", "predictor.py", "serve.py")
 MODEL_DIRS: tuple[str, ...] = (".", "model", "models", "artifacts")
@@ -78,8 +80,32 @@ def find_train_command(
     for script, command in _TRAIN_SCRIPTS[2:]:
         if (project_dir / script).is_file():
             return Found(command, Reason(f"train: {command}", f"{script} exists"))
-    return Found(None, Reason("train: none found", f"looked for {LOOKED_FOR}; set one in dockyard.yaml: "
+    found = _from_script_contents(project_dir)
+    if found is not None:
+        return found
+    unsaved = trains_without_saving(project_dir)
+    verb = "trains but saves" if len(unsaved) == 1 else "train but save"
+    note = (f"; {', '.join(unsaved[:5])} {verb} no model, which "
+            "`dockyard train` keeps as the version: save one (to the working directory or $DOCKYARD_OUTPUTS) and "
+            "set train.command, or try it with `dockyard run PROJECT -- python SCRIPT`") if unsaved else ""
+    return Found(None, Reason("train: none found", f"looked for {LOOKED_FOR}{note}; set one in dockyard.yaml: "
                                                     "train: {command: python path/to/train.py}"))
+
+
+def _from_script_contents(project_dir: Path) -> Found | None:
+    """An example collection: the best of the scripts that train and save a model (trainscripts.py)."""
+    candidates = training_candidates(project_dir)
+    if not candidates:
+        return None
+    best, others = candidates[0], candidates[1:]
+    why = (f"no train-named script; {best.describe()} is the best of {len(candidates)} scripts that import a "
+           "framework, train and save a model (ranked: a format dockyard serves, not a pickle; then a name like "
+           "main/train/example/simple; then fewest lines)")
+    if others:
+        shown = ", ".join(c.script for c in others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        why += f"; the others: {shown}"
+    why += "; to run another, set train: {command: python path/to/script.py} in dockyard.yaml"
+    return Found(best.command, Reason(f"train: {best.command}", why))
 
 
 def _from_readme(project_dir: Path) -> Found | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -98,12 +99,25 @@ MAX_FILE_BYTES = 1_000_000
 MAX_ENTRIES = 50_000
 
 
+_NO_FILES: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class ImportScan:
     frameworks: Mapping[str, tuple[str, ...]]  # framework -> project-relative files importing it
     files_scanned: int
     truncated: bool  # stopped at max_files or max_entries
     warnings: tuple[str, ...]
+    # Every other top-level module imported (absolute imports; not stdlib, not the project's own)
+    # -> the files importing it. What they install as is detect/thirdparty.py's business.
+    modules: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_FILES)
+    optional: frozenset[str] = frozenset()  # of those, imported only under try/except ImportError
+    optional_frameworks: frozenset[str] = frozenset()  # frameworks imported only that way
+    # KERAS_BACKEND value set in code -> files
+    keras_backends: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_FILES)
+    # of ``modules``, names that are also a top folder of the project without __init__.py: the
+    # project's own namespace package, unless it is a known distribution (thirdparty.py decides)
+    own_folders: frozenset[str] = frozenset()
 
 
 def scan_imports(
@@ -111,12 +125,13 @@ def scan_imports(
 ) -> ImportScan:
     """Find framework imports in the project's ``*.py`` files and notebooks' code cells."""
     found: dict[str, list[str]] = {}
+    acc = _Others()
     warnings: list[str] = []
     scanned = 0
     budget = _Budget(max_entries)
     for path in _python_files(project_dir, budget):
         if scanned >= max_files:
-            return _scan(found, scanned, True, warnings)
+            return _scan(found, scanned, True, warnings, acc)
         relpath = path.relative_to(project_dir).as_posix()
         try:
             if path.stat().st_size > max_bytes:
@@ -129,11 +144,17 @@ def scan_imports(
             warnings.append(f"{relpath}:{exc.lineno}: not valid Python 3 ({exc.msg}); its imports were not read")
             continue
         scanned += 1
-        for module in _top_level_imports(tree):
+        own, folders = _own_names(project_dir, relpath)
+        acc.local |= own
+        acc.folders |= folders
+        imports = _Imports()
+        imports.visit(tree)
+        for module in imports.required | imports.optional:
             framework = MODULE_FRAMEWORK.get(module)
             if framework is not None and relpath not in found.setdefault(framework, []):
                 found[framework].append(relpath)
-    return _scan(found, scanned, budget.exhausted, warnings)
+        acc.add(relpath, imports)
+    return _scan(found, scanned, budget.exhausted, warnings, acc)
 
 
 class _Budget:
@@ -149,9 +170,68 @@ class _Budget:
         return not self.exhausted
 
 
-def _scan(found: dict[str, list[str]], scanned: int, truncated: bool, warnings: list[str]) -> ImportScan:
+class _Others:
+    """What a scan collects beside the frameworks."""
+
+    def __init__(self) -> None:
+        self.modules: dict[str, list[str]] = {}
+        self.required: set[str] = set()
+        self.local: set[str] = set()
+        self.folders: set[str] = set()
+        self.backends: dict[str, list[str]] = {}
+
+    def add(self, relpath: str, imports: _Imports) -> None:
+        for module in sorted(imports.required | imports.optional):
+            self.modules.setdefault(module, []).append(relpath)
+        self.required |= imports.required
+        for backend in sorted(imports.keras_backends):
+            self.backends.setdefault(backend, []).append(relpath)
+
+
+def _scan(found: dict[str, list[str]], scanned: int, truncated: bool, warnings: list[str],
+          acc: _Others) -> ImportScan:
     ordered = {fw: tuple(found[fw]) for fw in FRAMEWORKS if fw in found}
-    return ImportScan(MappingProxyType(ordered), scanned, truncated, tuple(warnings))
+    others = {m: tuple(files) for m, files in sorted(acc.modules.items())
+              if m not in acc.local and m not in MODULE_FRAMEWORK and not _is_stdlib(m)}
+    folders = frozenset(m for m in others if m in acc.folders)
+    optional = frozenset(m for m in others if m not in acc.required)
+    required_frameworks = {MODULE_FRAMEWORK[m] for m in acc.required if m in MODULE_FRAMEWORK}
+    optional_frameworks = frozenset(fw for fw in ordered if fw not in required_frameworks)
+    backends = {b: tuple(files) for b, files in sorted(acc.backends.items())}
+    return ImportScan(MappingProxyType(ordered), scanned, truncated, tuple(warnings),
+                      MappingProxyType(others), optional, optional_frameworks, MappingProxyType(backends), folders)
+
+
+def _is_stdlib(module: str) -> bool:
+    return module in sys.stdlib_module_names or module.startswith("__")
+
+
+def _own_names(project_dir: Path, relpath: str) -> tuple[set[str], set[str]]:
+    """Names the project's own files make importable: every scanned module's name (scripts import
+    their neighbours) and each folder on the way that is a package (``__init__.py``); and, apart,
+    the top folders of the project or of ``src/`` without one (namespace packages, which an
+    installed package of the same name would win over). A folder that merely holds scripts deeper
+    down (``examples/dask/``) does not hide the real ``dask``."""
+    parts = relpath.split("/")
+    names = {parts[-1].rsplit(".", 1)[0]} if parts[-1].endswith(".py") else set()
+    folders: set[str] = set()
+    for depth in range(1, len(parts)):
+        folder = "/".join(parts[:depth])
+        if (project_dir / folder / "__init__.py").is_file():
+            names.add(parts[depth - 1])
+        elif depth == 1 or (depth == 2 and parts[0] == "src"):
+            folders.add(parts[depth - 1])
+    return names - {"src"}, folders - {"src"}
+
+
+def python_files(project_dir: Path, *, limit: int = MAX_FILES, max_entries: int = MAX_ENTRIES) -> list[Path]:
+    """The project's ``*.py`` and ``*.ipynb`` files, in the scan's order and with its skips."""
+    out: list[Path] = []
+    for path in _python_files(project_dir, _Budget(max_entries)):
+        if len(out) >= limit:
+            break
+        out.append(path)
+    return out
 
 
 def _python_files(project_dir: Path, budget: _Budget) -> Iterable[Path]:
@@ -187,14 +267,94 @@ def _is_venv(path: Path) -> bool:
     return (path / "pyvenv.cfg").is_file() or (path / "conda-meta").is_dir()
 
 
-def _top_level_imports(tree: ast.AST) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.add(node.module.split(".")[0])
-    return modules
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
+class _Imports(ast.NodeVisitor):
+    """Top-level modules a file imports: ``required``, or ``optional`` when every import of it sits
+    in a ``try`` whose handlers catch ImportError (the code runs without it) or under ``if
+    TYPE_CHECKING:``. Also the backend set by ``os.environ["KERAS_BACKEND"] = "jax"`` (or
+    ``os.environ.setdefault("KERAS_BACKEND", "jax")``)."""
+
+    def __init__(self) -> None:
+        self.required: set[str] = set()
+        self.optional: set[str] = set()
+        self.keras_backends: set[str] = set()
+        self._guarded = 0
+
+    def _add(self, module: str) -> None:
+        (self.optional if self._guarded else self.required).add(module)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._add(alias.name.split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level == 0 and node.module:
+            self._add(node.module.split(".")[0])
+
+    def visit_Try(self, node: ast.Try) -> None:
+        self._try(node.body, node.handlers, [*node.orelse, *node.finalbody])
+
+    def visit_TryStar(self, node: ast.TryStar) -> None:
+        self._try(node.body, node.handlers, [*node.orelse, *node.finalbody])
+
+    def _try(self, body: list[ast.stmt], handlers: list[ast.ExceptHandler], rest: list[ast.stmt]) -> None:
+        guarded = any(_catches_import_error(h) for h in handlers)
+        self._guarded += guarded
+        for stmt in body:
+            self.visit(stmt)
+        self._guarded -= guarded
+        for other in [*handlers, *rest]:
+            self.visit(other)
+
+    def visit_If(self, node: ast.If) -> None:
+        test = node.test
+        typing_only = (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        self._guarded += typing_only
+        for child in node.body:
+            self.visit(child)
+        self._guarded -= typing_only
+        for child in node.orelse:
+            self.visit(child)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if any(_is_keras_backend_key(t) for t in node.targets):
+            self._backend(node.value)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if (isinstance(func, ast.Attribute) and func.attr in ("setdefault", "__setitem__")
+                and _is_environ(func.value) and len(node.args) == 2 and _is_str(node.args[0], "KERAS_BACKEND")):
+            self._backend(node.args[1])
+        self.generic_visit(node)
+
+    def _backend(self, value: ast.expr) -> None:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            self.keras_backends.add(value.value.strip().lower())
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any((n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "")
+               in _IMPORT_ERRORS for n in names)
+
+
+def _is_environ(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+        isinstance(node, ast.Name) and node.id == "environ")
+
+
+def _is_str(node: ast.expr, text: str) -> bool:
+    return isinstance(node, ast.Constant) and node.value == text
+
+
+def _is_keras_backend_key(target: ast.expr) -> bool:
+    return isinstance(target, ast.Subscript) and _is_environ(target.value) and _is_str(target.slice, "KERAS_BACKEND")
 
 
 def frameworks_from_requirements(requirements: Iterable[str]) -> dict[str, str | None]:

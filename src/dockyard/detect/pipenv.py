@@ -4,6 +4,12 @@ Pipfile values become PEP 440: ``"*"`` -> any version, ``">=1.0"`` as written, `
 written; a table's ``version``, ``extras`` and ``markers`` are kept; ``git``/``path``/``editable``
 entries cannot be installed by name and are reported. ``[requires] python_version`` pins Python.
 ``dev-packages`` are development tools and are left out, as ``pipenv install --deploy`` does.
+
+A Pipfile for a Python dockyard cannot build (``python_version = "3.6"``): Pipfile.lock pins
+releases made for that Python (numpy 1.16 has no wheel for 3.10), so it is never installed on
+another one. With a Pipfile beside it, the image is built on the supported Python nearest to the
+one asked, from the Pipfile's own ``[packages]`` (resolved afresh), with a warning that says the
+lock was not used; with only a lock, detection refuses and says how to re-lock.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement
 
+from dockyard.errors import DetectError
+
 from ._files import Reason, load_toml, read_text, rel
+from .python_version import DEFAULT_PYTHON_CANDIDATES, parse_minor
 from .requirements import normalise_requirement
 
 
@@ -26,14 +35,51 @@ class PipenvDeps:
     python: str | None  # "3.11"
     warnings: tuple[str, ...]
     locked: bool
+    python_why: str | None = None  # set when ``python`` replaces an unsupported one the Pipfile asked for
+    skipped_lock: str | None = None  # Pipfile.lock, read but not installed (made for that unsupported Python)
 
 
-def read_pipenv(project_dir: Path) -> PipenvDeps | None:
+def read_pipenv(project_dir: Path, candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES) -> PipenvDeps | None:
     lock, pipfile = project_dir / "Pipfile.lock", project_dir / "Pipfile"
     python = _pipfile_python(pipfile, project_dir) if pipfile.is_file() else None
     if lock.is_file():
-        return _from_lock(lock, project_dir, python)
-    return _from_pipfile(pipfile, project_dir, python) if pipfile.is_file() else None
+        deps = _from_lock(lock, project_dir, python)
+        asked = parse_minor(deps.python or "")
+        if asked is None or asked in candidates:
+            return deps
+        if not pipfile.is_file():
+            raise DetectError(
+                f"{deps.file} pins releases for Python {asked}, which dockyard cannot build "
+                f"(it builds {', '.join(candidates)}), and there is no Pipfile to install from instead",
+                f"re-lock on a supported Python, e.g. `pipenv --python {_nearest(asked, candidates)} lock`",
+            )
+        return _unsupported(_from_pipfile(pipfile, project_dir, None), asked, candidates, deps.file)
+    if not pipfile.is_file():
+        return None
+    deps = _from_pipfile(pipfile, project_dir, python)
+    asked = parse_minor(deps.python or "")
+    return deps if asked is None or asked in candidates else _unsupported(deps, asked, candidates, None)
+
+
+def _nearest(asked: str, candidates: tuple[str, ...]) -> str:
+    """The supported Python nearest to an unsupported one (3.6 -> the oldest, 3.15 -> the newest)."""
+    minor = int(asked.split(".")[1])
+    return min(candidates, key=lambda c: (abs(int(c.split(".")[1]) - minor), -int(c.split(".")[1])))
+
+
+def _unsupported(deps: PipenvDeps, asked: str, candidates: tuple[str, ...], lock: str | None) -> PipenvDeps:
+    """Build on the nearest supported Python from Pipfile's [packages], and say so loudly."""
+    chosen = _nearest(asked, candidates)
+    pinned = [r for r in deps.requirements if "==" in r]
+    warning = (f"{deps.file} asks for Python {asked}, which dockyard cannot build (it builds {', '.join(candidates)}): "
+               f"building on Python {chosen}, the nearest, from {deps.file}'s [packages] resolved afresh for {chosen}")
+    if lock:
+        warning += (f"; {lock} pins releases made for Python {asked} and is NOT installed (to pin again, re-lock: "
+                    f"`pipenv --python {chosen} lock`)")
+    if pinned:
+        warning += f"; {deps.file} itself pins {', '.join(pinned)}, which may have no wheel for Python {chosen}"
+    why = f"{deps.file} asks for Python {asked}, which dockyard cannot build: {chosen} is the supported Python nearest to it"
+    return PipenvDeps(deps.file, deps.requirements, chosen, (*deps.warnings, warning), False, why, lock)
 
 
 def _pipfile_python(path: Path, project_dir: Path) -> str | None:
@@ -88,4 +134,6 @@ def _entry(pkg: str, spec: Any, where: str) -> tuple[str | None, str | None]:
 
 def reason(deps: PipenvDeps) -> Reason:
     what = "exact versions" if deps.locked else "requirements"
-    return Reason(f"{len(deps.requirements)} {what}", f"[default]/[packages] of {deps.file} (dev-packages left out)")
+    skipped = f"; {deps.skipped_lock} not used: it pins releases for Python that dockyard cannot build" \
+        if deps.skipped_lock else ""
+    return Reason(f"{len(deps.requirements)} {what}", f"[default]/[packages] of {deps.file} (dev-packages left out){skipped}")

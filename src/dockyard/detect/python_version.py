@@ -5,10 +5,16 @@ Order (first that says something wins):
 1. ``.python-version`` (pyenv/uv; ``3.11.4`` or ``3.11``): the developer's own interpreter.
 2. ``runtime.txt`` (``python-3.10.12``, Heroku style): an explicit deploy pin.
 3. conda ``python=3.10`` or MLflow python_env ``python:`` in the chosen environment file.
-4. ``requires-python`` (pyproject.toml or uv.lock): a range, so pick the highest supported minor
-   that satisfies it; newest gives the longest support and fastest interpreter.
+4. ``requires-python`` (pyproject.toml, uv.lock, setup.py ``python_requires``, Poetry's
+   ``python``): a range. It gets dockyard's default Python (compat data, 3.11) when the range
+   admits it, else the admitted supported version nearest to the default (a tie goes to the
+   newer). The default is the best-trodden path: its base is the one most hosts already have,
+   and most wheels exist for it; a range says what works, not what is wanted, so taking the
+   newest it allows (the old rule) built ``>=3.6`` projects on 3.13 for no reason.
 
-Only major.minor is kept; the base image decides the patch release.
+Exact pins (``runtime.txt python-3.10``, ``.python-version 3.12``, Poetry ``python = "3.10.11"``,
+conda ``python=3.10``) keep their minor version. Only major.minor is kept; the base image decides
+the patch release.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from dockyard.errors import DetectError
 
 from ._files import Reason, read_text
 
-DEFAULT_PYTHON_CANDIDATES: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+from dockyard.compat.resolver import compat_data
+
+DEFAULT_PYTHON_CANDIDATES: tuple[str, ...] = tuple(compat_data()["python"]["supported"])
+DEFAULT_PYTHON: str = compat_data()["python"]["default"]
 _MINOR = re.compile(r"^(?:python-?|cpython-?)?(3)\.(\d+)(?:\.\d+)?(?:[-.+a-z0-9]*)?$", re.IGNORECASE)
 _PINNED = re.compile(r"^===?\s*(3)\.(\d+)(?:\.\d+|\.\*)?$")
 # Enough patch releases to test "does any 3.X.* satisfy this range?" without knowing them all.
@@ -35,6 +44,7 @@ class PythonChoice:
     version: str | None
     reason: Reason | None
     warnings: tuple[str, ...]
+    pinned_by: str | None = None  # the file that pins this exact minor (not a range, not dockyard's fallback)
 
 
 def parse_minor(text: str) -> str | None:
@@ -63,8 +73,10 @@ def from_version_file(path: Path, project_dir: Path) -> tuple[str | None, str | 
     return minor, None
 
 
-def pick_from_range(spec: str, *, source: str, candidates: tuple[str, ...]) -> tuple[str, str]:
-    """Highest candidate minor satisfying ``spec``; returns (minor, explanation).
+def pick_from_range(spec: str, *, source: str, candidates: tuple[str, ...],
+                    default: str = DEFAULT_PYTHON) -> tuple[str, str]:
+    """The candidate minor ``spec`` admits that is dockyard's default, else the admitted one
+    nearest to it (a tie goes to the newer); returns (minor, explanation).
 
     Raises DetectError when the range is malformed or allows none of the candidates.
     """
@@ -81,8 +93,17 @@ def pick_from_range(spec: str, *, source: str, candidates: tuple[str, ...]) -> t
             f"{source}: requires-python {spec!r} allows none of the supported Pythons ({', '.join(candidates)})",
             f"widen requires-python to include one of {', '.join(candidates)}, or pin one in .python-version",
         )
-    best = max(allowed, key=lambda v: tuple(int(p) for p in v.split(".")))
-    return best, f"highest of {', '.join(candidates)} allowed by requires-python {spec!r} in {source}"
+    of = f"of the supported {', '.join(candidates)}, requires-python {spec!r} in {source} allows {', '.join(allowed)}"
+    if default in allowed:
+        return default, f"dockyard's default Python: {of}"
+    if len(allowed) == 1:
+        return allowed[0], f"the only one: {of}"
+    best = min(allowed, key=lambda v: (abs(_minor_number(v) - _minor_number(default)), -_minor_number(v)))
+    return best, f"nearest to dockyard's default {default}: {of}"
+
+
+def _minor_number(version: str) -> int:
+    return int(version.split(".")[1])
 
 
 def _allows_minor(specifiers: SpecifierSet, minor: str) -> bool:
@@ -93,6 +114,7 @@ def choose_python(
     project_dir: Path,
     *,
     env_python: tuple[str, str] | None = None,
+    env_python_why: str | None = None,
     requires_python: tuple[str, str] | None = None,
     candidates: tuple[str, ...] = DEFAULT_PYTHON_CANDIDATES,
 ) -> PythonChoice:
@@ -112,12 +134,14 @@ def choose_python(
         if minor:
             warnings += _conflict(minor, filename, requires_python)
             warnings += _shadowed(minor, filename, project_dir)
-            return PythonChoice(minor, Reason(f"python {minor}", f"from {filename}"), tuple(warnings))
+            return PythonChoice(minor, Reason(f"python {minor}", f"from {filename}"), tuple(warnings), filename)
     if env_python is not None:
         source, spec = env_python
         minor = pinned_minor(spec)
         if minor is not None:
-            return PythonChoice(minor, Reason(f"python {minor}", f"from python {spec} in {source}"), tuple(warnings))
+            why = env_python_why or f"from python {spec} in {source}"
+            return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings),
+                                None if env_python_why else source)
         minor, why = pick_from_range(spec, source=source, candidates=candidates)
         return PythonChoice(minor, Reason(f"python {minor}", why), tuple(warnings))
     if requires_python is not None:

@@ -259,9 +259,11 @@ class _Accumulator:
                 "publish it to an index or write it as 'NAME @ file:///abs/path'"
             )
             return
-        # '-e .' installs the project itself: dockyard copies the code into the image instead.
+        # '-e .' installs the project itself: dockyard copies the code into the image, and installs
+        # it (editable, after the dependencies) when it is a package (setuptools.project_package).
         self.reasons.append(
-            Reason(f"skipped {what!r}", f"{where}: a local path; the project code is copied into the image")
+            Reason(f"skipped {what!r}", f"{where}: the project itself; its code is copied into the image "
+                   "(and installed there when it has a setup.py or a [build-system])")
         )
 
 

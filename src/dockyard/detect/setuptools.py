@@ -1,4 +1,5 @@
-"""setuptools projects: ``install_requires`` from ``setup.cfg`` or ``setup.py``, never executed.
+"""setuptools projects: ``install_requires`` from ``setup.cfg`` or ``setup.py``, never executed;
+and whether the project is itself a package to install (:func:`project_package`).
 
 ``setup.cfg``'s ``[options] install_requires`` is read with configparser. ``setup.py`` is parsed
 with ``ast``: the ``install_requires=`` argument of the ``setup(...)`` call, when it is a literal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement
 
-from ._files import Reason, read_text, rel
+from ._files import Reason, load_toml, read_text, rel
 from .requirements import normalise_requirement
 
 
@@ -106,3 +107,27 @@ def _normalise(items: list[str], where: str) -> tuple[tuple[str, ...], tuple[str
 
 def reason(deps: SetuptoolsDeps) -> Reason:
     return Reason(f"{len(deps.requirements)} requirements", f"install_requires in {deps.file} (read, not run)")
+
+
+def project_package(project_dir: Path) -> Reason | None:
+    """Whether the project is a package that installs itself, as ``pip install .`` (repo2docker)
+    and ``uv sync`` would: a ``setup.py``, or a ``[build-system]`` in pyproject.toml (setuptools,
+    hatchling, poetry-core, flit...). A pyproject.toml without one is only a list of dependencies
+    (uv calls it a virtual project), and Poetry's ``package-mode = false`` / uv's ``package =
+    false`` say so explicitly."""
+    pyproject = project_dir / "pyproject.toml"
+    data = load_toml(pyproject, project_dir) if pyproject.is_file() else {}
+    tool = data.get("tool", {}) if isinstance(data.get("tool"), dict) else {}
+    for name, key in (("poetry", "package-mode"), ("uv", "package")):
+        table = tool.get(name)
+        if isinstance(table, dict) and table.get(key) is False:
+            return None
+    if (project_dir / "setup.py").is_file():
+        return Reason("project: installed from setup.py", "setup.py makes the project a package (repo2docker runs "
+                      "`pip install .`)")
+    build = data.get("build-system")
+    if isinstance(build, dict) and (build.get("build-backend") or build.get("requires")):
+        backend = build.get("build-backend") or "setuptools"
+        return Reason("project: installed from pyproject.toml",
+                      f"pyproject.toml has a [build-system] ({backend}): the project is a package")
+    return None

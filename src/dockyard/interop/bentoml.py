@@ -24,7 +24,7 @@ import yaml
 from ..config import Dependencies, Gpu, ProjectConfig
 from ..errors import ConfigError, DetectError
 from ..runtime.contract import OUTPUTS_DIR
-from ..store._fs import atomic_write_bytes
+from ..fsio import atomic_write_bytes
 
 BENTOFILE = "bentofile.yaml"
 GENERATED_REQUIREMENTS = "requirements-bentoml.txt"

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import Dependencies, Gpu, ProjectConfig, Serve, Train
 from ..detect.cog import CogProject, read_cog_yaml
 from ..errors import UsageError
-from ..store._fs import atomic_write_bytes
+from ..fsio import atomic_write_bytes
 
 COG_VERSION = "0.23.1"  # the cog SDK from PyPI dockyard is tested with (predictors import it)
 GENERATED_REQUIREMENTS = "requirements-cog.txt"

@@ -58,6 +58,8 @@ def render_dockerfile(plan: Plan, *, version: str = "0", dev: bool = False) -> s
         _builder(plan),
         _bytecode(plan),
     ]
+    if plan.install_project:
+        stages.append(_project_install(plan))
     if plan.train_notebook:
         stages.append(notebook.runner_stage(plan))
     if dev:
@@ -65,7 +67,7 @@ def render_dockerfile(plan: Plan, *, version: str = "0", dev: bool = False) -> s
     if not plan.system_packages:  # with system packages, runtime-base comes first (bytecode needs them)
         stages.append(_runtime_base(plan))
     if dev:
-        stages.append(notebook.dev_stage(plan, _labels(plan)))
+        stages.append(notebook.dev_stage(plan, _labels(plan), _project_files(plan)))
     if plan.post_build:
         stages.append(_post_build(plan))
     if plan.serve_drop:
@@ -165,13 +167,17 @@ def _python_for_gpu(plan: Plan) -> list[str]:
 def _trim() -> list[str]:
     """Continuation lines of the install RUN: drop what a deployed venv never runs.
 
-    Test suites, C/Cython sources, type stubs and bytecode go. Only Python extension modules are
+    Test suites, C/Cython sources, type stubs and bytecode go, except the one test module numpy
+    itself imports: numpy 2.2 (the newest for Python 3.10) has ``numpy.testing`` import
+    ``numpy._core.tests._natype``, and scipy imports numpy.testing. Only Python extension modules are
     stripped: libraries vendored by auditwheel under ``*.libs/`` were rewritten by patchelf,
     and strip corrupts them, but byte-identical copies of one library vendored by two wheels
     (numpy's and scipy's libgfortran, say) become hard links.
     """
     return [
-        f"    && find {VENV_DIR} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\",
+        f"    && find {VENV_DIR} -depth -type d -name tests -path '*/site-packages/*' ! -path '*/numpy/_core/tests' "
+        "-exec rm -rf {} + \\",
+        f"    && find {VENV_DIR} -path '*/numpy/_core/tests/*' ! -name __init__.py ! -name _natype.py -delete \\",
         f"    && find {VENV_DIR} -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \\) -delete \\",
         f"    && find {VENV_DIR} -depth -type d -name __pycache__ -exec rm -rf {{}} + \\",
         "    && if command -v strip >/dev/null; then \\",
@@ -293,6 +299,34 @@ def _serve_code(plan: Plan) -> list[str]:
     return [*_COPIED_FROM_ONLY, f"FROM {base} AS serve-code", *code, "RUN " + " && ".join(steps)]
 
 
+PROJECT_FILES = "/opt/dockyard/project-install"  # the files the project's own install adds to the venv
+
+
+def _project_install(plan: Plan) -> list[str]:
+    """The project itself, installed editable (its modules are found in /app, where the images
+    keep the code) on top of the finished venv: only the files this adds (dist-info, the
+    editable .pth/finder, console scripts) are kept, under PROJECT_FILES, for train and serve
+    to copy after their code. The venv layer never depends on the code."""
+    listing = f"find {VENV_DIR} \\( -type f -o -type l \\) | sort"
+    return [
+        *_COPIED_FROM_ONLY,
+        "FROM builder AS project-install",
+        *_project_code(plan),
+        "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
+        f"    {_CA_MOUNT} \\",
+        f"    {_ca('SSL_CERT_FILE')} \\",
+        f"    && {listing} > /tmp/venv.before \\",
+        f"    && VIRTUAL_ENV={VENV_DIR} uv pip install --no-deps -e {APP_DIR} \\",
+        f"    && {listing} > /tmp/venv.after \\",
+        f"    && mkdir -p {PROJECT_FILES} && comm -13 /tmp/venv.before /tmp/venv.after > /tmp/venv.new \\",
+        f"    && tar -cf - -P -T /tmp/venv.new | tar -xf - -C {PROJECT_FILES}",
+    ]
+
+
+def _project_files(plan: Plan) -> list[str]:
+    return [f"COPY --from=project-install {PROJECT_FILES}/ /"] if plan.install_project else []
+
+
 def _labels(plan: Plan) -> list[str]:
     return ["LABEL " + " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in plan.labels)]
 
@@ -301,7 +335,7 @@ def _train_stage(plan: Plan) -> list[str]:
     lines = ["FROM runtime-base AS train"]
     if plan.train_notebook:
         lines += notebook.runner_layer(plan)
-    lines += [*_code(plan), f"USER {USER_UID}:{USER_GID}"]
+    lines += [*_code(plan), *_project_files(plan), f"USER {USER_UID}:{USER_GID}"]
     # A training job serves nothing to probe; NONE also switches off a check inherited from base_image.
     lines.append("HEALTHCHECK NONE")
     if plan.train_command:
@@ -316,6 +350,7 @@ def _serve_stage(plan: Plan) -> list[str]:
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
     lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code --chown=0:0 {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
+    lines += _project_files(plan)
     port = contract.CONTAINER_PORT  # the contract's, never a user setting: every probe targets it
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(port)]
     if plan.serve_predictor:

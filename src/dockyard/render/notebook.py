@@ -56,11 +56,11 @@ def _tools_stage(name: str, prefix: str, packages: tuple[str, ...]) -> list[str]
 
 
 def jupyter_stage(plan: Plan) -> list[str]:
-    return _tools_stage("jupyter", JUPYTER_DIR, notebook_packages("jupyter"))
+    return _tools_stage("jupyter", JUPYTER_DIR, notebook_packages("jupyter", plan.python))
 
 
 def runner_stage(plan: Plan) -> list[str]:
-    return _tools_stage("notebook-runner", NOTEBOOK_RUNNER_DIR, notebook_packages("runner"))
+    return _tools_stage("notebook-runner", NOTEBOOK_RUNNER_DIR, notebook_packages("runner", plan.python))
 
 
 def _site_packages(plan: Plan, prefix: str) -> str:
@@ -76,7 +76,7 @@ def runner_layer(plan: Plan) -> list[str]:
     ]
 
 
-def dev_stage(plan: Plan, labels: list[str]) -> list[str]:
+def dev_stage(plan: Plan, labels: list[str], project_files: list[str] | None = None) -> list[str]:
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{NOTEBOOK_PORT}/api', timeout=2)"
     cmd = ["python", "-m", "jupyterlab", "--ip=0.0.0.0", f"--port={NOTEBOOK_PORT}", "--no-browser",
            f"--ServerApp.root_dir={APP_DIR}",
@@ -90,6 +90,7 @@ def dev_stage(plan: Plan, labels: list[str]) -> list[str]:
         f"    JUPYTER_PATH={JUPYTER_DIR}/share/jupyter \\",
         f"    JUPYTER_CONFIG_PATH={JUPYTER_DIR}/etc/jupyter \\",
         f"    JUPYTERLAB_DIR={JUPYTER_DIR}/share/jupyter/lab",
+        *(project_files or []),  # the project's own package, editable: it finds its code in the mount
         "# No code: `dockyard notebook` mounts the project here, read-write, as the host user.",
         f"WORKDIR {APP_DIR}",
         f"USER {USER_UID}:{USER_GID}",

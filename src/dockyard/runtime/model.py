@@ -504,21 +504,38 @@ class PythonModel:
                 "required": [f.name for f in self.fields if f.required]}
 
 
-def _import_class(target: str, app_dir: str) -> type:
-    module_name, _, class_name = target.partition(":")
+class TargetMissing(Exception):
+    """The MODULE of a MODULE:NAME target is not importable from the app dir (as opposed to a
+    dependency the module itself imports, which raises ModuleNotFoundError)."""
+
+    def __init__(self, module_name: str, root: str) -> None:
+        super().__init__(f"cannot import {module_name!r} from {root}")
+        self.root = root
+
+
+def import_target(target: str, app_dir: str) -> tuple[Any, str]:
+    """Import MODULE of a MODULE:NAME target with app_dir first on sys.path: (module, NAME).
+    The one import rule for --predictor (here) and --app (webapp)."""
+    module_name, _, attr = target.partition(":")
     root = str(Path(app_dir).resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name), attr
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise SetupError(f"cannot import {module_name!r} from {root}",
-                             f"check --app-dir (now {app_dir!r}) and the module name in --predictor") from None
+            raise TargetMissing(module_name, root) from None
         raise
+
+
+def _import_class(target: str, app_dir: str) -> type:
+    try:
+        module, class_name = import_target(target, app_dir)
+    except TargetMissing as exc:
+        raise SetupError(str(exc), f"check --app-dir (now {app_dir!r}) and the module name in --predictor") from None
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
-        raise SetupError(f"module {module_name!r} has no class {class_name!r}",
+        raise SetupError(f"module {module.__name__!r} has no class {class_name!r}",
                          f"check the CLASS part of --predictor {target}")
     return cls
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from .contract import CONTAINER_PORT, HEALTH_PATH, READY_PATH
 from .logs import log
+from .model import TargetMissing, import_target
 
 METRICS_PATH = "/metrics"
 EXIT_BAD_APP = 1
@@ -69,14 +70,11 @@ def load_app(target: str, app_dir: str) -> Any:
     module_name, _, attr = target.partition(":")
     if not attr:
         raise AppProblem(f"--app {target!r} has no ':NAME' part", "write it as MODULE:NAME, e.g. api.main:app")
-    root = str(Path(app_dir).resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
     try:
-        module = importlib.import_module(module_name)
+        module, attr = import_target(target, app_dir)
+    except TargetMissing as exc:
+        raise AppProblem(str(exc), "check serve.app in dockyard.yaml") from None
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise AppProblem(f"cannot import {module_name!r} from {root}", "check serve.app in dockyard.yaml") from None
         raise AppProblem(f"importing {module_name} needs {exc.name!r}, which is not installed",
                          f"add the package providing {exc.name} to the project's requirements") from None
     app = getattr(module, attr, None)

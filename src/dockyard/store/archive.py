@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from . import _fs
+from .. import fsio
 from .records import Artifact, ModelVersion, Provenance, utc_now
 from .refs import parse_ref, validate_name
 
@@ -74,7 +74,7 @@ def export_version(store: Store, ref: str, dest: Path) -> Path:
     with store._lock(exclusive=False):  # keep a concurrent rm from collecting our blobs
         version = store.get(ref)
         target = _target(version, dest)
-        tmp = _fs.temp_name(target)
+        tmp = fsio.temp_name(target)
         try:
             with open(tmp, "wb") as raw:
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
@@ -195,4 +195,4 @@ def _manifest(archive: Path, tar: tarfile.TarFile,
                          "import it with the dockyard version that exported it, or re-export")
     record = ModelVersion.from_dict(doc.get("record"), f"{archive}:{MANIFEST}")
     parse_ref(record.ref)  # the original name must itself be valid
-    return record, _fs.sha256_bytes(_dumps(doc["record"]))
+    return record, fsio.sha256_bytes(_dumps(doc["record"]))

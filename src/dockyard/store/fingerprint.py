@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from ..errors import StoreError
-from ._fs import hash_file
+from ..fsio import hash_file
 
 
 def iter_files(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:

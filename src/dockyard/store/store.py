@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal
 
 from ..errors import StoreError
-from . import _fs
+from .. import fsio
 from .diff import VersionDiff, diff_versions
 from .fingerprint import iter_files
 from .metrics import read_metrics, read_params
@@ -200,7 +200,7 @@ class Store:
         try:
             _write_durable(stage / "logs.txt", logs.encode("utf-8", "replace"))
             _write_durable(stage / "record.json", _dumps(failed.to_dict()))
-            _fs.fsync_dir(stage)
+            fsio.fsync_dir(stage)
             try:
                 os.rename(stage, target)  # atomic; fails if the run id is already taken
             except OSError:
@@ -208,7 +208,7 @@ class Store:
                                  "use a fresh run id for each run") from None
         finally:
             shutil.rmtree(stage, ignore_errors=True)
-        _fs.fsync_dir(self.runs_dir)
+        fsio.fsync_dir(self.runs_dir)
         return failed
 
     def rm(self, ref: str) -> ModelVersion:
@@ -265,7 +265,7 @@ class Store:
                     continue
                 entry = models.get(name, _Entry(1, {}))
                 models[name] = _Entry(max(entry.next, version + 1),
-                                      {**entry.versions, version: _fs.sha256_bytes(data)})
+                                      {**entry.versions, version: fsio.sha256_bytes(data)})
             if old is not None:  # never hand out a number the old index already used
                 for name, e in old.models.items():
                     cur = models.get(name, _Entry(1, {}))
@@ -406,7 +406,7 @@ class Store:
                                                 f"index lists {name}:{version} but its record"
                                                 " is missing", FIX_FSCK))
                         continue
-                    if _fs.sha256_bytes(data) != sha:
+                    if fsio.sha256_bytes(data) != sha:
                         problems.append(Problem("error", str(path),
                                                 "record changed after it was written"
                                                 " (sha256 differs from the index)", FIX_FSCK))
@@ -427,14 +427,14 @@ class Store:
             version = entry.next
             for blob in blobs.values():
                 os.replace(blob.staged, self._blob_path(blob.sha256))
-            _fs.fsync_dir(self.blobs_dir)
+            fsio.fsync_dir(self.blobs_dir)
             record = build(version)
             data = _dumps(record.to_dict())
             path = self._record_path(name, version)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _fs.atomic_write_bytes(path, data, mode=0o444)
+            fsio.atomic_write_bytes(path, data, mode=0o444)
             try:
-                versions = {**entry.versions, version: _fs.sha256_bytes(data)}
+                versions = {**entry.versions, version: fsio.sha256_bytes(data)}
                 self._write_index(index.with_entry(name, _Entry(version + 1, versions)))
             except BaseException:
                 path.unlink(missing_ok=True)  # not indexed = not there; tidy it anyway
@@ -449,7 +449,7 @@ class Store:
         lock = stage / ".lock"
         lock.touch()
         try:
-            with _fs.flock(lock, exclusive=True):
+            with fsio.flock(lock, exclusive=True):
                 yield stage
         finally:
             shutil.rmtree(stage, ignore_errors=True)
@@ -470,14 +470,14 @@ class Store:
     def _stage_stream(self, stage: Path, src: IO[bytes], limit: int | None = None) -> _Blob:
         target = stage / uuid.uuid4().hex
         with open(target, "wb") as out:
-            sha, size = _fs.copy_hashing(src, out, limit=limit)
+            sha, size = fsio.copy_hashing(src, out, limit=limit)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(target, 0o444)  # blobs are immutable; editing one would corrupt every user
         return _Blob(sha, size, target)
 
     def _write_index(self, index: _Index) -> None:
-        _fs.atomic_write_bytes(self.index_path, index.to_bytes())
+        fsio.atomic_write_bytes(self.index_path, index.to_bytes())
 
     # --- internals: reading -------------------------------------------------------------
 
@@ -488,7 +488,7 @@ class Store:
             return
         if exclusive:
             self._ensure_layout()
-        with _fs.flock(self.lock_path, exclusive=exclusive):
+        with fsio.flock(self.lock_path, exclusive=exclusive):
             yield
 
     def _ensure_layout(self) -> None:
@@ -550,7 +550,7 @@ class Store:
         except FileNotFoundError:
             raise StoreError(f"index lists {name}:{version} but its record {path} is missing",
                              FIX_FSCK) from None
-        if _fs.sha256_bytes(data) != index.models[name].versions[version]:
+        if fsio.sha256_bytes(data) != index.models[name].versions[version]:
             raise StoreError(f"record {path} changed after it was written"
                              " (sha256 differs from the index)", FIX_FSCK)
         record = _parse_record(data, path)
@@ -570,7 +570,7 @@ class Store:
         blob = self._blob_path(art.sha256)
         try:
             with open(blob, "rb") as fh:
-                sha, size = _fs.copy_hashing(fh, out)
+                sha, size = fsio.copy_hashing(fh, out)
         except FileNotFoundError:
             raise StoreError(f"blob {blob} for {what} is missing", FIX_FSCK) from None
         if sha != art.sha256 or size != art.size:
@@ -621,7 +621,7 @@ class Store:
 
     def _blob_ok(self, art: Artifact) -> bool:
         try:
-            sha, size = _fs.hash_file(self._blob_path(art.sha256))
+            sha, size = fsio.hash_file(self._blob_path(art.sha256))
         except OSError:
             return False
         return sha == art.sha256 and size == art.size
@@ -662,7 +662,7 @@ class Store:
                 except FileNotFoundError:
                     raise StoreError(f"index lists {name}:{version} but its record {path} is"
                                      " missing; not collecting garbage", FIX_FSCK) from None
-                if _fs.sha256_bytes(data) != sha:
+                if fsio.sha256_bytes(data) != sha:
                     raise StoreError(f"record {path} changed after it was written;"
                                      " not collecting garbage", FIX_FSCK)
                 referenced |= _blob_refs(_parse_record(data, path))
@@ -680,7 +680,7 @@ class Store:
         count = 0
         if self.tmp_dir.is_dir():
             for stage in self.tmp_dir.iterdir():
-                fd = _fs.try_flock_nonblocking(stage / ".lock")
+                fd = fsio.try_flock_nonblocking(stage / ".lock")
                 if fd is None and (stage / ".lock").exists():
                     continue  # a live writer holds it
                 if fd is None and time.time() - stage.stat().st_mtime < STALE_S:

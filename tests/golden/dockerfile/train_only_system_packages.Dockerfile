@@ -23,7 +23,8 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
     && uv venv --quiet --python python3.11 /opt/venv \
     && VIRTUAL_ENV=/opt/venv uv pip install -r /tmp/requirements.txt \
-    && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
+    && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' ! -path '*/numpy/_core/tests' -exec rm -rf {} + \
+    && find /opt/venv -path '*/numpy/_core/tests/*' ! -name __init__.py ! -name _natype.py -delete \
     && find /opt/venv -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \) -delete \
     && find /opt/venv -depth -type d -name __pycache__ -exec rm -rf {} + \
     && if command -v strip >/dev/null; then \

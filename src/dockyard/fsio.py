@@ -1,4 +1,4 @@
-"""Low-level filesystem helpers for the store: atomic writes, hashing copies, locks.
+"""Filesystem helpers shared by the store, the lock writer, init and interop: atomic writes, hashing copies, locks.
 
 Every durable write follows the same recipe: write a temp file in the *same* directory,
 fsync it, ``os.replace`` it over the target, then fsync the directory. A crash at any point
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import StoreError
+from .errors import StoreError
 
 CHUNK = 1024 * 1024
 
