@@ -612,13 +612,16 @@ def render(results: list[dict[str, Any]], label: str, started: str, commit: str,
                   f"{bg} of {bt} applicable steps ✓ ({100.0 * bg / bt if bt else 0:.0f}%); per project in the notes."]
     lines += [
         "",
-        "The host reaches PyPI and Debian only (through a proxy): no Docker Hub, no download.pytorch.org, no",
-        "dataset downloads; the only local bases are the ones `dockyard base bootstrap` made (3.11, plus any the",
-        "run's builds bootstrapped, removed again at its end). Reproduce: bring each repository here with the `fetch`",
-        "tool, then `.venv/bin/python bench/realworld.py extract && .venv/bin/python bench/realworld.py run`",
-        "(per-step logs go to $TMPDIR/dockyard-realworld-logs-PREFIX; every image and container a run makes is removed by",
-        "its tag or id). Machine-readable results: docs/realworld.json. Times are with the build caches earlier runs",
-        "left warm (uv's download cache, BuildKit layers); a ✗ serve/predict marked 'not run' follows a failed train.",
+        "The host reaches PyPI and the Debian and Ubuntu archives only (through a proxy): no Docker Hub, no",
+        "download.pytorch.org, no dataset downloads. Python bases are the ones `dockyard base bootstrap` makes (3.11",
+        "from the host's set-up; a build that finds no base for its Python makes one, a few minutes once: about 1.5 min",
+        "from Debian, 3.5 min from Ubuntu here, and the run removes the bases its own steps made when it ends; `run",
+        "--keep-bases` keeps them for a following run). Reproduce: bring each repository here with the `fetch` tool,",
+        "then `.venv/bin/python bench/realworld.py extract && .venv/bin/python bench/realworld.py run` (per-step logs",
+        "go to $TMPDIR/dockyard-realworld-logs-PREFIX; every image and container a run makes is removed by its tag or",
+        "id; `render` rewrites this page from docs/realworld.json). Machine-readable results: docs/realworld.json.",
+        "Times are with the caches earlier runs left warm (uv's download cache, BuildKit layers, bases); a ✗",
+        "serve/predict marked 'not run' follows a failed train.",
         "",
         *([SUMMARY, ""] if assess else []),
         "## Notes per project",
@@ -660,6 +663,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("extract")
+    rend = sub.add_parser("render", help="rewrite the page from a results file (e.g. after editing ASSESSMENT)")
+    rend.add_argument("--json", type=Path, default=DOC_JSON)
+    rend.add_argument("--md", type=Path, default=DOC_MD)
     run = sub.add_parser("run")
     run.add_argument("--only", nargs="*", default=None, help="project names")
     run.add_argument("--label", default="current branch")
@@ -675,6 +681,14 @@ def main() -> None:
     if args.cmd == "extract":
         for p in CORPUS_LIST:
             print(p.name, "->", extract(p))
+        return
+    if args.cmd == "render":
+        data = json.loads(args.json.read_text())
+        baseline = (json.loads(BASELINE_JSON.read_text())
+                    if BASELINE_JSON.exists() and args.json.resolve() != BASELINE_JSON else None)
+        args.md.write_text(render(data["results"], data["label"], data["started"], data["commit"], baseline,
+                                  assess=baseline is not None))
+        print(f"wrote {args.md} from {args.json}")
         return
     chosen = [p for p in CORPUS_LIST if not args.only or p.name in args.only]
     commit = args.commit or subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
