@@ -318,10 +318,17 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
     http11 = version == "HTTP/1.1"
     if http11 and "host" not in headers:
         raise ParseError(400, "an HTTP/1.1 request needs a Host header")
-    if "transfer-encoding" in headers or "content-length" in headers:
+    length = headers.get("content-length")
+    if "transfer-encoding" in headers:
         length = _body_length(headers, http11, max_body)
-    else:
+    elif length is None:
         length = 0
+    elif length.isdigit() and length.isascii() and len(length) <= 18:  # the usual Content-Length
+        length = int(length)
+        if length > max_body:
+            raise ParseError(413, too_large(f"request body is {length} bytes,", max_body))
+    else:
+        length = _body_length(headers, http11, max_body)
     if target[0] == "/" and target.isascii() and "\t" not in target:
         path, _, query = target.partition("?")
     else:
