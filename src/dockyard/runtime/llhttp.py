@@ -99,50 +99,46 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
     class LlhttpRequestParser(RequestParser):
         backend = "llhttp"
-        __slots__ = ("_fields", "_url", "_done", "_callbacks")
+        __slots__ = ("_done", "_callbacks")
 
         def __init__(self, max_body: int) -> None:
             super().__init__(max_body)
-            # Callbacks are bound methods of builtins: llhttp calls them without a Python frame.
-            self._fields: dict[bytes, bytes] = {}
-            self._url: list[bytes] = []
+            # llhttp validates; the fields are read from the head it accepted (header callbacks
+            # from C cost more than one split). on_headers_complete is a builtin's bound method:
+            # no Python frame; it empties _done, so a head llhttp did not finish is noticed.
             self._done: list[int] = []
             callbacks: Any = _Callbacks()
-            callbacks.on_header = self._fields.__setitem__
-            callbacks.on_url = self._url.append
             callbacks.on_headers_complete = self._done.clear
             self._callbacks = callbacks
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = bytes(buf[pos:end + 4])
-            fields, url, done = self._fields, self._url, self._done
-            fields.clear()
-            url.clear()
-            done.append(1)  # on_headers_complete empties it
+            done = self._done
+            done.append(1)
             parser = new_parser(self._callbacks)  # one per head: the body is framed by wire.py
             try:
                 parser.feed_data(raw)
             except upgrade:
                 pass  # a head asking for an upgrade: a request like any other here (we never upgrade)
             except error as exc:
+                done.clear()
                 return _strict(raw, self.max_body, refused=str(exc) or type(exc).__name__)
-            if done or len(url) != 1:
+            if done:
+                done.clear()
                 return _strict(raw, self.max_body)
-            method = parser.get_method().decode("ascii")
-            target = url[0].decode("latin-1")
-            version = parser.get_http_version()
-            # The request line, exactly METHOD SP target SP HTTP/x.y (llhttp skips extra spaces).
-            if (method not in METHODS or (version != "1.1" and version != "1.0")
-                    or raw.find(b"\r\n") != len(method) + len(target) + 10):
+            lines = raw.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ")
+            # exactly METHOD SP target SP HTTP/1.x (llhttp skips extra spaces, knows more methods
+            # and versions)
+            if len(parts) != 3 or parts[0] not in METHODS or (parts[2] != "HTTP/1.1" and parts[2] != "HTTP/1.0"):
                 return _strict(raw, self.max_body)
             headers = {}
-            for name, value in fields.items():
-                headers[name.decode("latin-1").lower()] = value.decode("latin-1").rstrip(" \t")
-            # A repeated name (in any case) collapsed in the dicts: the pure parser joins or refuses.
-            if len(headers) != raw.count(b"\r\n") - 2:
+            for line in lines[1:-2]:  # the head ends in CRLFCRLF: two empty strings
+                name, _, value = line.partition(":")
+                headers[name.lower()] = value.strip(" \t")
+            if len(headers) != len(lines) - 3:  # a repeated name: the pure parser joins or refuses
                 return _strict(raw, self.max_body)
-            return build_request(method, target, "HTTP/1.1" if version == "1.1" else "HTTP/1.0", headers,
-                                 self.max_body)
+            return build_request(parts[0], parts[1], parts[2], headers, self.max_body)
 
     return LlhttpRequestParser
 
