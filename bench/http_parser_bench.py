@@ -317,6 +317,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--no-server", action="store_true", help="protocol level only")
     parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind")
+    parser.add_argument("--instruction-runs", type=int, default=3, help="server runs under callgrind per variant (median)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -363,7 +364,7 @@ def main() -> None:
         for what, served in (("digits model", model), ("pass-through predictor", None)):
             counts.append((f"real server, POST /predict, {what}",
                            {label: statistics.median(server_instructions(tree_of[label], label, work, served, body)
-                                                     for _ in range(3 if served else 1))
+                                                     for _ in range(args.instruction_runs))
                             for label in VARIANTS}))
             print(counts[-1], flush=True)
     report(args, rows, server, counts)
@@ -382,8 +383,8 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
     if counts:
         lines += ["User-space instructions per request (callgrind; a count, so other load on the machine does "
                   "not move it much; kernel work such as the socket calls is not included; server rows: the "
-                  "difference between 100 and 1100 requests on one keep-alive connection, median of 3 runs "
-                  "for the digits model):", "",
+                  "difference between 100 and 1100 requests on one keep-alive connection, median of "
+                  f"{args.instruction_runs} run(s)):", "",
                   "| path | before | python | python / before | llhttp | llhttp / before |", "|---|---|---|---|---|---|"]
         lines += [f"| {name} | {c['before']:.0f} | {c['python']:.0f} | {c['python'] / c['before']:.2f} | "
                   f"{c['llhttp']:.0f} | {c['llhttp'] / c['before']:.2f} |" for name, c in counts]
