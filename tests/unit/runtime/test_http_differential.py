@@ -300,3 +300,17 @@ def requests(draw: st.DrawFn) -> bytes:
 @given(requests())
 def test_generated_variants_are_framed_like_llhttp(backend_name: str, stream: bytes) -> None:
     check_against_references(stream, BACKENDS[backend_name])
+
+
+def test_http_parser_setting_is_checked_and_the_python_choice_needs_no_httptools() -> None:
+    from dockyard.runtime.config import ConfigProblem, parse_args
+
+    assert parse_args(["--model", "m.joblib"], env={}).http_parser == "auto"
+    assert parse_args(["--model", "m.joblib"], env={"DOCKYARD_HTTP_PARSER": "python"}).http_parser == "python"
+    with pytest.raises(ConfigProblem) as caught:
+        parse_args(["--model", "m.joblib", "--http-parser", "h2o"], env={})
+    assert "h2o" in caught.value.problem and "llhttp" in caught.value.fix
+    assert llhttp_backend.select("python")[0] is RequestParser
+    # auto without a private folder, outside dockyard.runtime's environment rule: never an error
+    parser_class, what = llhttp_backend.select("auto", directory="/nonexistent")
+    assert parser_class.backend in ("llhttp", "python") and what.startswith(parser_class.backend)
