@@ -361,9 +361,9 @@ def main() -> None:
             counts.append((f"protocol level, {name}",
                            {label: protocol_instructions(tree_of[label], label, name, per, work) for label in VARIANTS}))
             print(counts[-1], flush=True)
-        for what, served in (("digits model", model), ("pass-through predictor", None)):
+        for what, served, payload in (("digits model", model, body), ("pass-through predictor", None, '{"x": 1.5}')):
             counts.append((f"real server, POST /predict, {what}",
-                           {label: statistics.median(server_instructions(tree_of[label], label, work, served, body)
+                           {label: statistics.median(server_instructions(tree_of[label], label, work, served, payload)
                                                      for _ in range(args.instruction_runs))
                             for label in VARIANTS}))
             print(counts[-1], flush=True)
