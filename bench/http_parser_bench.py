@@ -224,7 +224,7 @@ def server_instructions(tree: Path, label: str, work: Path, model: Path | None, 
     (work / "echo.py").write_text(ECHO)
     serve = ["--model", str(model)] if model else ["--predictor", "echo:Echo", "--app-dir", str(work)]
     totals = []
-    for n in (100, 1100):
+    for n in (100, 600):
         port = free_port()
         log = work / f"callgrind-{label}-{n}.log"
         with log.open("w") as sink:
@@ -246,7 +246,7 @@ def server_instructions(tree: Path, label: str, work: Path, model: Path | None, 
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
         totals.append(callgrind_total(log.read_text()))
-    return (totals[1] - totals[0]) / 1000
+    return (totals[1] - totals[0]) / 500
 
 
 # -- 2. real server -----------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
     if counts:
         lines += ["User-space instructions per request (callgrind; a count, so other load on the machine does "
                   "not move it much; kernel work such as the socket calls is not included; server rows: the "
-                  "difference between 100 and 1100 requests on one keep-alive connection, median of "
+                  "difference between 100 and 600 requests on one keep-alive connection, median of "
                   f"{args.instruction_runs} run(s)):", "",
                   "| path | before | python | python / before | llhttp | llhttp / before |", "|---|---|---|---|---|---|"]
         lines += [f"| {name} | {c['before']:.0f} | {c['python']:.0f} | {c['python'] / c['before']:.2f} | "
