@@ -217,7 +217,7 @@ def protocol_instructions(tree: Path, label: str, workload: str, per: int, work:
 
 def server_instructions(tree: Path, label: str, work: Path, model: Path | None, body: str) -> float:
     """User-space instructions per POST /predict of a server run under callgrind (the digits model,
-    or with ``model`` None a pass-through predictor), from the difference between 100 and 1100
+    or with ``model`` None a pass-through predictor), from the difference between 100 and 600
     requests on one keep-alive connection."""
     import http.client
 
