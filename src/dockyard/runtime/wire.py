@@ -318,13 +318,13 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
     http11 = version == "HTTP/1.1"
     if http11 and "host" not in headers:
         raise ParseError(400, "an HTTP/1.1 request needs a Host header")
-    length = headers.get("content-length")
+    declared = headers.get("content-length")
     if "transfer-encoding" in headers:
         length = _body_length(headers, http11, max_body)
-    elif length is None:
+    elif declared is None:
         length = 0
-    elif length.isdigit() and length.isascii() and len(length) <= 18:  # the usual Content-Length
-        length = int(length)
+    elif declared.isdigit() and declared.isascii() and len(declared) <= 18:  # the usual Content-Length
+        length = int(declared)
         if length > max_body:
             raise ParseError(413, too_large(f"request body is {length} bytes,", max_body))
     else:
