@@ -394,6 +394,16 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
                       f"{100 * (ratio - 1):+.1f}% user-space instructions per request against before; the target "
                       f"of at most +5% is **{'met' if ratio <= 1.05 else 'not met'}**. The pure-Python fallback: "
                       f"{100 * (digits_row['python'] / digits_row['before'] - 1):+.1f}%.", ""]
+        proto = counts[0][1]
+        lines += [f"How to read the server rows: they also count work that follows the wall clock (the "
+                  f"once-a-second sweep and metrics file, thread hand-offs), which callgrind's slowdown and the "
+                  f"host's load make vary from run to run, by several percent here. The protocol-level rows have "
+                  f"none of it: per POST the llhttp backend adds {proto['llhttp'] - proto['before']:.0f} "
+                  f"instructions to before's, the pure parser {proto['python'] - proto['before']:.0f}: "
+                  f"{100 * (proto['llhttp'] - proto['before']) / digits_row['before']:.1f}% and "
+                  f"{100 * (proto['python'] - proto['before']) / digits_row['before']:.1f}% of the digits "
+                  "server's instructions per request. The wrk rows below (CPU per request) are the throughput "
+                  "view of the same question.", ""]
     lines += ["Protocol level, timed (`HttpConnection.data_received` with a fake transport and an app that "
               "answers at once: framing and connection bookkeeping only):", "",
               "| workload | before req/s | python req/s | python / before | llhttp req/s | llhttp / before |",
