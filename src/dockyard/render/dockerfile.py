@@ -21,6 +21,8 @@ from ..runtime.contract import (
     APP_DIR,
     CA_SECRET_ID,
     MODEL_DIR,
+    PARSER_DIR,
+    PARSER_REQUIREMENT,
     RUNTIME_DIR,
     SECRETS_DIR,
     USER_GID,
@@ -51,11 +53,13 @@ def render_dockerfile(plan: Plan, *, version: str = "0", dev: bool = False) -> s
     stages = [
         _header(plan, version),
         _builder(plan),
+        _http_parser(plan),
         _runtime_base(plan),
         _bytecode(plan),
     ] if plan.system_packages else [
         _header(plan, version),
         _builder(plan),
+        _http_parser(plan),
         _bytecode(plan),
     ]
     if plan.install_project:
@@ -188,6 +192,25 @@ def _trim() -> list[str]:
     ]
 
 
+def _http_parser(plan: Plan) -> list[str]:
+    """llhttp (httptools) for the runtime's HTTP parser, in a folder of its own that only the
+    runtime imports from (runtime/llhttp.py), so it never meets the user's pins. A binary wheel
+    for the image's Python and architecture, or nothing: without one (an index that lacks it, a
+    Python it has no wheel for) the runtime uses its strict pure-Python parser."""
+    install = (f"uv pip install --quiet --no-deps --only-binary :all: --python {VENV_DIR}/bin/python "
+               f"--target {PARSER_DIR} {shlex.quote(PARSER_REQUIREMENT)}")
+    return [
+        *_COPIED_FROM_ONLY,
+        "FROM builder AS http-parser",
+        "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\",
+        f"    {_CA_MOUNT} \\",
+        f"    {_ca('SSL_CERT_FILE')} \\",
+        f"    && mkdir -p {PARSER_DIR} && ({install} \\",
+        f"      || echo 'no {PARSER_REQUIREMENT} wheel: the runtime will use its pure-Python HTTP parser') \\",
+        f"    && find {PARSER_DIR} -depth -type d -name __pycache__ -exec rm -rf {{}} +",
+    ]
+
+
 def _bytecode(plan: Plan) -> list[str]:
     """Bytecode for dockyard's runtime and for the modules the framework imports: fast cold starts
     on a read-only root filesystem, without a full compileall (which would also compile the
@@ -243,6 +266,7 @@ def _runtime_base(plan: Plan) -> list[str]:
     }
     lines.append("ENV " + " \\\n    ".join(f"{k}={_env_quote(v)}" for k, v in env.items()))
     lines.append(f"COPY --from=builder {VENV_DIR} {VENV_DIR}")
+    lines.append(f"COPY --from=http-parser {PARSER_DIR} {PARSER_DIR}")
     lines.append(f"COPY .dockyard/runtime {RUNTIME_DIR}")
     return lines
 

@@ -48,6 +48,7 @@ class ServeConfig:
     input_shape: str | None = None
     backlog: int = 2048
     max_connections: int = 0
+    http_parser: str = "auto"
 
 
 # flag -> (type, help). Defaults come from ServeConfig so they are written down once.
@@ -79,6 +80,8 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "backlog": (int, "listen queue length: connections the kernel holds before they are accepted"),
     "max-connections": (int, "open connections per worker; more get 503 (0: the open-files limit less "
                              "a reserve)"),
+    "http-parser": (str, "request-head parser: llhttp (httptools, shipped in images), python (strict "
+                         "pure-Python), or auto (llhttp when it loads, else python)"),
 }
 
 
@@ -156,6 +159,8 @@ def check(config: ServeConfig) -> None:
         if not ok:
             raise ConfigProblem(f"--{flag} is {getattr(config, _attr(flag))}, which is out of range",
                                 f"use a value of at least {1 if flag in ('workers', 'backlog') else 0}")
+    if config.http_parser not in ("auto", "llhttp", "python"):
+        raise ConfigProblem(f"--http-parser is {config.http_parser!r}", "use auto, llhttp or python")
     if config.workers > 1 and config.port == 0:
         raise ConfigProblem("--workers > 1 needs a fixed --port (port 0 picks one per worker)",
                             f"pass --port {CONTAINER_PORT}, or --workers 1")

@@ -35,6 +35,10 @@ SECRETS_DIR = "/run/secrets"  # build and run secrets, one file per id
 DATA_DIR = "/data"  # --data, mounted read-only (DOCKYARD_DATA)
 JUPYTER_DIR = "/opt/dockyard/jupyter"  # dev target only: JupyterLab + ipykernel (a uv --prefix)
 NOTEBOOK_RUNNER_DIR = "/opt/dockyard/nbrunner"  # train target of a notebook project: nbclient + ipykernel
+# llhttp for the runtime's HTTP parser: httptools installed here with `pip --target` by the builder,
+# imported from here only by the runtime (never on sys.path: the user's own httptools pin wins)
+PARSER_DIR = "/opt/dockyard/parser"
+PARSER_REQUIREMENT = "httptools==0.9.0"  # what the builder installs into PARSER_DIR (a binary wheel or nothing)
 
 # -- network -----------------------------------------------------------------------------------
 CONTAINER_PORT = 8080  # the serving runtime listens here inside every serving container

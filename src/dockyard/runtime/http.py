@@ -80,7 +80,7 @@ class HttpConnection(asyncio.Protocol):
         self.app = app
         self.max_connections = max_connections
         self.transport: Any = None
-        self.parser = RequestParser(app.max_body_bytes)
+        self.parser = getattr(app, "parser_class", RequestParser)(app.max_body_bytes)
         self.busy = False  # a request is being answered
         self.keep_alive = True
         self.http10 = False

@@ -19,6 +19,7 @@ from .logs import log
 from .metrics import Metrics
 from .model import InputError
 from .runner import PredictFailed, QueueFull, Runner
+from .wire import RequestParser
 from .tensors import TensorError, decode_input, encode_output
 
 JSON = b"application/json"
@@ -48,6 +49,7 @@ class Routes:
                  liveness_grace_s: float = 30.0) -> None:
         self.model, self.loop = model, loop
         self.max_body_bytes = max_body_bytes
+        self.parser_class: type[RequestParser] = RequestParser  # the server sets llhttp's when it loads
         self.timeout = request_timeout_s
         self.connections: set[HttpConnection] = set()
         self.ready = False

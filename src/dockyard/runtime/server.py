@@ -30,7 +30,7 @@ import time
 import traceback
 from typing import Any, Sequence
 
-from . import jsonfast
+from . import jsonfast, llhttp
 from .config import ConfigProblem, ServeConfig, parse_args
 from .http import HttpConnection, error_body, sweep
 from .logs import log
@@ -171,12 +171,19 @@ class Worker:
                  index: int = 0) -> None:
         self.config = config
         self.loop = _new_loop()
+        try:  # before the user's code is imported: our httptools is loaded and hidden again first
+            parser_class, self.http_parser = llhttp.select(config.http_parser)
+        except ValueError as exc:
+            raise SetupError(f"--http-parser llhttp: {exc}",
+                             "use --http-parser auto (falls back to the pure-Python parser), or install "
+                             "httptools") from None
         self.model = make_model(config)
         self.routes = Routes(self.model, max_body_bytes=config.max_body_bytes,
                              request_timeout_s=config.request_timeout_s, max_batch_size=config.max_batch_size,
                              max_batch_wait_ms=config.max_batch_wait_ms, max_queue=config.max_queue,
                              loop=self.loop, metrics_dir=metrics_dir, worker=index,
                              liveness_grace_s=config.liveness_grace_s)
+        self.routes.parser_class = parser_class
         self.reuse_port = reuse_port
         self.exit_code = 0
         self.server: asyncio.base_events.Server | None = None
@@ -199,7 +206,7 @@ class Worker:
         port = sock.getsockname()[1]
         log("listening", host=self.config.host, port=port, url=f"http://{self.config.host}:{port}",
             model=self.model.name, version=self.model.version, backlog=self.config.backlog,
-            max_connections=cap or None)
+            max_connections=cap or None, http_parser=self.http_parser)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.drain, sig)
         self.routes.runner.start(self._on_ready)
@@ -235,7 +242,7 @@ class Worker:
         self.routes.ready = True
         log("ready", model=self.model.name, version=self.model.version, platform=self.model.platform,
             inputs=[s.metadata() for s in self.model.inputs], outputs=[s.metadata() for s in self.model.outputs],
-            batching=bool(self.model.batchable), json=jsonfast.BACKEND,
+            batching=bool(self.model.batchable), json=jsonfast.BACKEND, http_parser=self.routes.parser_class.backend,
             seconds=round(time.monotonic() - self.started, 3))
 
     def drain(self, sig: int = signal.SIGTERM) -> None:

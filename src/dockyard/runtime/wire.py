@@ -71,7 +71,10 @@ def too_large(what: str, limit: int) -> str:
 
 class RequestParser:
     """Feed bytes with ``feed``; ``next`` returns the next whole request, or None until it has
-    arrived. ``head`` is the request whose body is arriving (for Expect: 100-continue)."""
+    arrived. ``head`` is the request whose body is arriving (for Expect: 100-continue).
+    Subclasses may parse heads another way (llhttp.py); the framing stays this class's."""
+
+    backend = "python"  # which head parser: named in the runtime's "ready" log line
 
     __slots__ = ("buf", "pos", "max_body", "head", "more", "_state", "_scan", "_need", "_body", "_left",
                  "_wire")
@@ -117,6 +120,10 @@ class RequestParser:
         buf += data
         self.buf = buf
 
+    def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
+        """The head in buf[pos:end] (``end`` is where its final CRLFCRLF starts)."""
+        return parse_head(bytes(buf[pos:end]), self.max_body)
+
     def clear(self) -> None:
         self.buf, self.pos, self.head, self._body = b"", 0, None, bytearray()
 
@@ -138,7 +145,7 @@ class RequestParser:
                 return None
             if end - pos > MAX_HEAD_BYTES:
                 raise ParseError(431, "request headers are over 64 KiB; send smaller headers")
-            self.head = head = parse_head(bytes(buf[pos:end]), self.max_body)
+            self.head = head = self.parse_head(buf, pos, end)
             self.pos = end + 4
             if head.length >= 0:
                 self._need = end + 4 + head.length
@@ -265,9 +272,10 @@ def _check_field(line: bytes, what: str) -> None:
 
 def parse_head(raw: bytes, max_body: int) -> Request:
     """Parse a request head (without its final CRLFCRLF). Raises ParseError."""
-    # One pass for NUL/DEL/control bytes and bare CR or LF: drop every allowed byte, then every
-    # CRLF pair; anything left is forbidden.
-    if raw.translate(None, _TEXT_BYTES).replace(b"\r\n", b""):
+    # One pass for NUL/DEL/control bytes and bare CR or LF: drop every allowed byte; what is left
+    # must be exactly the head's CRLF pairs (counting them in the head itself, so that "\r \n",
+    # which leaves "\r\n" behind, is caught).
+    if len(raw.translate(None, _TEXT_BYTES)) != 2 * raw.count(b"\r\n"):
         raise ParseError(400, "the request head holds a control character (NUL, DEL, ...) or a bare CR or LF; "
                               "end every line with CRLF")
     text = raw.decode("latin-1")
@@ -301,13 +309,26 @@ def parse_head(raw: bytes, max_body: int) -> Request:
         # checked once for all lines rather than line by line.
         if "" in headers or not _TOKEN.fullmatch("".join(headers)):
             _bad_field(fields)
+    return build_request(method, target, version, headers, max_body)
+
+
+def build_request(method: str, target: str, version: str, headers: dict[str, str], max_body: int) -> Request:
+    """The checks on a head whose syntax is valid, shared by both head parsers (this module's and
+    llhttp's): Host, framing, target form, Connection, Expect. Raises ParseError."""
     http11 = version == "HTTP/1.1"
     if http11 and "host" not in headers:
         raise ParseError(400, "an HTTP/1.1 request needs a Host header")
-    if "transfer-encoding" in headers or "content-length" in headers:
+    declared = headers.get("content-length")
+    if "transfer-encoding" in headers:
         length = _body_length(headers, http11, max_body)
-    else:
+    elif declared is None:
         length = 0
+    elif declared.isdigit() and declared.isascii() and len(declared) <= 18:  # the usual Content-Length
+        length = int(declared)
+        if length > max_body:
+            raise ParseError(413, too_large(f"request body is {length} bytes,", max_body))
+    else:
+        length = _body_length(headers, http11, max_body)
     if target[0] == "/" and target.isascii() and "\t" not in target:
         path, _, query = target.partition("?")
     else:
@@ -377,11 +398,13 @@ def _keep_alive(connection: str, http11: bool) -> bool:
     return "close" not in listed and (http11 or "keep-alive" in listed)
 
 
-def frame(stream: bytes, max_body: int = 1 << 20, split: int = 0) -> tuple[list[Request], str]:
+def frame(stream: bytes, max_body: int = 1 << 20, split: int = 0,
+          parser_class: type[RequestParser] | None = None) -> tuple[list[Request], str]:
     """Frame a whole byte stream as a connection would: (requests, outcome) where outcome is
     "complete", "incomplete" (bytes left over), "closed" (a request ended the connection) or
-    "error <status>". ``split`` > 0 feeds the stream in pieces of that size (tests)."""
-    parser = RequestParser(max_body)
+    "error <status>". ``split`` > 0 feeds the stream in pieces of that size (tests);
+    ``parser_class``: another head parser (llhttp.py), by default this module's."""
+    parser = (parser_class or RequestParser)(max_body)
     requests: list[Request] = []
     pieces = [stream[i:i + split] for i in range(0, len(stream), split)] if split else [stream]
     for piece in pieces:

@@ -36,6 +36,16 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
 
 # Never run as a container (only copied from), so it needs no HEALTHCHECK.
 # hadolint ignore=DL3057
+FROM builder AS http-parser
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
+    if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
+    && mkdir -p /opt/dockyard/parser && (uv pip install --quiet --no-deps --only-binary :all: --python /opt/venv/bin/python --target /opt/dockyard/parser httptools==0.9.0 \
+      || echo 'no httptools==0.9.0 wheel: the runtime will use its pure-Python HTTP parser') \
+    && find /opt/dockyard/parser -depth -type d -name __pycache__ -exec rm -rf {} +
+
+# Never run as a container (only copied from), so it needs no HEALTHCHECK.
+# hadolint ignore=DL3057
 FROM builder AS bytecode
 COPY .dockyard/runtime /opt/dockyard/runtime
 RUN PYTHONPATH=/opt/dockyard/runtime /opt/venv/bin/python -m dockyard_runtime.bytecode --out /bytecode --all /opt/dockyard/runtime --imported /opt/venv -- sklearn.linear_model joblib
@@ -52,6 +62,7 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     HOME=/tmp \
     OMP_NUM_THREADS=1
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=http-parser /opt/dockyard/parser /opt/dockyard/parser
 COPY .dockyard/runtime /opt/dockyard/runtime
 
 FROM runtime-base AS train

@@ -33,6 +33,16 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && awk '$1 in seen { print seen[$1], $2; next } { seen[$1] = $2 }' /tmp/libs.sha256 > /tmp/libs.twins \
     && while read -r first twin; do ln -f "$first" "$twin"; done < /tmp/libs.twins
 
+# Never run as a container (only copied from), so it needs no HEALTHCHECK.
+# hadolint ignore=DL3057
+FROM builder AS http-parser
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    --mount=type=secret,id=dockyard_ca,target=/run/secrets/dockyard_ca \
+    if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
+    && mkdir -p /opt/dockyard/parser && (uv pip install --quiet --no-deps --only-binary :all: --python /opt/venv/bin/python --target /opt/dockyard/parser httptools==0.9.0 \
+      || echo 'no httptools==0.9.0 wheel: the runtime will use its pure-Python HTTP parser') \
+    && find /opt/dockyard/parser -depth -type d -name __pycache__ -exec rm -rf {} +
+
 FROM python:3.11-slim AS runtime-base
 # Unpinned on purpose: Debian keeps only the current version of a package, so pins break builds
 # after security updates (pin in dockyard.yaml with system_packages: [name=version] if you must).
@@ -52,6 +62,7 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     LOG_LEVEL=info \
     GREETING="hello world"
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=http-parser /opt/dockyard/parser /opt/dockyard/parser
 COPY .dockyard/runtime /opt/dockyard/runtime
 
 # Never run as a container (only copied from), so it needs no HEALTHCHECK.

@@ -5,6 +5,11 @@ Two rules, over the issue's cases, the published request-smuggling classes and H
   same place in the stream (what we accept is a subset of what llhttp accepts, framed alike);
 - we never accept a request that both httptools and h11 reject.
 Our parser is also fed each stream one byte at a time and must frame it exactly as when fed whole.
+
+Every test runs with both of the runtime's head parsers (``backend``): the strict pure-Python one
+(wire.py) and llhttp through httptools with the thin check layer (llhttp.py). Both must also cut
+every stream into the very same requests (method, target, headers, keep-alive, body) and refuse
+the same ones with the same status and message.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 sys.path.insert(0, str(Path(__file__).parent))
 from http_refs import Message, h11_frame, llhttp  # noqa: E402
 
-from dockyard.runtime.wire import frame  # noqa: E402
+from dockyard.runtime import llhttp as llhttp_backend  # noqa: E402
+from dockyard.runtime.wire import ParseError, Request, RequestParser, frame  # noqa: E402
+
+LLHTTP_PARSER, _ = llhttp_backend.select("llhttp")
+BACKENDS = {"python": RequestParser, "llhttp": LLHTTP_PARSER}
+
+
+@pytest.fixture(params=list(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> type[RequestParser]:
+    return BACKENDS[request.param]
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -50,6 +64,8 @@ ISSUE_CASES = [
     ("bare LF hides a header", _post(b"X-A: a\nContent-Length: 5\r\n", b"hello")),
     ("bare LF ends the head", b"POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello"),
     ("bare CR in a value", _post(b"X-A: a\rContent-Length: 5\r\n", b"hello")),
+    # found by the two-backend comparison: "\r \n" passed a check that removed allowed bytes first
+    ("CR SP LF hides a header", _post(b"X-A: a\r \nContent-Length: 5\r\n", b"hello")),
     ("NUL in a value", _post(b"X-A: a\x00b\r\nContent-Length: 5\r\n", b"hello")),
     ("header line without colon", _post(b"Content-Length 5\r\n", b"hello")),
     ("chunk extension with LF", _post(b"Transfer-Encoding: chunked\r\n", b"5;a=\nb\r\nhello\r\n0\r\n\r\n")),
@@ -128,12 +144,36 @@ MUST_REJECT = {name for name, _ in ISSUE_CASES} - {"duplicate equal Content-Leng
     "trailer: no colon", "trailer: obs-fold", "trailer: a request line", "no Host", "two Hosts"}
 
 
-def check_against_references(stream: bytes) -> tuple[list[Message], str]:
-    ours, outcome = frame(stream)
+def full_frame(stream: bytes, parser_class: type[RequestParser]) -> tuple[list[tuple[object, ...]], str]:
+    """Everything a backend makes of a stream: each request's fields, and the outcome with the
+    error's message."""
+    parser, out = parser_class(1 << 20), []
+    parser.feed(stream)
+    while True:
+        try:
+            r = parser.next()
+        except ParseError as exc:
+            return out, f"error {exc.status}: {exc.message}"
+        if r is None:
+            return out, "incomplete" if parser.partial else "complete"
+        out.append(_fields(r))
+        if not r.keep_alive:
+            return out, "closed"
+
+
+def _fields(r: Request) -> tuple[object, ...]:
+    return (r.method, r.target, r.path, r.query, r.version, r.headers, r.keep_alive, r.length,
+            r.expect_continue, r.body)
+
+
+def check_against_references(stream: bytes, backend: type[RequestParser] = RequestParser) -> tuple[list[Message], str]:
+    # both backends make the very same requests and errors of every stream
+    assert full_frame(stream, RequestParser) == full_frame(stream, LLHTTP_PARSER), stream
+    ours, outcome = frame(stream, parser_class=backend)
     mine = [(r.method, r.target, r.body) for r in ours]
     # incremental decoding frames exactly as decoding the whole stream at once
     for split in (1, 7):
-        again, outcome_again = frame(stream, split=split)
+        again, outcome_again = frame(stream, split=split, parser_class=backend)
         assert ([(r.method, r.target, r.body) for r in again], outcome_again) == (mine, outcome), split
     theirs, their_outcome = llhttp(stream)
     if their_outcome == "upgrade":  # llhttp stops reading HTTP there; we do not (we never upgrade)
@@ -149,14 +189,14 @@ def check_against_references(stream: bytes) -> tuple[list[Message], str]:
 
 
 @pytest.mark.parametrize(("name", "stream"), CORPUS, ids=[name for name, _ in CORPUS])
-def test_corpus_is_framed_like_llhttp(name: str, stream: bytes) -> None:
-    mine, outcome = check_against_references(stream + SMUGGLED)
+def test_corpus_is_framed_like_llhttp(name: str, stream: bytes, backend: type[RequestParser]) -> None:
+    mine, outcome = check_against_references(stream + SMUGGLED, backend)
     if name in MUST_REJECT:
         assert outcome.startswith("error"), f"{name}: accepted as {mine}"
         assert all(target != "/smuggled" for _, target, _ in mine)
 
 
-def test_our_parser_accepts_ordinary_requests() -> None:
+def test_our_parser_accepts_ordinary_requests(backend: type[RequestParser]) -> None:
     ok = [
         _post(b"Content-Length: 5\r\n", b"hello"),
         _post(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
@@ -165,7 +205,7 @@ def test_our_parser_accepts_ordinary_requests() -> None:
         b"GET /healthz HTTP/1.0\r\n\r\n",
     ]
     for stream in ok:
-        mine, outcome = check_against_references(stream)
+        mine, outcome = check_against_references(stream, backend)
         assert len(mine) == 1 and outcome in ("complete", "closed"), (stream, outcome)
 
 
@@ -177,6 +217,40 @@ def test_the_check_fails_when_we_accept_what_llhttp_rejects(monkeypatch: pytest.
     monkeypatch.setattr(wire, "_TOKEN", re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z ]+"))
     with pytest.raises(AssertionError):
         check_against_references(_post(b"Content-Length : 5\r\n", b"hello") + SMUGGLED)
+
+
+def test_the_check_fails_when_the_llhttp_layer_forgets_a_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """llhttp accepts a request without Host; the thin layer must refuse it. Loosened, the suite fails."""
+    real = llhttp_backend.build_request
+
+    def no_host_check(method: str, target: str, version: str, headers: dict[str, str], max_body: int) -> Request:
+        return real(method, target, version, {"host": "x", **headers}, max_body)
+
+    monkeypatch.setattr(llhttp_backend, "build_request", no_host_check)
+    loose = llhttp_backend.make_parser_class(__import__("httptools"))
+    no_host = dict(CORPUS)["no Host"]
+    with pytest.raises(AssertionError):
+        test_corpus_is_framed_like_llhttp("no Host", no_host, loose)
+
+
+def test_the_llhttp_backend_parses_heads_with_llhttp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ordinary heads never reach the pure parser in the llhttp backend; odd ones (a repeated
+    header name) do, so that their answer is the pure parser's."""
+    calls: list[bytes] = []
+    real = llhttp_backend.parse_head
+
+    def spy(raw: bytes, max_body: int) -> Request:
+        calls.append(raw)
+        return real(raw, max_body)
+
+    monkeypatch.setattr(llhttp_backend, "parse_head", spy)
+    ordinary = _post(b"Content-Type: application/json\r\nContent-Length: 5\r\n", b"hello")
+    requests_, outcome = frame(ordinary * 2, parser_class=LLHTTP_PARSER)
+    assert [r.body for r in requests_] == [b"hello", b"hello"] and outcome == "complete"
+    assert calls == []
+    repeated = _post(b"Accept: a\r\naccept: b\r\nContent-Length: 5\r\n", b"hello")
+    requests_, _ = frame(repeated, parser_class=LLHTTP_PARSER)
+    assert requests_[0].headers["accept"] == "a, b" and len(calls) == 1
 
 
 # -- Hypothesis variants -----------------------------------------------------------------------
@@ -222,6 +296,21 @@ def requests(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=int(os.environ.get("DOCKYARD_HYPOTHESIS_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("backend_name", list(BACKENDS))
 @given(requests())
-def test_generated_variants_are_framed_like_llhttp(stream: bytes) -> None:
-    check_against_references(stream)
+def test_generated_variants_are_framed_like_llhttp(backend_name: str, stream: bytes) -> None:
+    check_against_references(stream, BACKENDS[backend_name])
+
+
+def test_http_parser_setting_is_checked_and_the_python_choice_needs_no_httptools() -> None:
+    from dockyard.runtime.config import ConfigProblem, parse_args
+
+    assert parse_args(["--model", "m.joblib"], env={}).http_parser == "auto"
+    assert parse_args(["--model", "m.joblib"], env={"DOCKYARD_HTTP_PARSER": "python"}).http_parser == "python"
+    with pytest.raises(ConfigProblem) as caught:
+        parse_args(["--model", "m.joblib", "--http-parser", "h2o"], env={})
+    assert "h2o" in caught.value.problem and "llhttp" in caught.value.fix
+    assert llhttp_backend.select("python")[0] is RequestParser
+    # auto without a private folder, outside dockyard.runtime's environment rule: never an error
+    parser_class, what = llhttp_backend.select("auto", directory="/nonexistent")
+    assert parser_class.backend in ("llhttp", "python") and what.startswith(parser_class.backend)

@@ -39,11 +39,14 @@ def _echo(tmp: Path, *extra: str, port: int | None = None) -> Server:
     return Server(["--predictor", "predict:Echo", "--app-dir", app, *extra], tmp, port=port)
 
 
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["llhttp", "python"])
+def echo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server with each head parser (--http-parser): both must hold against the same clients."""
     tmp = tmp_path_factory.mktemp("echo")
-    with _echo(tmp, "--max-body-bytes", "4000000", "--read-timeout-s", "5") as server:
-        yield server.wait_ready()
+    with _echo(tmp, "--max-body-bytes", "4000000", "--read-timeout-s", "5", "--http-parser", request.param) as server:
+        server.wait_ready()
+        assert f'"http_parser": "{request.param}"' in server.log
+        yield server
 
 
 def _read_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
@@ -442,3 +445,28 @@ def test_many_pipelined_requests_in_one_packet_are_all_answered_in_order(echo: S
     answers = _responses(_exchange(echo.port, payload, 101))
     assert [a[0] for a in answers] == [200] * 101
     assert json.loads(answers[-1][2]) == {"output": 5}
+
+
+def test_the_runtimes_private_httptools_never_shadows_the_users(tmp_path: Path) -> None:
+    """llhttp comes from the runtime's own folder (contract.PARSER_DIR in images; DOCKYARD_PARSER_DIR
+    here), and user code importing httptools gets the user's own (here a stand-in package in the
+    app folder, as a pinned version in the venv would be)."""
+    import shutil
+
+    import httptools
+
+    private = tmp_path / "parser"
+    shutil.copytree(Path(httptools.__file__).parent, private / "httptools")
+    app = tmp_path / "app"
+    (app / "httptools").mkdir(parents=True)
+    (app / "httptools" / "__init__.py").write_text("__version__ = '0.0-user'\n")
+    write_predictor(app, "import httptools\n\nclass P:\n    def setup(self):\n        pass\n\n"
+                         "    def predict(self, x: float) -> str:\n        return httptools.__version__\n")
+    with Server(["--predictor", "predict:P", "--app-dir", str(app)], tmp_path,
+                env={"DOCKYARD_PARSER_DIR": str(private)}) as server:
+        server.wait_ready()
+        listening = next(e for e in server.events() if e["event"] == "listening")
+        assert listening["http_parser"].startswith(f"llhttp (httptools {httptools.__version__} from {private})")
+        status, _, body = request(server.port, "POST", "/predict", {"x": 1.0})
+        assert status == 200 and json.loads(body) == {"output": "0.0-user"}
+        assert server.terminate() == 0
