@@ -48,7 +48,7 @@ class InitResult:
 
 def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> InitResult:
     """Detect what the project has and write dockyard.yaml (never overwrites without force)."""
-    from .detect import detect
+    from .detect import detect, other_tool_files_unread
 
     project_dir = project_dir.resolve()
     if not project_dir.is_dir():
@@ -85,7 +85,11 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     from .interop import bentoml, cog as cog_interop
 
     # A Cog or BentoML project: cog.yaml / bentofile.yaml say more than detection does
-    cog = cog_interop.translate(project_dir, config) or bentoml.translate(project_dir, config)
+    cog = cog_interop.translate(project_dir, config)
+    translated = "cog.yaml" if cog is not None else None
+    if cog is None:
+        cog = bentoml.translate(project_dir, config)
+        translated = bentoml.BENTOFILE if cog is not None else None
     if cog is not None:
         config = cog.config
     schema = write_schema(project_dir)
@@ -94,6 +98,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     atomic_write_bytes(target, text.encode(), mode=None)
     notes = tuple(f"{r.what}: {r.why}" for r in found.reasons) + tuple(f"warning: {w}" for w in found.warnings)
     notes += (cog.notes if cog is not None else ()) + tuple(web_notes)
+    notes += tuple(f"warning: {w}" for w in other_tool_files_unread(project_dir, translated))
     return InitResult(target, config, text, notes)
 
 

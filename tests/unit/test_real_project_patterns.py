@@ -264,15 +264,30 @@ def test_init_says_when_no_train_command_was_found_and_how_to_set_one(tmp_path: 
     assert "train: {command: python path/to/train.py}" in proc.stderr
 
 
-def test_init_mentions_cog_and_bentoml_files_it_did_not_read(tmp_path: Path) -> None:
+def test_init_translates_one_other_tools_file_and_names_the_rest(tmp_path: Path) -> None:
     write(tmp_path, {"cog.yaml": "build:\n  python_version: '3.11'\n", "bentofile.yaml": "service: svc:Svc\n",
                      "train.py": "", "requirements.txt": "scikit-learn\n"})
 
     proc = cli("init", str(tmp_path))
 
     assert proc.returncode == 0, proc.stderr
-    assert "cog.yaml (Cog's build file) was seen but not read" in proc.stderr
-    assert "bentofile.yaml (BentoML's build file) was seen but not read" in proc.stderr
+    assert "cog.yaml: mapped" in proc.stderr
+    assert "cog.yaml (Cog's build file) was seen but not read" not in proc.stderr
+    assert "bentofile.yaml (BentoML's build file) was seen but not read (dockyard translated cog.yaml only)" \
+        in proc.stderr
+    plan = cli("plan", str(tmp_path))
+    assert "was seen but not read" not in plan.stdout + plan.stderr  # init's note, not a standing warning
+
+
+def test_init_does_not_call_a_translated_bentofile_unread(tmp_path: Path) -> None:
+    write(tmp_path, {"bentofile.yaml": "service: svc:Svc\npython:\n  packages: [scikit-learn]\n",
+                     "svc.py": "", "train.py": ""})
+
+    proc = cli("init", str(tmp_path))
+
+    assert proc.returncode == 0, proc.stderr
+    assert "bentofile.yaml: mapped python packages" in proc.stderr, proc.stderr
+    assert "was seen but not read" not in proc.stderr
 
 
 def test_mlproject_train_image_cmd_runs_the_defaults(tmp_path: Path) -> None:

@@ -212,7 +212,6 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *apt_warnings,
         *train_nb.warnings,
     ]
-    warnings += _other_tools(project_dir)
     if scan.truncated:
         warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
     return Detection(
@@ -480,18 +479,21 @@ def _frameworks(scan: ImportScan, source: _Source) -> tuple[tuple[str, ...], dic
     return tuple(names), versions, reasons
 
 
-# Other tools' project files: not translated (yet), but never skipped silently.
+# Other tools' project files: init translates one (interop: cog.yaml, else bentofile.yaml);
+# any other is named, never skipped silently.
 OTHER_TOOL_FILES: tuple[tuple[str, str], ...] = (
     ("cog.yaml", "Cog"), ("bentofile.yaml", "BentoML"), ("bentofile.yml", "BentoML"),
 )
 
 
-def _other_tools(project_dir: Path) -> list[str]:
+def other_tool_files_unread(project_dir: Path, translated: str | None) -> list[str]:
+    """Warnings for other tools' build files present in ``project_dir`` that init did not translate."""
+    also = f" (dockyard translated {translated} only)" if translated else ""
     return [
-        f"{name} ({tool}'s build file) was seen but not read: dockyard does not translate it; check that "
-        "dockyard.yaml's python, system_packages, train and serve say what it says"
+        f"{name} ({tool}'s build file) was seen but not read{also}: check that dockyard.yaml's python, "
+        "system_packages, train and serve say what it says"
         for name, tool in OTHER_TOOL_FILES
-        if (project_dir / name).is_file()
+        if name != translated and (project_dir / name).is_file()
     ]
 
 
