@@ -220,14 +220,16 @@ ASSESSMENT: dict[str, str] = {
     "gave way to bases' at the merge), guarded by tests/unit/test_runtime_regex_portable.py and the real-engine "
     "tests/integration/test_runtime_pythons_engine.py (the runtime imports on every local base's Python).",
     "ml-edge-model-deployment": "poetry.lock pins scikit-learn 1.2.2, older than dockyard's compatibility data: "
-    "plan installs it as pinned with a warning (python = \"3.10.11\" gives 3.10). But the folder ships its own "
-    "Dockerfile, and dockyard builds a project's own Dockerfile as it is, for every target: `build` ✗ because "
-    "that Dockerfile is FROM python:3.10.11 and Docker Hub is unreachable here (this host; the message names the "
-    "image, the registry-free way out, and that moving the Dockerfile aside lets dockyard generate one on a base "
-    "it can make), `train` ✗ because it is a serving-only Dockerfile with no train stage (the message says so and "
-    "how to fix it). Both messages are acceptable; whether `train` should fall back to a generated train stage "
-    "when a project's own Dockerfile has none is a design question, not decided here. serve/predict ✗ 'not "
-    "run' follow.",
+    "plan installs it as pinned with a warning (python = \"3.10.11\" gives 3.10). The folder ships its own "
+    "serving-only Dockerfile: `dockyard build` builds it as it is, and ✗ because it is FROM python:3.10.11 and "
+    "Docker Hub is unreachable here (this host; the message names the image and the registry-free way out). "
+    "It has no train stage, so `train` builds dockyard's generated Dockerfile (plan and the build say so) and "
+    "trains on 3.10 (✓; this row is from a rerun of this project after that change, same steps). serve ✗ is "
+    "dockyard's: init picked app/main.py's FastAPI app (the first conventional file), which downloads its model "
+    "from Google Cloud Storage at import and fails without credentials, while the Makefile and the Dockerfile run "
+    "app.prediction_service:app; and that app loads model.joblib from its working directory, where the served "
+    "version's file is not put. Not fixed in this round: prefer the app a Makefile/Dockerfile CMD runs, and "
+    "place a version's files where the app reads them.",
     "uv-handson-chapter-2": "uv.lock + .python-version 3.13: the 3.13 base is made from Debian trixie packages "
     "when missing (announced in plan), then the locked environment is installed; the run check confirms Python "
     "3.13 with scikit-learn, pandas and matplotlib. No script fits a model (they download, split and plot the "
@@ -259,7 +261,8 @@ ASSESSMENT: dict[str, str] = {
     "`train` captures the model bentoml.xgboost.save_model writes into BENTOML_HOME, and serve serves it with no "
     "code. Not a ✗ but a wrong message: init and plan still print the older warning 'bentofile.yaml ... was seen "
     "but not read: dockyard does not translate it' next to the line that says what was mapped from it "
-    "(detect/__init__.py's OTHER_TOOL_FILES predates the interop translation).",
+    "(detect/__init__.py's OTHER_TOOL_FILES predated the interop translation; fixed after this run: init names "
+    "only a file it did not translate, and plan no longer repeats it).",
 }
 
 
@@ -273,8 +276,9 @@ SUMMARY = """## Where the ✗ come from
   and predict 'not run'); keras's demo calls `keras.backend.Variable`, which no released keras 3 has (run).
 - **Scripts that save no model** (acceptable; init names pytorch's main.py as one, and `train` says how to set
   `train.command`): keras's demo and pytorch's `main.py` train but save nothing `train` could keep.
-- **A design question**: ml-edge-model-deployment ships a serving-only Dockerfile; dockyard builds a project's
-  own Dockerfile as it is, so `train` stops at "no train stage" (clear message) instead of generating one.
+- **dockyard, not fixed yet**: ml-edge-model-deployment's serve picks app/main.py (a GCP-only app) over the
+  app.prediction_service:app its Makefile and Dockerfile run, and that app reads model.joblib from its working
+  directory, where the served version's file is not put (serve, then predict 'not run').
 
 Corpus changes in this round: mlflow-wine-py312 (the first Python 3.12 project: MLproject + conda.yaml
 python=3.12) and bentoml-xgboost (bentofile + requirements, a training script named save_model.py) were added;
