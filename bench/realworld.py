@@ -285,6 +285,8 @@ python=3.12) and bentoml-xgboost (bentofile + requirements, a training script na
 a notebook project's run step now executes its notebook's code cells (from the notebook's folder, as Jupyter
 does) instead of importing modules; run and train steps that fail because of this host count as ✗. The baseline
 below was re-run on the same 15 projects and steps.
+ml-edge-model-deployment's row comes from a rerun of that project alone (same steps, `--only`), after a
+project's own Dockerfile stopped blocking `train` when it has no train stage.
 """
 
 
