@@ -420,16 +420,24 @@ def test_cli_in_the_foreground_prints_the_url_and_ctrl_c_removes_the_container(e
 
 
 def test_an_own_dockerfile_without_a_dev_stage_builds_the_generated_dev_image(
-        engine: Engine, tmp_path: Path, tags: dict[str, str]) -> None:
+        engine: Engine, tmp_path: Path) -> None:
     """A project's own Dockerfile for another purpose (no `dev` stage) is left alone: the notebook's
     dev image comes from dockyard's generated Dockerfile, and the build says so."""
     project_dir = _copy_digits(tmp_path)
     (project_dir / "Dockerfile").write_text("FROM dockyard/python:3.11-slim AS train\nCMD [\"python\"]\n")
     lines: list[str] = []
-    out = project.build(project_dir, engine, target="dev", tag=tags["dev2"], labels=TEST_LABELS,
-                        on_line=lines.append)
+    tag = f"dockyard-test-nb-own-{uuid.uuid4().hex[:10]}:dev"  # this folder's own tag (names are per project)
+    try:
+        out = project.build(project_dir, engine, target="dev", tag=tag, labels=TEST_LABELS, on_line=lines.append)
+        _check_generated_dev_image(engine, project_dir, out, lines, tag)
+    finally:
+        engine.remove_image(tag, force=True)
+
+
+def _check_generated_dev_image(engine: Engine, project_dir: Path, out: project.BuildOutcome, lines: list[str],
+                               tag: str) -> None:
     assert not out.own_dockerfile and out.dockerfile == project_dir / ".dockyard" / "Dockerfile"
     assert any("has no `dev` stage: building dockyard's generated Dockerfile" in line for line in lines), lines[:5]
-    ran = engine.docker("run", "--rm", "--label", "io.dockyard.test=1", "--entrypoint", "jupyter", tags["dev2"],
+    ran = engine.docker("run", "--rm", "--label", "io.dockyard.test=1", "--entrypoint", "jupyter", tag,
                         "lab", "--version")
     assert ran.stdout.strip()[:1].isdigit(), ran.stdout  # JupyterLab is in it: the generated dev stage

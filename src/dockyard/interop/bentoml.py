@@ -25,6 +25,7 @@ from ..config import Dependencies, Gpu, ProjectConfig
 from ..errors import ConfigError, DetectError
 from ..runtime.contract import OUTPUTS_DIR
 from ..fsio import atomic_write_bytes
+from .cog import Translation  # one shape for every other tool's file init translates
 
 BENTOFILE = "bentofile.yaml"
 GENERATED_REQUIREMENTS = "requirements-bentoml.txt"
@@ -45,12 +46,6 @@ class SavedModel:
     module: str
     path: Path  # the model's folder in the store
     created: str
-
-
-@dataclass(frozen=True)
-class Translation:
-    config: ProjectConfig
-    notes: tuple[str, ...]
 
 
 def train_env(image_env: list[str]) -> dict[str, str]:
