@@ -34,14 +34,6 @@ def dockyard_cli(*args: str, cwd: Path, home: Path, timeout: float = 1200) -> su
                           env=env, timeout=timeout, check=False)
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -161,6 +153,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import lightgbm as lgb
+from projectfiles import write
 
 data = Path(__file__).absolute().parents[1] / "regression" / "train.tsv"
 frame = pd.read_csv(data, sep="\\t", header=None)

@@ -7,14 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.detect.entrypoints import find_serve_entry, find_train_command, predictor_classes
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from projectfiles import write
 
 
 PREDICTOR = "class Predictor:\n    def setup(self):\n        pass\n    def predict(self, x):\n        return x\n"

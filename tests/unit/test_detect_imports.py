@@ -8,14 +8,7 @@ import pytest
 
 from dockyard.detect import detect
 from dockyard.detect.imports import frameworks_from_requirements, scan_imports
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from projectfiles import write
 
 
 @pytest.mark.parametrize(

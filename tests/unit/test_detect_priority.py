@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.detect import detect
+from projectfiles import write
 
 UV_LOCK = """\
 version = 1
@@ -27,14 +28,6 @@ PYPROJECT = '[project]\nname = "app"\nversion = "0.1"\ndependencies = ["numpy"]\
 PYPROJECT_NO_DEPS = '[project]\nname = "app"\nversion = "0.1"\ndependencies = []\n'
 MLPROJECT_CONDA = "name: app\nconda_env: envs/train.yaml\nentry_points:\n  main:\n    command: python train.py\n"
 CONDA = "dependencies:\n  - numpy\n"
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 
 from dockyard.detect import DetectError, detect
 from dockyard.detect.python_version import choose_python, parse_minor, pick_from_range
+from projectfiles import write
 
 
 @pytest.mark.parametrize(
@@ -62,12 +63,6 @@ def test_requires_python_allowing_no_candidate_is_an_error_listing_them() -> Non
 def test_malformed_requires_python_is_an_error() -> None:
     with pytest.raises(DetectError, match="not a valid version range"):
         pick_from_range("3.11", source="pyproject.toml", candidates=("3.11",))
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).write_text(text)
-    return root
 
 
 PYPROJECT = '[project]\nname = "x"\nrequires-python = ">=3.10"\ndependencies = ["numpy"]\n'

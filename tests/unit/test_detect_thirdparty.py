@@ -12,14 +12,7 @@ from dockyard.detect import detect
 from dockyard.detect.imports import scan_imports
 from dockyard.detect.thirdparty import import_table, infer_requirements
 from dockyard.planning import make_plan
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from projectfiles import write
 
 
 def test_non_framework_imports_are_installed_with_the_file_that_imports_them(tmp_path: Path) -> None:

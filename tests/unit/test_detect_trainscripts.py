@@ -8,14 +8,7 @@ from dockyard.detect import detect
 from dockyard.detect.entrypoints import find_train_command
 from dockyard.detect.trainscripts import training_candidates
 from dockyard.project import init
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from projectfiles import write
 
 
 LGB_SIMPLE = "import lightgbm as lgb\nfrom sklearn.metrics import r2_score\nbst = lgb.train({}, None)\nbst.save_model('model.txt')\n"

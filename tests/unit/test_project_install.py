@@ -10,14 +10,7 @@ from dockyard.detect import detect
 from dockyard.detect.setuptools import project_package
 from dockyard.planning import make_plan
 from dockyard.render import render_dockerfile
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from projectfiles import write
 
 
 SETUP_PY = "from setuptools import setup, find_packages\nsetup(name='mypackage', packages=find_packages())\n"

@@ -21,17 +21,10 @@ from dockyard.planning import make_plan
 from dockyard.render import render_dockerfile
 from dockyard.runtime import contract
 from dockyard.runtime.loaders import framework_for
+from projectfiles import write
 
 LIGHTGBM_TEXT = "tree\nversion=v4\nnum_class=1\n"
 XGBOOST_JSON = '{"learner": {"attributes": {}}, "version": [2, 1, 0]}'
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

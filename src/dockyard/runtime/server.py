@@ -311,13 +311,34 @@ def _supervise_in_tmp(config: ServeConfig) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with(supervisor: int) -> None:
+    """A worker must not outlive its supervisor: killed with SIGKILL (or by the OOM killer), the
+    supervisor cannot forward a signal, and its workers would go on serving the port unsupervised
+    (outside a container nothing else reaps them). Linux: the kernel sends the worker SIGTERM
+    (a normal drain) when the supervisor dies; elsewhere this is a no-op."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux / no libc symbol
+        return
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _supervise_workers(config: ServeConfig, metrics_dir: str | None) -> int:
     children: dict[int, int] = {}
+    supervisor = os.getpid()
     for index in range(config.workers):
         pid = os.fork()
         if pid == 0:  # child: never return into the parent's code path
             code = 1
             try:
+                _die_with(supervisor)
                 code = _run_worker(config, reuse_port=True, metrics_dir=metrics_dir, index=index)
             finally:
                 os._exit(code)

@@ -387,6 +387,29 @@ def test_two_instances_with_workers_cannot_share_one_port(tmp_path: Path) -> Non
         assert request(port, "GET", "/healthz")[0] == 200
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its new parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) on the supervisor: its workers must not go on serving the port."""
+    with _echo(tmp_path, "--workers", "2") as server:
+        server.wait_ready()
+        pids = [e for e in server.events() if e["event"] == "supervising"][0]["pids"]
+        assert len(pids) == 2 and all(_running(p) for p in pids)
+        server.proc.kill()
+        server.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(_running(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _running(p)], "workers outlived their supervisor"
+
+
 # -- Low: methods, hosts, headers, 100-continue ------------------------------------------------------
 def test_head_gets_headers_without_a_body_and_the_connection_stays_in_sync(echo: Server) -> None:
     with socket.create_connection(("127.0.0.1", echo.port), timeout=5) as sock:
