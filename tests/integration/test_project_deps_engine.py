@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.engine import Engine
+from projectfiles import write
 
 
 def dockyard_cli(*args: str, cwd: Path, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
@@ -153,7 +154,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import lightgbm as lgb
-from projectfiles import write
 
 data = Path(__file__).absolute().parents[1] / "regression" / "train.tsv"
 frame = pd.read_csv(data, sep="\\t", header=None)
