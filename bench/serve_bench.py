@@ -161,7 +161,7 @@ def targets(row: list[float], work: Path, container: bool, sweep: bool) -> list[
                        str(p["local-stdlib-json"])], {"PYTHONPATH": str(blocked)}, group="user-path"))
     if container:
         out.append(Target("dockyard-container", f"http://127.0.0.1:{p['container']}/predict", plain,
-                          [DOCKYARD, "serve", str(project(work, "container", {})), "--detach", "-q",
+                          [DOCKYARD, "serve", str(project(work, "container", {})), "--detach", "--replace", "-q",
                            "--port", str(p["container"])], container=True, group="user-path"))
     if sweep:
         for name, settings in TUNED.items():
@@ -209,7 +209,8 @@ class Running:
         if target.container:
             done = subprocess.run(target.argv, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
             self.log.write_text(done.stdout + done.stderr)
-            found = re.search(r"container ([0-9a-f]{12})", done.stdout)
+            # `ready: URL (docs: ..., container NAME)`: serve names the container it started
+            found = re.search(r"container ([A-Za-z0-9][\w.-]*)\)", done.stdout + done.stderr)
             if done.returncode != 0 or not found:
                 raise RuntimeError(f"{target.name}: dockyard serve failed; see {self.log}")
             self.container = found.group(1)
