@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def test_bootstrap_makes_ubuntu_bases_with_the_debian_contract(engine: Engine, p
 
 
 def _project(root: Path, files: dict[str, str]) -> Path:
+    """A project in a folder of its own unique name (`init` names the project after its folder;
+    names are per folder, so a killed earlier session's image must not claim this one's)."""
+    root = root.with_name(f"{root.name}-{uuid.uuid4().hex[:8]}")
     root.mkdir()
     for name, text in files.items():
         (root / name).write_text(text)
