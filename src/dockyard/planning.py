@@ -126,7 +126,7 @@ def make_plan(
     # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
     # finds its weights through DOCKYARD_MODEL_DIR instead.
     serve_model = None
-    if model_ctx and not config.serve.predictor:
+    if model_ctx and not config.serve.predictor and not config.serve.app:  # an app finds its own file
         serve_model = _model_entry(project_dir, model_ctx)
     # A model at the top level is left out of the code layer; one inside a code folder
     # (model/model.pkl) leaves the folder in, and only the serving image drops the file.

@@ -88,3 +88,45 @@ def test_an_app_that_cannot_be_imported_says_what_to_install(tmp_path: Path) -> 
     (tmp_path / "plain.py").write_text("app = 42\n")
     with pytest.raises(AppProblem, match="not an ASGI or WSGI app"):
         load_app("plain:app", str(tmp_path))
+
+
+@pytest.mark.parametrize(("file", "text", "entry"), [
+    ("Dockerfile", 'FROM python:3.10\nCMD ["uvicorn", "app.prediction_service:app", "--host", "0.0.0.0"]\n',
+     "app/prediction_service.py:app"),
+    ("Procfile", "web: gunicorn -b 0.0.0.0:$PORT -w 2 app.prediction_service:app\n", "app/prediction_service.py:app"),
+    ("Makefile", "serve:\n\tuvicorn app.prediction_service:app --reload\n", "app/prediction_service.py:app"),
+    ("README.md", "Run it with\n\n    uvicorn --port 8000 app.prediction_service:app\n", "app/prediction_service.py:app"),
+    ("Makefile", "serve:\n\tuvicorn app.missing:app\n", "app/main.py:app"),  # names no file: the convention
+    ("Makefile", "serve:\n\tuvicorn app.prediction_service:api\n", "app/main.py:app"),  # no app named api there
+    ("Makefile", "serve:\n\tgunicorn --bind localhost:8000\n", "app/main.py:app"),  # a host:port is no module
+])
+def test_the_app_the_project_runs_wins_over_the_conventional_file(file: str, text: str, entry: str,
+                                                                  tmp_path: Path) -> None:
+    """A real project had app/main.py (a cloud-only app that needs credentials at import) and
+    app/prediction_service.py, which its Makefile and Dockerfile run: init picked the wrong one."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (tmp_path / "app" / "prediction_service.py").write_text("import fastapi\napp = fastapi.FastAPI()\n")
+    (tmp_path / file).write_text(text)
+    found = find_web_app(tmp_path)
+    assert found is not None and found.entry == entry
+    if entry != "app/main.py:app":
+        assert found.why == f"{file} runs app.prediction_service:app, the FastAPI app app/prediction_service.py creates"
+
+
+def test_a_served_version_goes_where_the_app_reads_it(tmp_path: Path) -> None:
+    """The project's app loads the file its training wrote to the working directory: the version's
+    files go over /app after the code (and DOCKYARD_MODEL_DIR says so); zero-code serving keeps
+    /opt/dockyard/model."""
+    from dockyard.planning import make_plan
+    from dockyard.render.dockerfile import render_dockerfile
+
+    project = shutil.copytree(PROJECTS / "fastapi_app", tmp_path / "svc")
+    (project / "dockyard.yaml").write_text("name: svc\nserve: {app: api/main.py:app}\n"
+                                           "dependencies: {file: requirements.txt, kind: requirements}\n")
+    (project / ".dockyard" / "model").mkdir(parents=True)
+    (project / ".dockyard" / "model" / "weights.bin").write_bytes(b"\0" * 8)  # no servable suffix: the app's own
+    text = render_dockerfile(make_plan(project, model_file=".dockyard/model"))
+    serve = text[text.index("AS serve"):]
+    assert serve.index("COPY .dockyard/model /app/") > serve.index("COPY api /app/api")
+    assert "/opt/dockyard/model" not in serve and "DOCKYARD_MODEL_DIR=/app " in serve

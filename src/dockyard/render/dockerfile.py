@@ -369,12 +369,19 @@ def _train_stage(plan: Plan) -> list[str]:
 
 def _serve_stage(plan: Plan) -> list[str]:
     lines = ["FROM runtime-base AS serve", "COPY --from=bytecode /bytecode/ /"]
-    for f in plan.model_files:
-        lines.append(f"COPY {f} {MODEL_DIR}/")
+    # The project's own app reads its model where its training wrote it (joblib.load("model.joblib")
+    # from the working directory): a version's files, which keep those paths, go over /app, after
+    # the code (a file the run changed wins, as it was after training). Otherwise /opt/dockyard/model.
+    model_dir = APP_DIR if plan.serve_app else MODEL_DIR
+    model_layers = [f"COPY {f} {model_dir}/" for f in plan.model_files]
+    if not plan.serve_app:
+        lines += model_layers
     if plan.model_version:
         lines.append(f"ENV DOCKYARD_VERSION={_env_quote(plan.model_version)}")
     lines += [f"WORKDIR {APP_DIR}", f"COPY --from=serve-code --chown=0:0 {APP_DIR} {APP_DIR}"] if plan.serve_drop else _code(plan)
     lines += _project_files(plan)
+    if plan.serve_app:
+        lines += model_layers
     port = contract.CONTAINER_PORT  # the contract's, never a user setting: every probe targets it
     cmd = ["python", "-m", "dockyard_runtime", "--host", "0.0.0.0", "--port", str(port)]
     if plan.serve_predictor:
@@ -386,7 +393,7 @@ def _serve_stage(plan: Plan) -> list[str]:
                "--app", predictor_module(plan.serve_app), "--app-dir", APP_DIR]
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{contract.READY_PATH}', timeout=2)"
     lines += [
-        f"ENV DOCKYARD_NAME={plan.name} DOCKYARD_MODEL_DIR={MODEL_DIR} DOCKYARD_WORKERS={plan.workers} "
+        f"ENV DOCKYARD_NAME={plan.name} DOCKYARD_MODEL_DIR={model_dir} DOCKYARD_WORKERS={plan.workers} "
         f"DOCKYARD_MAX_BATCH_SIZE={plan.max_batch_size} DOCKYARD_MAX_BATCH_WAIT_MS={plan.max_batch_wait_ms:g}",
         f"USER {USER_UID}:{USER_GID}",
         f"EXPOSE {port}",
