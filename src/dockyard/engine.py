@@ -630,10 +630,13 @@ def build_failure(lines: Sequence[str]) -> BuildError:
     if unreachable:  # say which server the build could not reach, not just "exit code: 2"
         url, cause = unreachable
         host = urllib.parse.urlsplit(url).netloc or url
+        # torch's CPU builds live only there; a local wheelhouse the host's pip uses serves instead
+        wheels = (", or put its CPU wheel for this Python in a folder named by PIP_FIND_LINKS (or find-links in "
+                  "pip.conf): dockyard then takes torch from there" if host == "download.pytorch.org" else "")
         return BuildError(
             f"build failed at step {_brief(failing) or '(unknown)'}: cannot reach {url} ({cause})",
             f"the build downloads from {host}, which this engine cannot reach: let it through (DNS, proxy), "
-            "or install from an index it can reach; the log tail is below",
+            f"or install from an index it can reach{wheels}; the log tail is below",
             step=failing,
             log_tail=tail,
         )

@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from . import wheelhouse
 from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
 from .errors import ConfigError
@@ -71,6 +74,7 @@ class Plan:
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
     install_project: str | None = None  # setup.py / pyproject.toml: install the project itself (editable, /app)
+    local_wheels: tuple[str, ...] = ()  # host wheel files staged into .dockyard/wheels (dockyard.wheelhouse)
 
     @property
     def default_target(self) -> str:
@@ -83,8 +87,10 @@ def make_plan(
     local_bases: frozenset[str] = frozenset(),
     model_file: str | None = None,
     model_version: str | None = None,
+    host_wheels: Sequence[wheelhouse.Source] = (),
 ) -> Plan:
-    """Config + detection + compat data -> Plan. Reads project files; touches no engine."""
+    """Config + detection + compat data -> Plan. Reads project files; touches no engine.
+    ``host_wheels``: the local find-links folders of the host's pip configuration."""
     from .detect import detect  # local import: detection is the slowest part of plan
 
     project_dir = project_dir.resolve()
@@ -115,6 +121,21 @@ def make_plan(
         choices += _inferred_choices(detected, detection.inferred_from, res.python,
                                      _locked_versions(project_dir, config.dependencies.lock))
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
+    index = tuple(f"--extra-index-url {u}" for u in res.extra_index_urls)
+    local = _local_torch(host_wheels, res, requirements) if not locked else None
+    if local is not None:  # the host's CPU torch wheel instead of download.pytorch.org's
+        cpu_index = compat_data()["frameworks"]["torch"]["cpu_index"]
+        index = tuple(o for o in index if o != f"--extra-index-url {cpu_index}") + (f"--find-links {wheelhouse.MOUNT}",)
+        requirements += (f"torch=={local.version}",)
+        choices = tuple(
+            Choice("framework", f"torch {local.version}", f"the CPU build in the host's wheelhouse ({local.source.folder})")
+            if c.what == "framework" else
+            Choice("wheels", f"torch CPU: {local.path.name}",
+                   f"{local.source.setting} names {local.source.folder}, which has a CPU build of torch for Python "
+                   f"{res.python}: staged into the build instead of downloading from {cpu_index} "
+                   f"({wheelhouse.OFF}=0 to download)")
+            if c.what == "wheels" and c.value == "torch CPU" else c
+            for c in choices)
     model_ctx = model_file or config.serve.model
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
         # An MLflow model may need mlflow's own loader (or skops): in this serving image only.
@@ -141,7 +162,7 @@ def make_plan(
         base_final=res.base_final,
         base_builder=res.base_builder,
         requirements=requirements,
-        index_options=tuple(f"--extra-index-url {u}" for u in res.extra_index_urls) + _index_options(detection),
+        index_options=index + _index_options(detection),
         locked=locked,
         lock_file=lock_file,
         system_packages=tuple(dict.fromkeys(config.system_packages + detection.system_packages + res.system_packages)),
@@ -177,6 +198,7 @@ def make_plan(
         model_version=model_version,
         train_notebook=config.train.notebook,
         serve_app=config.serve.app,
+        local_wheels=(str(local.path),) if local is not None else (),
         install_project=install_project,
     )
 
@@ -349,6 +371,13 @@ def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[
                         "`dockyard lock` pins it)")
         out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
     return tuple(out)
+
+
+def _local_torch(sources: Sequence[wheelhouse.Source], res: Resolution,
+                 requirements: tuple[str, ...]) -> wheelhouse.LocalWheel | None:
+    if not sources or res.framework != "torch" or res.target != "cpu":
+        return None
+    return wheelhouse.cpu_torch(sources, requirements, res.python, platform.machine() or "x86_64")
 
 
 def _index_options(detection: object) -> tuple[str, ...]:

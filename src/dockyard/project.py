@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from . import __version__
+from . import __version__, wheelhouse
 from .base import local_base_refs
 from .config import (
     CONFIG_NAME,
@@ -126,7 +126,8 @@ def plan(
 ) -> tuple[Plan, str]:
     """The resolved plan and its Dockerfile text (with the ``dev`` target when ``dev``)."""
     bases = frozenset(local_base_refs(engine)) if engine else frozenset()
-    p = make_plan(project_dir, local_bases=bases, model_file=model_file, model_version=model_version)
+    p = make_plan(project_dir, local_bases=bases, model_file=model_file, model_version=model_version,
+                  host_wheels=wheelhouse.host_sources())
     return p, render_dockerfile(p, version=__version__, dev=dev)
 
 
@@ -149,6 +150,7 @@ def prepare(project_dir: Path, p: Plan, dockerfile_text: str) -> Path:
     else:
         lines = list(p.index_options) + list(p.requirements)
         _write_if_changed(build / "requirements.txt", "\n".join(lines) + "\n")
+    wheelhouse.stage(build, [Path(w) for w in p.local_wheels])
     runtime_dst = build / "runtime" / "dockyard_runtime"
     shutil.rmtree(runtime_dst, ignore_errors=True)
     src = Path(str(resources.files("dockyard").joinpath("runtime")))

@@ -35,6 +35,7 @@ def test_an_unreachable_index_is_named_with_its_cause() -> None:
     assert error.problem.startswith("build failed at step [builder 3/3] RUN --mount=")
     assert len(error.problem) < 260  # one readable line, not the whole RUN command
     assert "download.pytorch.org" in error.fix and "cannot reach" in error.fix
+    assert "PIP_FIND_LINKS" in error.fix  # dockyard.wheelhouse: the way out that works offline
     assert error.step == STEP and "dns error" in error.log_tail
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import shlex
 
-from ..planning import Plan, predictor_module
+from .. import wheelhouse
+from ..planning import BUILD_DIR, Plan, predictor_module
 from ..runtime import contract
 from ..runtime.contract import (
     APP_DIR,
@@ -110,6 +111,9 @@ def _builder(plan: Plan) -> list[str]:
     req = f".dockyard/{'requirements.lock' if plan.locked else 'requirements.txt'}"
     # User build secrets (private index tokens, netrc...) are visible to the install step only.
     user_secrets = [f"    --mount=type=secret,id={sid},target={SECRETS_DIR}/{sid} \\" for sid in plan.build_secret_ids]
+    # Wheels from the host's own wheelhouse (dockyard.wheelhouse): bound for the install step only.
+    if plan.local_wheels:
+        user_secrets.append(f"    --mount=type=bind,source={BUILD_DIR}/{wheelhouse.STAGE},target={wheelhouse.MOUNT} \\")
     install = (
         f"VIRTUAL_ENV={VENV_DIR} uv pip install --no-deps --require-hashes -r /tmp/requirements.txt"
         if plan.locked

@@ -24,7 +24,7 @@ IGNORE_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("data and run outputs (mount them with --data instead)", ("data", "datasets", "outputs", "mlruns", "wandb", "lightning_logs", "checkpoints")),
-    ("dockyard's own build files except the generated inputs", (".dockyard/*", "!.dockyard/requirements.txt", "!.dockyard/requirements.lock", "!.dockyard/runtime", "!.dockyard/model")),
+    ("dockyard's own build files except the generated inputs", (".dockyard/*", "!.dockyard/requirements.txt", "!.dockyard/requirements.lock", "!.dockyard/runtime", "!.dockyard/model", "!.dockyard/wheels")),
 )
 
 

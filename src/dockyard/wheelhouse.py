@@ -1,0 +1,150 @@
+"""Wheels the host's own pip configuration offers from local folders (``find-links``).
+
+A machine that cannot reach download.pytorch.org, where CPU builds of torch live, often keeps
+them in a local wheelhouse that its pip is configured to use (``PIP_FIND_LINKS``, or
+``find-links`` in a pip configuration file). pip on the host installs from it; a container build
+sees none of it. dockyard reads the same settings pip reads, and a build whose CPU torch would
+come from download.pytorch.org takes a matching ``+cpu`` wheel from there instead: the one file
+is staged into PROJECT/.dockyard/wheels and bind-mounted into the install step (never a layer),
+and ``plan`` says which file and where the setting came from. Only local folders count (a
+``find-links`` URL is the engine's to reach, as any index is). ``DOCKYARD_HOST_WHEELS=0`` turns
+it off.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+#: where staged wheels sit in the build context, and where the install step sees them
+STAGE = "wheels"  # under PROJECT/.dockyard
+MOUNT = "/tmp/dockyard-wheels"
+OFF = "DOCKYARD_HOST_WHEELS"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A local find-links folder and the setting that named it (for plan's reason)."""
+
+    folder: Path
+    setting: str  # "PIP_FIND_LINKS" or "/etc/pip.conf [global] find-links"
+
+
+@dataclass(frozen=True)
+class LocalWheel:
+    path: Path
+    version: Version
+    source: Source
+
+
+def pip_config_files(env: Mapping[str, str]) -> list[Path]:
+    """The files pip reads, in pip's order (site-wide, then user); PIP_CONFIG_FILE last."""
+    xdg = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
+    home = Path(env.get("HOME", "~")).expanduser()
+    files = [Path(d) / "pip" / "pip.conf" for d in xdg if d] + [Path("/etc/pip.conf")]
+    files += [home / ".pip" / "pip.conf", Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf"]
+    if env.get("PIP_CONFIG_FILE") and env["PIP_CONFIG_FILE"] != os.devnull:
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    return files
+
+
+def host_sources(env: Mapping[str, str] | None = None) -> tuple[Source, ...]:
+    """The local folders the host's pip would search (find-links), from the environment and pip's
+    configuration files. Empty when DOCKYARD_HOST_WHEELS=0."""
+    env = os.environ if env is None else env
+    if env.get(OFF, "").strip().lower() in ("0", "false", "no", "off"):
+        return ()
+    found: list[Source] = []
+    for value in env.get("PIP_FIND_LINKS", "").split():
+        found += _local(value, "PIP_FIND_LINKS")
+    for path in pip_config_files(env):
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        for section in ("global", "install"):
+            for value in parser.get(section, "find-links", fallback="").split():
+                found += _local(value, f"{path} [{section}] find-links")
+    seen: set[Path] = set()
+    return tuple(s for s in found if not (s.folder in seen or seen.add(s.folder)))  # type: ignore[func-returns-value]
+
+
+def _local(value: str, setting: str) -> list[Source]:
+    if value.startswith("file:"):
+        value = unquote(urlparse(value).path)
+    elif "://" in value:
+        return []
+    folder = Path(value).expanduser()
+    return [Source(folder.resolve(), setting)] if folder.is_dir() else []
+
+
+def cpu_torch(sources: Sequence[Source], requirements: Iterable[str], python: str,
+              machine: str = "x86_64") -> LocalWheel | None:
+    """The newest local ``torch-X+cpu`` wheel for CPython ``python`` on Linux ``machine`` that
+    every torch requirement admits, or None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    spec = SpecifierSet()
+    for line in requirements:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == "torch":
+            spec &= req.specifier
+    cp = "cp" + python.replace(".", "")
+    best: LocalWheel | None = None
+    for source in sources:
+        try:
+            names = sorted(os.listdir(source.folder))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".whl"):
+                continue
+            try:
+                dist, version, _build, tags = parse_wheel_filename(name)
+            except InvalidWheelFilename:
+                continue
+            if dist != "torch" or version.local != "cpu" or not spec.contains(version, prereleases=False):
+                continue
+            if not any(t.interpreter == cp and t.platform.startswith(("manylinux", "linux")) and
+                       t.platform.endswith("_" + machine) for t in tags):
+                continue
+            if best is None or version > best.version:
+                best = LocalWheel(source.folder / name, version, source)
+    return best
+
+
+def stage(build_dir: Path, wheels: Sequence[Path]) -> None:
+    """PROJECT/.dockyard/wheels holds exactly ``wheels`` (hard links where the file system allows)."""
+    target = build_dir / STAGE
+    keep = {w.name for w in wheels}
+    if target.is_dir():
+        for old in target.iterdir():
+            if old.name not in keep:
+                old.unlink()
+    if not wheels:
+        if target.is_dir():
+            target.rmdir()
+        return
+    target.mkdir(exist_ok=True)
+    for wheel in wheels:
+        dest = target / wheel.name
+        if dest.exists() and dest.stat().st_size == wheel.stat().st_size:
+            continue
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(wheel, dest)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(wheel, dest)
