@@ -265,13 +265,16 @@ def build(
     bootstrap_base: bool = True,
     allow_unsafe_model: bool = False,
     replace: bool = False,
+    announce: bool = True,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
     pull a CPU base and ``bootstrap_base``, the base is made from Debian or Ubuntu packages (`dockyard
     base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
     model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``).
-    A tag that another project folder owns is refused unless ``replace`` (dockyard.names)."""
+    A tag that another project folder owns is refused unless ``replace`` (dockyard.names).
+    Plan's warnings (a lock file left out, a Python other than the pinned one...) go to
+    ``on_line`` first, as `plan` prints them: build, run and train users see them too."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
     cfg = load_config(project_dir)
@@ -309,6 +312,9 @@ def build(
             raise _own_base_unreachable(exc, dockerfile, p) or exc from None
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
+    if on_line and announce:
+        for warning in p.warnings:
+            on_line(f"warning: {warning}")
     chosen = target or p.default_target
     if chosen == "serve" and not (p.serve_predictor or p.serve_model or p.serve_app):
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
@@ -326,7 +332,8 @@ def build(
             raise unreachable from None
         _bootstrap_base(engine, p, unreachable, on_line)
         return build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
-                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False, replace=replace)
+                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False, replace=replace,
+                     announce=False)
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
 
 
