@@ -500,8 +500,8 @@ def run(
     The command runs in a writable copy of the image's /app (the mechanism `train` uses), so
     scripts that write beside themselves work under the read-only root. Afterwards the files it
     created or changed there are copied to ``output`` (default PROJECT/.dockyard/runs/RUN-ID/),
-    never over a different existing file, and ``on_files`` hears where they went. The project
-    folder itself is never written by the container.
+    never over a different existing file, and ``on_files`` hears where they went (also when
+    Ctrl-C stops the command). The project folder itself is never written by the container.
     ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements."""
     from .config import load_config
     from .engine import validate_run_spec
@@ -539,12 +539,19 @@ def run(
             allow_dangerous_mounts=allow_dangerous_mounts,
             **(risky or {}),
         )
-        code = engine.run(spec, on_line=on_line)
-        changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
-        if changed:
-            saved = copy_run_files(changed, output, project_dir / RUNS_DIR / run_id)
-            if on_files:
-                on_files(saved)
+        def keep_files() -> None:
+            changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
+            if changed:
+                saved = copy_run_files(changed, output, project_dir / RUNS_DIR / run_id)
+                if on_files:
+                    on_files(saved)
+
+        try:
+            code = engine.run(spec, on_line=on_line)
+        except KeyboardInterrupt:  # the container is gone; what it wrote until then is kept
+            keep_files()
+            raise
+        keep_files()
         return code
     finally:
         remove_work(engine, outcome.image_id, work)
