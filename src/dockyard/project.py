@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ from .planning import BUILD_DIR, Plan, dockerfile_stages, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
-from .fsio import atomic_write_bytes
+from .fsio import atomic_write_bytes, folder_lock
 
 
 
@@ -251,6 +252,17 @@ def image_tag(name: str, target: str, tag: str | None) -> str:
     return f"{name}:latest" if target == "serve" else f"{name}:{target}"
 
 
+def one_build_at_a_time(project_dir: Path, on_line: Printer | None) -> contextlib.AbstractContextManager[None]:
+    """Held while a command writes PROJECT/.dockyard's build inputs and builds from them: a second
+    build of the same folder (another terminal, another target or model version) waits for the
+    first instead of overwriting its Dockerfile, requirements or staged weights mid-build."""
+    def waiting() -> None:
+        if on_line:
+            on_line(f"another dockyard command is building {project_dir}: waiting for it to finish")
+
+    return folder_lock(project_dir, on_wait=waiting)
+
+
 def build(
     project_dir: Path,
     engine: Engine,
@@ -277,6 +289,15 @@ def build(
     ``on_line`` first, as `plan` prints them: build, run and train users see them too."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
+    with one_build_at_a_time(project_dir, on_line):
+        return _build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
+                      on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=bootstrap_base,
+                      allow_unsafe_model=allow_unsafe_model, replace=replace, announce=announce)
+
+
+def _build(project_dir: Path, engine: Engine, *, tag: str | None, target: str | None, secrets: Sequence[Secret],
+           model_file: str | None, on_line: Printer | None, no_cache: bool, labels: Mapping[str, str] | None,
+           bootstrap_base: bool, allow_unsafe_model: bool, replace: bool, announce: bool) -> BuildOutcome:
     cfg = load_config(project_dir)
     if model_file is None and (target or "serve") == "serve":
         model_file = cfg.serve.model
