@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import configparser
 import contextlib
 import os
@@ -28,6 +29,7 @@ from .config import (
     load_config,
     shipped_schema,
 )
+from .detect.thirdparty import missing_module_fix
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import BuildError, ConfigError, UsageError
 from .names import claim_image
@@ -515,6 +517,7 @@ def run(
     output: Path | None = None,
     on_files: Callable[[RunFiles], None] | None = None,
     replace: bool = False,
+    on_hint: Callable[[str], None] | None = None,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 
@@ -523,7 +526,8 @@ def run(
     created or changed there are copied to ``output`` (default PROJECT/.dockyard/runs/RUN-ID/),
     never over a different existing file, and ``on_files`` hears where they went (also when
     Ctrl-C stops the command). The project folder itself is never written by the container.
-    ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements."""
+    ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements.
+    A command that died of ModuleNotFoundError gets ``on_hint`` with the distribution to add."""
     from .config import load_config
     from .engine import validate_run_spec
     from .store import Store
@@ -567,12 +571,22 @@ def run(
                 if on_files:
                     on_files(saved)
 
+        recent: collections.deque[str] = collections.deque(maxlen=40)
+
+        def line(text: str) -> None:
+            recent.append(text)
+            if on_line:
+                on_line(text)
+
         try:
-            code = engine.run(spec, on_line=on_line)
+            code = engine.run(spec, on_line=line)
         except KeyboardInterrupt:  # the container is gone; what it wrote until then is kept
             keep_files()
             raise
         keep_files()
+        missing = missing_module_fix("\n".join(recent), cfg.dependencies.file) if code else None
+        if missing and on_hint:
+            on_hint(missing)
         return code
     finally:
         remove_work(engine, outcome.image_id, work)
