@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from . import wheelhouse
 from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
+from .detect.thirdparty import LAST_SETUPTOOLS_WITH_PKG_RESOURCES
 from .errors import ConfigError
 from .runtime import contract
 from .runtime.contract import SERVABLE_SUFFIXES, looks_like_model
@@ -75,6 +76,7 @@ class Plan:
     serve_app: str | None = None  # the project's own ASGI/WSGI app, FILE.py:NAME
     install_project: str | None = None  # setup.py / pyproject.toml: install the project itself (editable, /app)
     local_wheels: tuple[str, ...] = ()  # host wheel files staged into .dockyard/wheels (dockyard.wheelhouse)
+    setuptools_guard: bool = False  # after install, setuptools<81 when a package imports pkg_resources
 
     @property
     def default_target(self) -> str:
@@ -199,6 +201,7 @@ def make_plan(
         train_notebook=config.train.notebook,
         serve_app=config.serve.app,
         local_wheels=(str(local.path),) if local is not None else (),
+        setuptools_guard=not locked and not _wants_setuptools_without_pkg_resources(requirements),
         install_project=install_project,
     )
 
@@ -371,6 +374,19 @@ def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[
                         "`dockyard lock` pins it)")
         out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
     return tuple(out)
+
+
+def _wants_setuptools_without_pkg_resources(requirements: Sequence[str]) -> bool:
+    """The project asks for a setuptools that has no pkg_resources (>= 81): never override that."""
+    for line in requirements:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if re.sub(r"[-_.]+", "-", req.name).lower() == "setuptools" and req.specifier and \
+                not req.specifier.contains(LAST_SETUPTOOLS_WITH_PKG_RESOURCES, prereleases=True):
+            return True
+    return False
 
 
 def _local_torch(sources: Sequence[wheelhouse.Source], res: Resolution,

@@ -56,6 +56,7 @@ def _plan(**overrides: Any) -> Plan:
         max_batch_size=32,
         max_batch_wait_ms=2.0,
         build_secret_ids=(),
+        setuptools_guard=True,  # make_plan's default for an install that is not hash-locked
         labels=(
             ("io.dockyard.config-hash", "0123456789abcdef"),
             ("io.dockyard.framework", "scikit-learn"),

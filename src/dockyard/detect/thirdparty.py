@@ -29,6 +29,12 @@ from typing import Any
 from .imports import ImportScan
 
 
+#: setuptools 81 removed pkg_resources, which older releases of many packages (mlflow 2.x...) import
+#: at module level; builds take a setuptools below it when one of them is installed (render/dockerfile.py)
+SETUPTOOLS_WITHOUT_PKG_RESOURCES = "81"
+LAST_SETUPTOOLS_WITH_PKG_RESOURCES = "80.9.0"
+
+
 @dataclass(frozen=True)
 class Inferred:
     requirement: str  # a PyPI distribution name

@@ -16,6 +16,7 @@ import json
 import shlex
 
 from .. import wheelhouse
+from ..detect.thirdparty import SETUPTOOLS_WITHOUT_PKG_RESOURCES
 from ..planning import BUILD_DIR, Plan, predictor_module
 from ..runtime import contract
 from ..runtime.contract import (
@@ -134,9 +135,37 @@ def _builder(plan: Plan) -> list[str]:
         f"    && {_ca('SSL_CERT_FILE')} \\",
         f"    && uv venv --quiet --python {_python(plan)} {VENV_DIR} \\",
         f"    && {install} \\",
+        *_setuptools_guard(plan),
         *_trim(),
     ]
     return lines
+
+
+# A module-level `import pkg_resources` (or a namespace package's `__import__("pkg_resources")`) anywhere
+# in site-packages, setuptools' own packages aside.
+_PKG_RESOURCES_USERS = (
+    "import pathlib, re, sys; pat = re.compile(rb\"^(?:(?:import|from) pkg_resources\\b|__import__[(].pkg_resources.[)])\", re.M); "
+    "own = (\"setuptools\", \"pkg_resources\", \"_distutils_hack\"); "
+    f"found = [str(f.relative_to(s)) for s in pathlib.Path(\"{VENV_DIR}/lib\").glob(\"python3*/site-packages\") "
+    "for f in s.rglob(\"*.py\") if f.relative_to(s).parts[0] not in own and pat.search(f.read_bytes())]; "
+    "found and print(\"dockyard: \" + \", \".join(found[:3]) + \" import pkg_resources, which setuptools "
+    f"{SETUPTOOLS_WITHOUT_PKG_RESOURCES} removed: installing setuptools<{SETUPTOOLS_WITHOUT_PKG_RESOURCES}\"); "
+    "sys.exit(0 if found else 1)"
+)
+
+
+def _setuptools_guard(plan: Plan) -> list[str]:
+    """Continuation lines of the install RUN: when an installed package imports pkg_resources at
+    module level and the venv has none (no setuptools, or one of 81 or later, which removed it),
+    install a setuptools below 81 and say which package needed it. Old projects (mlflow 2.x pins)
+    otherwise fail at their first import; a project that asks for setuptools>=81 is left alone."""
+    if not plan.setuptools_guard or plan.locked:  # a hash-locked install takes nothing unhashed
+        return []
+    return [
+        f"    && if ! {VENV_DIR}/bin/python -c 'import pkg_resources' 2>/dev/null; then \\",
+        f"         if {VENV_DIR}/bin/python -I -c '{_PKG_RESOURCES_USERS}'; then \\",
+        f"           VIRTUAL_ENV={VENV_DIR} uv pip install 'setuptools<{SETUPTOOLS_WITHOUT_PKG_RESOURCES}'; fi; fi \\",
+    ]
 
 
 def _project_env(plan: Plan) -> list[str]:

@@ -23,6 +23,9 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     && if [ -s /run/secrets/dockyard_ca ]; then export SSL_CERT_FILE=/run/secrets/dockyard_ca; fi \
     && uv venv --quiet --python python3.11 /opt/venv \
     && VIRTUAL_ENV=/opt/venv uv pip install -r /tmp/requirements.txt \
+    && if ! /opt/venv/bin/python -c 'import pkg_resources' 2>/dev/null; then \
+         if /opt/venv/bin/python -I -c 'import pathlib, re, sys; pat = re.compile(rb"^(?:(?:import|from) pkg_resources\b|__import__[(].pkg_resources.[)])", re.M); own = ("setuptools", "pkg_resources", "_distutils_hack"); found = [str(f.relative_to(s)) for s in pathlib.Path("/opt/venv/lib").glob("python3*/site-packages") for f in s.rglob("*.py") if f.relative_to(s).parts[0] not in own and pat.search(f.read_bytes())]; found and print("dockyard: " + ", ".join(found[:3]) + " import pkg_resources, which setuptools 81 removed: installing setuptools<81"); sys.exit(0 if found else 1)'; then \
+           VIRTUAL_ENV=/opt/venv uv pip install 'setuptools<81'; fi; fi \
     && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' ! -path '*/numpy/_core/tests' -exec rm -rf {} + \
     && find /opt/venv -path '*/numpy/_core/tests/*' ! -name __init__.py ! -name _natype.py -delete \
     && find /opt/venv -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.cpp' \) -delete \
