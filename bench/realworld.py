@@ -68,6 +68,9 @@ class Project:
     check: tuple[str, ...] = ()  # `dockyard run PROJECT -- CHECK`: what a user of the project runs besides
     #   training: a notebook project's notebook (NB_RUNNER), an example collection's script (the one a user
     #   would pick, whatever `train` detects); only where every script needs the internet, the imports they need
+    serve_input: tuple[str, ...] = ()  # a project that serves its own code with nothing to train (a Cog
+    #   predictor): serve runs with no --model, then `dockyard predict URL -i ...` with these NAME=VALUE
+    #   inputs, from the project's folder (so `-i image=@examples/x.png` names the project's own file)
 
 
 #: What a user of a notebook project runs is the notebook. Executed here without Jupyter (the image has
@@ -184,6 +187,48 @@ CORPUS_LIST: tuple[Project, ...] = (
             "(scikit-learn, xgboost, bentoml), training script named save_model.py, sklearn's bundled "
             "breast-cancer data; xgboost + bentoml",
             trains="python save_model.py", model="cancer (bentoml.xgboost.save_model into BentoML's model store)"),
+    # corpus4: kinds the corpus lacked. A Cog predictor that needs no downloaded weights (the corpus had no
+    # Cog project; its predictor is what `cog predict` runs, so serve runs it with the README's own inputs).
+    Project("cog-blur", "replicate/cog-examples", "84811a745b4b2e4f144349677831ecbb00dd7bbc",
+            paths=("blur",), root="blur",
+            covers="cog.yaml (python_version 3.12, python_requirements), a Predictor with a cog.Path image input "
+            "and a float Input, a cog.Path output, example images; Pillow, Python 3.12",
+            why_na="a Cog predictor (a box blur): nothing to train; serve runs the predictor itself",
+            check=("python", "-c", "from predict import Predictor; p = Predictor(); p.setup(); "
+                   "print(p.predict(image='examples/kodim24.png', blur=4))"),
+            serve_input=("image=@examples/kodim24.png", "blur=4")),
+    # A BentoML example other than xgboost: python.packages instead of a requirements file, and a model
+    # made with bentoml.models.create (a joblib file written into it), not a framework's save_model.
+    Project("bentoml-sklearn", "bentoml/BentoML", "480ec5e00b3d6bad0e171108de49425544a156d0",
+            paths=("examples/sk-learn",), root="examples/sk-learn",
+            covers="bentofile.yaml with python.packages (scikit-learn, pandas; no requirements file, bentoml only "
+            "imported) and envs, a @bentoml.service loading its model by tag, prepare_model.py writing a joblib "
+            "file into bentoml.models.create(); scikit-learn + bentoml",
+            trains="python prepare_model.py",
+            model="iris_sklearn (bentoml.models.create + joblib.dump of an SVC into BentoML's model store)"),
+    # MLflow's other environment file: python_env.yaml (the corpus's MLflow projects use conda.yaml).
+    Project("mlflow-python-env", "JGuevara27/datapath-mlflow-project-example", "02d386a439caa0c592e4bcc92bc5b7a8341509d1",
+            covers="MLproject with python_env.yaml (python 3.10.12, build_dependencies, `-r requirements.txt` "
+            "pinning mlflow 2.7.0, scikit-learn 1.3.0, numpy 1.23.5), entry point train2.py (mlflow.autolog(), "
+            "sklearn's bundled diabetes data), a conda.yaml beside it; scikit-learn + mlflow 2.x, Python 3.10",
+            trains="MLproject main: python train2.py",
+            model="an MLflow model folder under mlruns/ (mlflow.autolog logs the RandomForestRegressor; MLflow 2.7 "
+            "writes model.pkl)"),
+    # A Kaggle-style repository as people publish them: data, notebooks, a training script, a committed
+    # model and a Streamlit app, with a requirements.txt that does not list everything the code imports.
+    Project("customer-churn-kaggle", "Aravind3353/CustomerChurnAI", "269de02b7f1ed3abf8fd9ea4ade840d9492842b0",
+            covers="Kaggle-style: requirements.txt (streamlit==1.26.0, pandas==1.5.3 beside an unpinned "
+            "numpy>=1.26, no xgboost), the Telco CSV in data/, an EDA notebook that writes data/cleaned_churn.csv, "
+            "a training notebook, save_model.py (XGBClassifier -> models/churn_model.pkl, joblib), a committed "
+            "model, a Streamlit app in app/, a devcontainer; xgboost + scikit-learn",
+            trains="python save_model.py", model="models/churn_model.pkl (joblib XGBClassifier)",
+            check=notebook("notebooks/eda_churn.ipynb")),
+    # The classic tutorial web app: Flask + an HTML form + a pickled model, no dependency file at all.
+    Project("flask-house-price", "KHVBui/House-Price-Prediction-App", "8335194bf96c12f184295b66a2c8fb594e181ad5",
+            covers="no dependency file, a Flask app.py (HTML form, pickle.load('model.pkl') at import) with "
+            "templates/, the training script in ml-model/model.py run from the root (writes model.pkl there), "
+            "a committed model.pkl, bundled CSV; scikit-learn + Flask",
+            trains="python ml-model/model.py", model="model.pkl (pickled LinearRegression)"),
 )
 
 
@@ -326,11 +371,12 @@ class Step:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _run(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int | None, str, str, float]:
+def _run(argv: list[str], timeout: float, env: dict[str, str],
+         cwd: Path | None = None) -> tuple[int | None, str, str, float]:
     """Run argv in its own process group; on timeout kill the group. rc None = timed out."""
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True, cwd=cwd)
     try:
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err, time.monotonic() - start
@@ -456,10 +502,10 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
     log = (log_dir / f"{p.name}.log").open("w")
     facts: dict[str, Any] = {}
 
-    def call(step: str, argv: list[str]) -> tuple[bool, str, str]:
+    def call(step: str, argv: list[str], cwd: Path | None = None) -> tuple[bool, str, str]:
         timeout = TIMEOUTS[step]
         bases_then = base_images()
-        rc, out, err, secs = _run(argv, timeout, env)
+        rc, out, err, secs = _run(argv, timeout, env, cwd)
         python = facts.get("choices", {}).get("python")
         BOOTSTRAPPED.update(stem for stem in (ref.rsplit("-", 1)[0] for ref in base_images() - bases_then)
                             if python and stem == f"dockyard/python:{python}")
@@ -505,6 +551,21 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
             steps["run"].detail["output"] = out.strip()[-300:]
         else:
             steps["run"].reason = "training is what a user runs here: the train step runs it"
+        if not p.trains and p.serve_input:  # serves its own code (a Cog predictor): nothing to train
+            steps["train"].reason = p.why_na or "nothing to train"
+            port = free_port()
+            ok, out, err = call("serve", [DOCKYARD, "serve", str(proj), "--port", str(port), "--detach", "-q"])
+            if ok:
+                steps["serve"].detail["size"] = image_size(f"{name}:latest")
+                argv = [DOCKYARD, "predict", f"http://127.0.0.1:{port}"]
+                for inp in p.serve_input:
+                    argv += ["-i", inp]
+                ok, out, err = call("predict", argv, cwd=proj)
+                if ok:
+                    steps["predict"].detail["answer"] = out.strip()[:300]
+            else:
+                steps["predict"].status, steps["predict"].reason = "✗", "not run: serve failed"
+            return _finish(p, steps, facts)
         if not p.trains:
             for s in ("train", "serve", "predict"):
                 steps[s].reason = p.why_na or "nothing to train or serve"
