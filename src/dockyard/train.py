@@ -643,12 +643,30 @@ def _failure(store: Store, plan: _Plan, record: RunRecord, ending: _Ending, logs
         return RunError(f"training {record.run_id} was killed: out of memory (memory limit {memory})",
                         f"raise --memory (e.g. --memory 4g) or use less memory; {where}",
                         exit_status=ending.exit_status, log_tail=logs.tail())
+    tail = logs.tail()
     error = RunError(f"training {record.run_id} failed: the train command exited with status"
-                     f" {ending.exit_status}", f"fix the error in the last log lines above; {where}",
-                     exit_status=ending.exit_status, log_tail=logs.tail())
+                     f" {ending.exit_status}", f"{missing_module_hint(tail) or 'fix the error in the last log lines above'}; "
+                     f"{where}", exit_status=ending.exit_status, log_tail=tail)
     if ending.exit_status:
         error.exit_code = ending.exit_status  # the CLI exits with the container's status
     return error
+
+
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+def missing_module_hint(log_tail: str) -> str:
+    """What to do when the run's last error is a module the image lacks ("" when it is not that)."""
+    found = _NO_MODULE.findall(log_tail)
+    if not found:
+        return ""
+    module = found[-1]
+    if module.split(".")[0] == "pkg_resources":
+        # old releases (mlflow 2.x and others) import it; the newest setuptools no longer ships it
+        return ("the code (or a package it imports) needs pkg_resources, which setuptools removed in release 81: "
+                "add `setuptools<81` to the project's dependencies, or upgrade the package that imports it")
+    return (f"the image has no module {module!r}: add the distribution that provides it to the project's "
+            "dependency file (`dockyard plan` shows what is installed and from which file)")
 
 
 def _with_reason(record: RunRecord, reason: str) -> RunRecord:
