@@ -132,7 +132,8 @@ def test_python_env_build_dependencies_are_installed_before_its_dependencies(tmp
                                               "- wheel==0.41.2\ndependencies:\n- -r requirements.txt\n")
     (tmp_path / "requirements.txt").write_text("mlflow==2.7.0\nscikit-learn==1.3.0\n")
     found = detect(tmp_path)
-    assert found.requirements == ("pip", "setuptools", "wheel==0.41.2", "mlflow==2.7.0", "scikit-learn==1.3.0")
+    # pip is the installer, not an import: the uv-made venv does without it
+    assert found.requirements == ("setuptools", "wheel==0.41.2", "mlflow==2.7.0", "scikit-learn==1.3.0")
     assert found.dependency_file == "requirements.txt"
     assert found.python_version == "3.10"
 

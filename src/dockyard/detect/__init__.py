@@ -212,6 +212,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *apt_warnings,
         *train_nb.warnings,
     ]
+    warnings += _unlisted_frameworks(scan, source)
     if scan.truncated:
         warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
     return Detection(
@@ -243,6 +244,21 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
 
 
 _NO_PYTHON = "no .python-version, runtime.txt, conda python= or requires-python; the default applies"
+
+
+def _unlisted_frameworks(scan: ImportScan, source: _Source) -> list[str]:
+    """A dependency file decides what is installed: a framework the code imports (not only inside
+    try/except ImportError) that the file does not list is there only if something else pulls it
+    in. A Kaggle-style repository's save_model.py imported xgboost, absent from its requirements.txt."""
+    if source.kind == "none" or source.inferred:
+        return []
+    listed = frameworks_from_requirements(source.requirements)
+    missing = [f"{fw} (imported in {', '.join(files[:3])}{' ...' if len(files) > 3 else ''})"
+               for fw, files in scan.frameworks.items() if fw not in scan.optional_frameworks and fw not in listed]
+    if not missing:
+        return []
+    return [f"{source.file} does not list {'; '.join(missing)}: it is installed only if another requirement "
+            f"depends on it, else that code fails with ModuleNotFoundError; add it to {source.file}"]
 
 
 def _choose_source(ctx: _Context) -> _Source:

@@ -238,7 +238,10 @@ def read_python_env(path: Path, project_dir: Path) -> PythonEnv:
     # MLflow's virtualenv manager installs build_dependencies (pip, setuptools, wheel...) into the
     # environment before dependencies, so the project's code may rely on them: mlflow 2.x imports
     # pkg_resources, which only setuptools provides, and a fresh uv venv has no setuptools.
-    numbered = [(ln, str(v)) for ln, v in zip(_lines_for(text, "build_dependencies", build), build)]
+    # pip itself is the installer MLflow uses, not something the code imports: the image's venv is made
+    # with uv and gets no pip unless the dependencies ask for it.
+    numbered = [(ln, str(v)) for ln, v in zip(_lines_for(text, "build_dependencies", build), build)
+                if not re.match(r"\s*pip\s*(?:[=<>!~;\[]|$)", str(v), re.IGNORECASE)]
     numbered += [(ln, str(v)) for ln, v in zip(_lines_for(text, "dependencies", deps), deps)]
     python = data.get("python")
     if isinstance(python, float):  # YAML reads 3.10 as the number 3.1
