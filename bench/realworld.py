@@ -308,6 +308,40 @@ ASSESSMENT: dict[str, str] = {
     "but not read: dockyard does not translate it' next to the line that says what was mapped from it "
     "(detect/__init__.py's OTHER_TOOL_FILES predated the interop translation; fixed after this run: init names "
     "only a file it did not translate, and plan no longer repeats it).",
+    "cog-blur": "cog.yaml is mapped (python_version 3.12 -> the 3.12 base, python_requirements, predict), the "
+    "real cog SDK is added to the image, and the predictor is served unchanged: `dockyard predict -i "
+    "image=@examples/kodim24.png -i blur=4` (the README's own `cog predict` inputs) sends the image as a data: URL "
+    "and gets the blurred PNG back as one, as Cog answers without an upload URL. The run check calls the Predictor "
+    "directly (what `cog predict` does) in the built image. Nothing to train (–).",
+    "bentoml-sklearn": "bentofile.yaml's python.packages (scikit-learn, pandas) leave out bentoml, which BentoML "
+    "installs in every bento and prepare_model.py imports: the first run failed `train` with ModuleNotFoundError "
+    "(dockyard's; serve/predict 'not run' followed). Fixed: init adds bentoml to requirements-bentoml.txt and says "
+    "so, and a requirements_txt without bentoml is named (tests/unit/test_interop_bentoml.py, real engine: "
+    "tests/integration/test_corpus_patterns4_engine.py). The model it makes with bentoml.models.create + "
+    "joblib.dump is captured from BENTOML_HOME and its model.pkl served with no code.",
+    "mlflow-python-env": "MLproject's python_env.yaml gives Python 3.10 (from 3.10.12) and its `-r "
+    "requirements.txt`. The first run failed `train` with ModuleNotFoundError: pkg_resources: dockyard ignored "
+    "python_env.yaml's build_dependencies (pip, setuptools, wheel), which MLflow installs first, and uv's venv has "
+    "no setuptools (dockyard's; fixed: build_dependencies are installed, pip aside; "
+    "tests/unit/test_detect_mlproject.py and the real-engine test above). `train` still ✗, now the project's: its "
+    "build dependency `setuptools` is unpinned, the newest (84.x) no longer ships pkg_resources (removed in 81), "
+    "and its pinned mlflow==2.7.0 imports it; `mlflow run` would install the same setuptools today. dockyard's "
+    "fix line now says exactly that: add `setuptools<81` (or upgrade mlflow). serve/predict 'not run' follow.",
+    "customer-churn-kaggle": "build ✗ is the project's: its requirements.txt pins streamlit==1.26.0 (needs "
+    "pillow<10) beside pillow==10.2.0, which no installer can satisfy (its README even suggests 'pillow<10'); "
+    "run and train need that image, serve/predict 'not run' follow. dockyard's message was 'executor failed "
+    "running [...]' with a --no-cache fix; it now quotes the resolver (Because streamlit==1.26.0 depends on "
+    "pillow>=7.1.0,<10 ... unsatisfiable) and points at the dependency file (tests/unit/test_engine_args.py, "
+    "real engine: test_conflicting_pins_name_the_conflict). Behind that conflict the project has two more "
+    "problems dockyard now names or would name: requirements.txt leaves out the xgboost save_model.py imports "
+    "(plan now warns), and save_model.py reads data/cleaned_churn.csv, which only the EDA notebook writes (a "
+    "user has to run the notebook first; dockyard does not chain them).",
+    "flask-house-price": "no dependency file: flask, pandas and scikit-learn are inferred from the imports; init "
+    "picks ml-model/model.py (run from the root, it reads ml-model/prices.csv and writes model.pkl at the root), "
+    "`train` captures model.pkl, and serve serves that LinearRegression with no code (two inputs, from "
+    "n_features_in_). Note: init chose the committed model.pkl as serve.model over the project's own Flask app "
+    "(app.py renders an HTML form); serving that app is `serve: {app: app.py:app}` in dockyard.yaml (not run "
+    "here).",
 }
 
 
