@@ -30,3 +30,26 @@ def test_listed_optional_or_inferred_frameworks_are_not_named(tmp_path: Path) ->
     assert not [w for w in detect(tmp_path / "optional").warnings if "does not list" in w]
     write(tmp_path / "nofile", {"save_model.py": SAVE_MODEL})  # no file: the imports are installed
     assert not [w for w in detect(tmp_path / "nofile").warnings if "does not list" in w]
+
+
+# A pickle that builds an xgboost.sklearn.XGBClassifier (opcodes only: nothing here imports xgboost).
+XGB_PICKLE = b"\x80\x02cxgboost.sklearn\nXGBClassifier\nq\x00)\x81q\x01}q\x02b."
+
+
+def test_a_pickled_xgboost_model_makes_xgboost_the_primary_framework(tmp_path: Path) -> None:
+    # the Kaggle-style repository's models/churn_model.pkl (joblib of an XGBClassifier) was called a
+    # scikit-learn model from its .pkl suffix
+    write(tmp_path, {"requirements.txt": "scikit-learn\nxgboost\n", "save_model.py": SAVE_MODEL,
+                     "nb.py": "import sklearn\n"})
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "churn_model.pkl").write_bytes(XGB_PICKLE)
+    found = detect(tmp_path)
+    assert found.serve_entry == "models/churn_model.pkl"
+    assert found.primary_framework == "xgboost"
+    assert any(r.what == "primary framework: xgboost" and "is a xgboost model" in r.why for r in found.reasons)
+
+
+def test_a_pickled_sklearn_model_stays_scikit_learn(tmp_path: Path) -> None:
+    write(tmp_path, {"requirements.txt": "scikit-learn\nxgboost\n", "fit.py": "import sklearn, xgboost\n"})
+    (tmp_path / "model.pkl").write_bytes(b"\x80\x02csklearn.linear_model._base\nLinearRegression\nq\x00)\x81q\x01}q\x02b.")
+    assert detect(tmp_path).primary_framework == "scikit-learn"
