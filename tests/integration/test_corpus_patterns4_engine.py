@@ -132,3 +132,41 @@ def test_conflicting_pins_name_the_conflict(engine: Engine, tmp_path: Path, name
     assert "executor failed" not in problem
     fix = next(ln for ln in built.stderr.splitlines() if ln.startswith("fix:"))
     assert "dependency file" in fix
+
+
+FLASK_APP = """\
+import pickle
+
+from flask import Flask, request
+
+app = Flask(__name__)
+model = pickle.load(open("model.pkl", "rb"))  # read from the working directory at import, as tutorials do
+
+
+@app.route("/predict", methods=["POST"])
+def predict():
+    rooms = int(request.form["rooms"])
+    distance = int(request.form["distance"])
+    return {"value": model["per_room"] * rooms - model["per_km"] * distance}
+"""
+
+
+def test_a_flask_app_with_no_requirements_file_is_served_under_gunicorn(
+        engine: Engine, tmp_path: Path, name: str) -> None:
+    # a tutorial web app: app.py + a pickled model, no dependency file (flask inferred from the import);
+    # dockyard runs the app under gunicorn, which the project cannot list anywhere
+    import pickle
+
+    proj = write(tmp_path / f"{name}-flask", {"app.py": FLASK_APP, "dockyard.yaml": f"name: {name}\nserve:\n  app: app.py:app\n"})
+    (proj / "model.pkl").write_bytes(pickle.dumps({"per_room": 10, "per_km": 2}))
+    home = tmp_path / "home"
+    plan = dockyard_cli("plan", str(proj), cwd=tmp_path, home=home)
+    assert plan.returncode == 0, plan.stderr
+    assert "inferred requirement: gunicorn" in plan.stdout
+    port = free_port()
+    served = dockyard_cli("serve", str(proj), "--port", str(port), "--detach", "-q", cwd=tmp_path, home=home)
+    assert served.returncode == 0, served.stderr[-3000:]  # before: "the app is WSGI, and gunicorn is not installed"
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=b"rooms=3&distance=5",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert json.load(resp) == {"value": 20}
