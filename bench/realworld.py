@@ -325,7 +325,8 @@ ASSESSMENT: dict[str, str] = {
     "no setuptools (dockyard's; fixed: build_dependencies are installed, pip aside; "
     "tests/unit/test_detect_mlproject.py and the real-engine test above). `train` still ✗, now the project's: its "
     "build dependency `setuptools` is unpinned, the newest (84.x) no longer ships pkg_resources (removed in 81), "
-    "and its pinned mlflow==2.7.0 imports it; `mlflow run` would install the same setuptools today. dockyard's "
+    "and its pinned mlflow==2.7.0 imports it; `mlflow run` meets the same today (virtualenv 21.15 seeds setuptools "
+    "84.2.1 for Python 3.10, and pip does not upgrade an unpinned requirement already present). dockyard's "
     "fix line now says exactly that: add `setuptools<81` (or upgrade mlflow). serve/predict 'not run' follow.",
     "customer-churn-kaggle": "build ✗ is the project's: its requirements.txt pins streamlit==1.26.0 (needs "
     "pillow<10) beside pillow==10.2.0, which no installer can satisfy (its README even suggests 'pillow<10'); "
@@ -334,14 +335,19 @@ ASSESSMENT: dict[str, str] = {
     "pillow>=7.1.0,<10 ... unsatisfiable) and points at the dependency file (tests/unit/test_engine_args.py, "
     "real engine: test_conflicting_pins_name_the_conflict). Behind that conflict the project has two more "
     "problems dockyard now names or would name: requirements.txt leaves out the xgboost save_model.py imports "
-    "(plan now warns), and save_model.py reads data/cleaned_churn.csv, which only the EDA notebook writes (a "
+    "(plan now warns), its committed models/churn_model.pkl, a joblib XGBClassifier, was called a scikit-learn model "
+    "from its suffix (init now reads the classes the pickle imports, without loading it, and says xgboost), and "
+    "save_model.py reads data/cleaned_churn.csv, which only the EDA notebook writes (a "
     "user has to run the notebook first; dockyard does not chain them).",
     "flask-house-price": "no dependency file: flask, pandas and scikit-learn are inferred from the imports; init "
     "picks ml-model/model.py (run from the root, it reads ml-model/prices.csv and writes model.pkl at the root), "
-    "`train` captures model.pkl, and serve serves that LinearRegression with no code (two inputs, from "
-    "n_features_in_). Note: init chose the committed model.pkl as serve.model over the project's own Flask app "
-    "(app.py renders an HTML form); serving that app is `serve: {app: app.py:app}` in dockyard.yaml (not run "
-    "here).",
+    "`train` captures model.pkl, and serve serves that LinearRegression with no code (inputs [[rooms, distance]]). "
+    "init chose the committed model.pkl as serve.model over the project's own Flask app (app.py renders an HTML "
+    "form). Serving that app (`serve: {app: app.py:app}`, tried by hand outside the bench) failed: 'the app is WSGI, "
+    "and gunicorn is not installed', and with no requirements file there was nowhere to add it (dockyard's; fixed: "
+    "with inferred requirements the app's server is inferred too and shown in plan; "
+    "tests/unit/test_plan_app_server.py, real engine: test_a_flask_app_with_no_requirements_file_is_served_under_"
+    "gunicorn). After the fix the project's form answers 'A house with 6 rooms ... has a value of $19.32K'.",
 }
 
 
