@@ -110,12 +110,13 @@ def translate(project_dir: Path, base: ProjectConfig) -> Translation | None:
              "docker.python_version"]
     deps = base.dependencies
     if python.get("requirements_txt"):
-        deps = Dependencies(file=str(python["requirements_txt"]).removeprefix("./"), kind="requirements")
+        req_file = str(python["requirements_txt"]).removeprefix("./")
+        deps = Dependencies(file=req_file, kind="requirements")
         if python.get("packages"):
             notes.append("not mapped: python.packages beside requirements_txt (add them to the requirements file)")
-        listed = project_dir / deps.file
+        listed = project_dir / req_file
         if listed.is_file() and not _lists_bentoml(listed.read_text(encoding="utf-8", errors="replace").splitlines()):
-            notes.append(f"warning: {deps.file} does not list bentoml, which BentoML installs in every bento and "
+            notes.append(f"warning: {req_file} does not list bentoml, which BentoML installs in every bento and "
                          "the project's code imports: add bentoml to it")
     elif python.get("packages"):
         packages = [str(p) for p in python["packages"]]
