@@ -248,16 +248,21 @@ ASSESSMENT: dict[str, str] = {
     "gives the script a writable copy of the project, so saving beside itself works, and says where the files "
     "went. The image is large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone "
     "on purpose (issue bug 6).",
-    "pytorch-regression": "build and run ✗ are this host's: torch's CPU wheels come from download.pytorch.org, "
-    "which it cannot resolve (it reaches PyPI only); dockyard's message names that server and the DNS failure "
-    "(acceptable). `train` ✗: main.py trains but saves no model; init says exactly that, `train` says how to set "
-    "train.command (acceptable; serve/predict are – for the same reason).",
+    "pytorch-regression": "requirements.txt says `torch`: the CPU target would take torch from "
+    "download.pytorch.org, which this host cannot resolve (build and run were ✗ for that until this round). The "
+    "host's pip is configured with a local wheelhouse (PIP_FIND_LINKS=/opt/wheels) holding torch 2.13.0+cpu for "
+    "Python 3.11, and dockyard now reads the same setting (dockyard/wheelhouse.py): plan names the file, the "
+    "setting and the version installed, the wheel is bind-mounted into the install step (in no layer), and "
+    "main.py runs on CPU torch with no CUDA libraries in the image. `train` ✗: main.py trains but saves no "
+    "model; init says exactly that, `train` says how to set train.command (acceptable; serve/predict are – for "
+    "the same reason).",
     "keras-jax-workflow": "KERAS_BACKEND=jax set in the script installs jax with keras (plan says why), and the "
     "script starts on the jax backend; it then fails in its own code: it calls `keras.backend.Variable`, which "
     "only the Keras Core development tree the example lives in has, no released keras 3 (checked 3.0.0 and "
     "3.15.1): the same happens outside dockyard (acceptable, the project's). `train` ✗: the demo saves no model "
-    "and init finds no train command; the message says how to set one (acceptable), though unlike pytorch's "
-    "main.py init does not name the demo as a script that trains without saving.",
+    "and init finds no train command; the message says how to set one (acceptable). This run's init still gave "
+    "only the generic 'none found' for it; fixed after the run: a jax.value_and_grad loop now counts as "
+    "training, so init names the demo as a script that trains without saving, as it does pytorch's main.py.",
     "iris-classification": "runtime.txt asks for Python 3.10: the base is made from Ubuntu jammy packages when "
     "missing (announced in plan; `dockyard base bootstrap --python 3.10`), and build, train, serve and predict "
     "run on 3.10. The trial run before the merge found the serving image's bytecode step failing on 3.10 "
@@ -269,12 +274,13 @@ ASSESSMENT: dict[str, str] = {
     "serving-only Dockerfile: `dockyard build` builds it as it is, and ✗ because it is FROM python:3.10.11 and "
     "Docker Hub is unreachable here (this host; the message names the image and the registry-free way out). "
     "It has no train stage, so `train` builds dockyard's generated Dockerfile (plan and the build say so) and "
-    "trains on 3.10 (✓; this row is from a rerun of this project after that change, same steps). serve ✗ is "
-    "dockyard's: init picked app/main.py's FastAPI app (the first conventional file), which downloads its model "
-    "from Google Cloud Storage at import and fails without credentials, while the Makefile and the Dockerfile run "
+    "trains on 3.10. serve and predict were ✗ until this round, dockyard's fault twice over: init picked "
+    "app/main.py's FastAPI app (the first conventional file), a Google-Cloud-only variant that downloads its "
+    "model at import and fails without credentials, while the Makefile and the Dockerfile run "
     "app.prediction_service:app; and that app loads model.joblib from its working directory, where the served "
-    "version's file is not put. Not fixed in this round: prefer the app a Makefile/Dockerfile CMD runs, and "
-    "place a version's files where the app reads them.",
+    "version's file was not put. Now init takes the app the project's own Dockerfile CMD runs (then Procfile, "
+    "compose, Makefile, README), and a version served with the project's own app is placed over /app at the "
+    "paths its training wrote; predict with the app's own defaults answers setosa.",
     "uv-handson-chapter-2": "uv.lock + .python-version 3.13: the 3.13 base is made from Debian trixie packages "
     "when missing (announced in plan), then the locked environment is installed; the run check confirms Python "
     "3.13 with scikit-learn, pandas and matplotlib. No script fits a model (they download, split and plot the "
@@ -353,25 +359,21 @@ ASSESSMENT: dict[str, str] = {
 
 SUMMARY = """## Where the ✗ come from
 
-- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): torch's CPU
-  wheels live on download.pytorch.org, which this host cannot resolve (pytorch-regression build/run); a
-  project's own Dockerfile FROM python:3.10.11 needs Docker Hub (ml-edge-model-deployment build).
+- **This host, not dockyard** (acceptable; dockyard's message names the cause and the way out): a project's
+  own Dockerfile FROM python:3.10.11 needs Docker Hub (ml-edge-model-deployment build).
 - **The projects' own code** (acceptable; the library's error, which a user would meet outside dockyard too):
   mlflow-wine-py312's unpinned mlflow>=3.0 now refuses to log its RandomForest with skops (train, then serve
   and predict 'not run'); keras's demo calls `keras.backend.Variable`, which no released keras 3 has (run).
-- **Scripts that save no model** (acceptable; init names pytorch's main.py as one, and `train` says how to set
-  `train.command`): keras's demo and pytorch's `main.py` train but save nothing `train` could keep.
-- **dockyard, not fixed yet**: ml-edge-model-deployment's serve picks app/main.py (a GCP-only app) over the
-  app.prediction_service:app its Makefile and Dockerfile run, and that app reads model.joblib from its working
-  directory, where the served version's file is not put (serve, then predict 'not run').
+- **Scripts that save no model** (acceptable; init names them as scripts that train without saving, and
+  `train` says how to set `train.command`): keras's demo and pytorch's `main.py` train but save nothing
+  `train` could keep.
 
-Corpus changes in this round: mlflow-wine-py312 (the first Python 3.12 project: MLproject + conda.yaml
-python=3.12) and bentoml-xgboost (bentofile + requirements, a training script named save_model.py) were added;
-a notebook project's run step now executes its notebook's code cells (from the notebook's folder, as Jupyter
-does) instead of importing modules; run and train steps that fail because of this host count as ✗. The baseline
-below was re-run on the same 15 projects and steps.
-ml-edge-model-deployment's row comes from a rerun of that project alone (same steps, `--only`), after a
-project's own Dockerfile stopped blocking `train` when it has no train stage.
+Changes in this round (each with a real-engine regression test on a small project of ours):
+ml-edge-model-deployment's serve and predict (the app the project runs, and the version placed where that app
+reads it: tests/integration/test_webapp_version_engine.py), pytorch-regression's build and run (CPU torch from
+the host's own wheelhouse instead of download.pytorch.org: tests/integration/test_wheelhouse_engine.py). The
+whole corpus was re-run on the result, every project with the same steps as before; the baseline below is
+unchanged.
 """
 
 

@@ -61,6 +61,44 @@ def unique_tag() -> Iterator[str]:
 _COPIES: list[Path] = []
 
 
+def unique_name(project: Path) -> str:
+    """Give a copied project its own name (dockyard.yaml's `name:` plus a random suffix) and
+    return it. Names are per project folder (dockyard.names): two copies of one example built
+    under the same name would clash, as they would for users."""
+    config = project / "dockyard.yaml"
+    text = config.read_text()
+    match = re.search(r"(?m)^name:[ \t]*(\S+)", text)
+    assert match, f"{config} has no name: line"
+    name = f"{match.group(1).strip(chr(34) + chr(39))[:40]}-{uuid.uuid4().hex[:8]}"
+    config.write_text(text[:match.start()] + f"name: {name}" + text[match.end():])
+    return name
+
+
+def project_name(project: Path) -> str:
+    """The name a test project builds and trains under (see unique_name)."""
+    match = re.search(r"(?m)^name:[ \t]*(\S+)", (project / "dockyard.yaml").read_text())
+    assert match
+    return match.group(1)
+
+
+def copy_project(source: Path, target: Path, *, ignore: Sequence[str] = (".dockyard", "outputs", "__pycache__")) -> Path:
+    """A private copy of a project under its own unique name (with no dockyard.yaml, in a folder
+    of its own unique name, which `init` takes), so builds never write into the repo and never clash with another test's copy. Images built
+    from it are removed at the end of the session (found by their io.dockyard.project label)."""
+    if not (source / "dockyard.yaml").is_file():  # `init` names it after its folder: make that unique
+        target = target.with_name(f"{target.name}-{uuid.uuid4().hex[:8]}")
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*ignore))
+    if (target / "dockyard.yaml").is_file():
+        unique_name(target)
+    _COPIES.append(target.resolve())
+    return target
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    """A private copy of an example (see copy_project)."""
+    return copy_project(EXAMPLES / name, dest / name)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _remove_images_of_test_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """At the end of the session (module fixtures may share a copy's images across tests), remove

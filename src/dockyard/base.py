@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -111,15 +112,20 @@ def bootstrap(
     return BaseImage(ref, python, suite, str(info["Id"]), size if isinstance(size, int) else 0)
 
 
-def sources_list(release: Suite, mirror: str) -> str:
-    """The image's apt sources: every pocket on the mirror the base was made from, so a later
-    `apt-get install` (apt.txt, a framework's system libraries) finds packages that match."""
-    return "".join(f"deb {mirror} {pocket} {' '.join(release.components)}\n" for pocket in release.pockets)
+def sources_list(release: Suite, mirror: str, env: Mapping[str, str] | None = None) -> str:
+    """The image's apt sources: every pocket on the mirror the base was made from (Debian's
+    -security on its own mirror), so a later `apt-get install` (apt.txt, a framework's system
+    libraries) finds packages that match, security fixes included."""
+    env = os.environ if env is None else env
+    security = (env.get(release.security_mirror_env or "") or release.security_mirror or mirror).rstrip("/")
+    return "".join(f"deb {security if pocket.endswith('-security') else mirror} {pocket} {' '.join(release.components)}\n"
+                   for pocket in release.pockets)
 
 
 def _upgrade_from_pockets(root: Path, release: Suite, mirror: str, on_line: Printer | None) -> None:
-    """An Ubuntu release pocket never changes after release day: point apt at -updates and
-    -security too, and upgrade once, so the base starts with today's security fixes."""
+    """A release pocket does not carry security fixes (Ubuntu's never changes after release day,
+    Debian's only at point releases): point apt at -updates and -security too, and upgrade once,
+    so the base starts with today's security fixes."""
     (root / "etc/apt/sources.list").write_text(sources_list(release, mirror))
     if on_line:
         on_line(f"upgrading {release.label} from {', '.join(release.pockets)}")

@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -127,3 +127,35 @@ def try_flock_nonblocking(path: Path) -> int | None:
             return None
         raise
     return fd
+
+
+#: folders this process holds a folder_lock on, with how many nested holds
+_HELD: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """An exclusive ``flock`` on the directory itself (no lock file is created in it) for the
+    block; nested calls in the same process pass through. ``on_wait`` is called once when another
+    process holds it, before waiting for it."""
+    key = str(folder.resolve())
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD[key] = 1
+        yield
+    finally:
+        _HELD.pop(key, None)
+        os.close(fd)  # closing the fd releases the flock

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import configparser
+import contextlib
 import os
 import re
 import shutil
@@ -27,6 +29,7 @@ from .config import (
     load_config,
     shipped_schema,
 )
+from .detect.thirdparty import missing_module_fix
 from .engine import BuildResult, Engine, Mount, Printer, RiskyOptions, RunSpec, Secret
 from .errors import BuildError, ConfigError, UsageError
 from .names import claim_image
@@ -34,7 +37,7 @@ from .planning import BUILD_DIR, Plan, dockerfile_stages, make_plan
 from .preflight import fit_local
 from .render import render_dockerfile, render_dockerignore
 from .runtime import contract
-from .fsio import atomic_write_bytes
+from .fsio import atomic_write_bytes, folder_lock
 
 
 
@@ -253,6 +256,17 @@ def image_tag(name: str, target: str, tag: str | None) -> str:
     return f"{name}:latest" if target == "serve" else f"{name}:{target}"
 
 
+def one_build_at_a_time(project_dir: Path, on_line: Printer | None) -> contextlib.AbstractContextManager[None]:
+    """Held while a command writes PROJECT/.dockyard's build inputs and builds from them: a second
+    build of the same folder (another terminal, another target or model version) waits for the
+    first instead of overwriting its Dockerfile, requirements or staged weights mid-build."""
+    def waiting() -> None:
+        if on_line:
+            on_line(f"another dockyard command is building {project_dir}: waiting for it to finish")
+
+    return folder_lock(project_dir, on_wait=waiting)
+
+
 def build(
     project_dir: Path,
     engine: Engine,
@@ -267,15 +281,27 @@ def build(
     bootstrap_base: bool = True,
     allow_unsafe_model: bool = False,
     replace: bool = False,
+    announce: bool = True,
 ) -> BuildOutcome:
     """Build the project image with BuildKit and return its id. ``labels`` add provenance
     (model version, metrics...) on top of the OCI and dockyard labels. When the engine cannot
     pull a CPU base and ``bootstrap_base``, the base is made from Debian or Ubuntu packages (`dockyard
     base bootstrap`, progress on ``on_line``) and the build runs again on it. A pickle-family
     model file is baked in only when it passes the pickle gate (or ``allow_unsafe_model``).
-    A tag that another project folder owns is refused unless ``replace`` (dockyard.names)."""
+    A tag that another project folder owns is refused unless ``replace`` (dockyard.names).
+    Plan's warnings (a lock file left out, a Python other than the pinned one...) go to
+    ``on_line`` first, as `plan` prints them: build, run and train users see them too."""
     project_dir = project_dir.resolve()
     engine.require_buildkit()
+    with one_build_at_a_time(project_dir, on_line):
+        return _build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
+                      on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=bootstrap_base,
+                      allow_unsafe_model=allow_unsafe_model, replace=replace, announce=announce)
+
+
+def _build(project_dir: Path, engine: Engine, *, tag: str | None, target: str | None, secrets: Sequence[Secret],
+           model_file: str | None, on_line: Printer | None, no_cache: bool, labels: Mapping[str, str] | None,
+           bootstrap_base: bool, allow_unsafe_model: bool, replace: bool, announce: bool) -> BuildOutcome:
     cfg = load_config(project_dir)
     if model_file is None and (target or "serve") == "serve":
         model_file = cfg.serve.model
@@ -311,6 +337,9 @@ def build(
             raise _own_base_unreachable(exc, dockerfile, p) or exc from None
         return BuildOutcome(ref, own.image_id, own.seconds, chosen or "(Dockerfile default)", dockerfile, None, True)
     dockerfile = prepare(project_dir, p, text)
+    if on_line and announce:
+        for warning in p.warnings:
+            on_line(f"warning: {warning}")
     chosen = target or p.default_target
     if chosen == "serve" and not (p.serve_predictor or p.serve_model or p.serve_app):
         raise ConfigError("nothing to serve: dockyard.yaml has no serve.predictor or serve.model",
@@ -328,7 +357,8 @@ def build(
             raise unreachable from None
         _bootstrap_base(engine, p, unreachable, on_line)
         return build(project_dir, engine, tag=tag, target=target, secrets=secrets, model_file=model_file,
-                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False, replace=replace)
+                     on_line=on_line, no_cache=no_cache, labels=labels, bootstrap_base=False, replace=replace,
+                     announce=False)
     return BuildOutcome(ref, res.image_id, res.seconds, chosen, dockerfile, p, False)
 
 
@@ -489,15 +519,17 @@ def run(
     output: Path | None = None,
     on_files: Callable[[RunFiles], None] | None = None,
     replace: bool = False,
+    on_hint: Callable[[str], None] | None = None,
 ) -> int:
     """Build (or reuse) the project image and run a command in it; returns the exit code.
 
     The command runs in a writable copy of the image's /app (the mechanism `train` uses), so
     scripts that write beside themselves work under the read-only root. Afterwards the files it
     created or changed there are copied to ``output`` (default PROJECT/.dockyard/runs/RUN-ID/),
-    never over a different existing file, and ``on_files`` hears where they went. The project
-    folder itself is never written by the container.
-    ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements."""
+    never over a different existing file, and ``on_files`` hears where they went (also when
+    Ctrl-C stops the command). The project folder itself is never written by the container.
+    ``risky`` carries RunSpec's privileged/host_* requests and their allow_* acknowledgements.
+    A command that died of ModuleNotFoundError gets ``on_hint`` with the distribution to add."""
     from .config import load_config
     from .engine import validate_run_spec
     from .store import Store
@@ -534,12 +566,29 @@ def run(
             allow_dangerous_mounts=allow_dangerous_mounts,
             **(risky or {}),
         )
-        code = engine.run(spec, on_line=on_line)
-        changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
-        if changed:
-            saved = copy_run_files(changed, output, project_dir / RUNS_DIR / run_id)
-            if on_files:
-                on_files(saved)
+        def keep_files() -> None:
+            changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
+            if changed:
+                saved = copy_run_files(changed, output, project_dir / RUNS_DIR / run_id)
+                if on_files:
+                    on_files(saved)
+
+        recent: collections.deque[str] = collections.deque(maxlen=40)
+
+        def line(text: str) -> None:
+            recent.append(text)
+            if on_line:
+                on_line(text)
+
+        try:
+            code = engine.run(spec, on_line=line)
+        except KeyboardInterrupt:  # the container is gone; what it wrote until then is kept
+            keep_files()
+            raise
+        keep_files()
+        missing = missing_module_fix("\n".join(recent), cfg.dependencies.file) if code else None
+        if missing and on_hint:
+            on_hint(missing)
         return code
     finally:
         remove_work(engine, outcome.image_id, work)

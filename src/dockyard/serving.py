@@ -116,15 +116,16 @@ def build_model_image(project_dir: Path, engine: Engine, model: str | None, *, a
     deploy all build through here, so their images are the same. A version another project
     folder trained, or a tag another folder owns, is refused unless ``replace`` (dockyard.names)."""
     project_dir = project_dir.resolve()
-    source = resolve_model(project_dir, model, store_root=store_root, registry=registry, verb=verb)
-    if source.version is not None:
-        claim_version(source.version, project_dir, replace=replace)
-    context = source.context_path or load_config(project_dir).serve.model
-    check_model_safety(project_dir, context, allow_unsafe_model)
-    built = project.build(project_dir, engine, target="serve", model_file=context, tag=tag or source.tag,
-                          on_line=on_line, labels=model_labels(source.version), secrets=secrets, no_cache=no_cache,
-                          bootstrap_base=bootstrap_base, replace=replace,
-                          allow_unsafe_model=True)  # gated just above (or allowed by the caller)
+    with project.one_build_at_a_time(project_dir, on_line):  # the staged weights are this build's until it ends
+        source = resolve_model(project_dir, model, store_root=store_root, registry=registry, verb=verb)
+        if source.version is not None:
+            claim_version(source.version, project_dir, replace=replace)
+        context = source.context_path or load_config(project_dir).serve.model
+        check_model_safety(project_dir, context, allow_unsafe_model)
+        built = project.build(project_dir, engine, target="serve", model_file=context, tag=tag or source.tag,
+                              on_line=on_line, labels=model_labels(source.version), secrets=secrets,
+                              no_cache=no_cache, bootstrap_base=bootstrap_base, replace=replace,
+                              allow_unsafe_model=True)  # gated just above (or allowed by the caller)
     return built, source
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from .config import ProjectConfig, load_config
 from .detect.mlproject import command_parameters, render_command
+from .detect.thirdparty import missing_module_fix
 from .engine import Engine, Mount, Printer, RunSpec, Secret, run_args
 from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
 from .interop import bentoml, mlflow_capture
@@ -97,6 +98,7 @@ class _Plan:
     data_fingerprint: str | None
     resources: Resources
     pids: int
+    dependency_file: str | None = None  # where a missing module's distribution goes (the failure's fix)
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,7 @@ def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Pat
     fingerprint = fingerprint_dir(data) if data else None
     built = project.build(project_dir, engine, target="train", on_line=build_line, replace=replace)
     return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", command),
-                 params, data, fingerprint, res, cfg.resources.pids)
+                 params, data, fingerprint, res, cfg.resources.pids, cfg.dependencies.file)
 
 
 def command_for_run(project_dir: Path, template: str, params: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -271,7 +273,7 @@ def _reproduce_plan(ref: str, engine: Engine, store: Store, cfg: ProjectConfig, 
                          f" this run has {got}",
                          "pass --data with the same files the original run used")
     return _Plan(old.name, old.image.id, old.image.ref, old.command, dict(old.params), data,
-                 fingerprint, res, cfg.resources.pids)
+                 fingerprint, res, cfg.resources.pids, cfg.dependencies.file)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -643,30 +645,13 @@ def _failure(store: Store, plan: _Plan, record: RunRecord, ending: _Ending, logs
         return RunError(f"training {record.run_id} was killed: out of memory (memory limit {memory})",
                         f"raise --memory (e.g. --memory 4g) or use less memory; {where}",
                         exit_status=ending.exit_status, log_tail=logs.tail())
-    tail = logs.tail()
+    missing = missing_module_fix(logs.tail(), plan.dependency_file)
     error = RunError(f"training {record.run_id} failed: the train command exited with status"
-                     f" {ending.exit_status}", f"{missing_module_hint(tail) or 'fix the error in the last log lines above'}; "
-                     f"{where}", exit_status=ending.exit_status, log_tail=tail)
+                     f" {ending.exit_status}", f"{missing or 'fix the error in the last log lines above'}; {where}",
+                     exit_status=ending.exit_status, log_tail=logs.tail())
     if ending.exit_status:
         error.exit_code = ending.exit_status  # the CLI exits with the container's status
     return error
-
-
-_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
-
-
-def missing_module_hint(log_tail: str) -> str:
-    """What to do when the run's last error is a module the image lacks ("" when it is not that)."""
-    found = _NO_MODULE.findall(log_tail)
-    if not found:
-        return ""
-    module = found[-1]
-    if module.split(".")[0] == "pkg_resources":
-        # old releases (mlflow 2.x and others) import it; the newest setuptools no longer ships it
-        return ("the code (or a package it imports) needs pkg_resources, which setuptools removed in release 81: "
-                "add `setuptools<81` to the project's dependencies, or upgrade the package that imports it")
-    return (f"the image has no module {module!r}: add the distribution that provides it to the project's "
-            "dependency file (`dockyard plan` shows what is installed and from which file)")
 
 
 def _with_reason(record: RunRecord, reason: str) -> RunRecord:

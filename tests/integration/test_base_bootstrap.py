@@ -13,7 +13,8 @@ TAG = "dockyard-test/python:3.11-slim"
 @pytest.mark.slow
 def test_bootstrap_makes_a_slim_runtime_and_a_build_variant(engine: Engine) -> None:
     try:
-        made = base.bootstrap(engine, "3.11", tag=TAG)
+        lines: list[str] = []
+        made = base.bootstrap(engine, "3.11", tag=TAG, on_line=lines.append)
         assert made.ref == TAG and made.suite == "bookworm"
         assert made.size_bytes < 160e6, "apt lists, caches, docs and locales are dropped"
         slim = engine.docker("run", "--rm", TAG, "sh", "-c",
@@ -25,6 +26,14 @@ def test_bootstrap_makes_a_slim_runtime_and_a_build_variant(engine: Engine) -> N
         assert build.startswith("uv ") and "/strip" in build
         labels = engine.inspect(TAG)["Config"]["Labels"]
         assert labels["io.dockyard.base.python"] == "3.11" and labels["io.dockyard.base.suite"] == "bookworm"
+        # Security fixes: debian-security is in the image's sources, and the tree was upgraded from it.
+        assert "upgrading Debian bookworm from bookworm, bookworm-updates, bookworm-security" in lines
+        sources = engine.docker("run", "--rm", TAG, "cat", "/etc/apt/sources.list").stdout.splitlines()
+        assert sources == ["deb http://deb.debian.org/debian bookworm main",
+                           "deb http://deb.debian.org/debian bookworm-updates main",
+                           "deb http://deb.debian.org/debian-security bookworm-security main"]
+        fetched = engine.docker("run", "--rm", "--user", "0", TAG, "sh", "-c", "apt-get update 2>&1").stdout
+        assert "bookworm-security InRelease" in fetched and "W: " not in fetched and "E: " not in fetched, fetched
     finally:
         engine.remove_image(TAG, force=True)
         engine.remove_image(TAG.replace("-slim", "-build"), force=True)

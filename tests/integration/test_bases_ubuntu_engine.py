@@ -113,20 +113,29 @@ def test_runtime_txt_python_3_10_builds_and_runs_on_3_10_with_apt_libraries(
                     "b = lightgbm.train({'objective': 'binary', 'verbose': -1}, d, num_boost_round=2)\n"
                     "print('python', '.'.join(map(str, sys.version_info[:2])), 'lightgbm', lightgbm.__version__)\n",
     })
+    _init_plan_build_run(engine, proj, "3.10", "jammy", missing=base_310, plan_shows=("libgomp1",),
+                         output="python 3.10 lightgbm ")
+
+
+def _init_plan_build_run(engine: Engine, proj: Path, python: str, suite: str, *, missing: bool,
+                         plan_shows: tuple[str, ...] = (), output: str) -> None:
+    """init, plan (which announces the bootstrap of a missing base), build --target train (which
+    makes it), then the image's default command prints ``output``...; the image is removed."""
     assert dockyard("init", str(proj)).returncode == 0
     plan = dockyard("plan", str(proj))
-    assert plan.returncode == 0, plan.stderr
-    assert "python: 3.10" in plan.stdout and "libgomp1" in plan.stdout
-    if base_310:  # announced before any build
-        assert "makes a local one from Ubuntu jammy packages first (`dockyard base bootstrap --python 3.10`" in plan.stdout
-    tag = "dockyard-test-py310:t"
+    assert plan.returncode == 0 and f"python: {python}" in plan.stdout, plan.stderr
+    assert all(text in plan.stdout for text in plan_shows), plan.stdout
+    if missing:  # announced before any build
+        assert (f"makes a local one from Ubuntu {suite} packages first (`dockyard base bootstrap --python {python}`"
+                in plan.stdout)
+    tag = f"dockyard-test-py{python.replace('.', '')}-{uuid.uuid4().hex[:8]}:t"
     try:
         built = dockyard("build", str(proj), "--target", "train", "--tag", tag)
         assert built.returncode == 0, built.stderr[-3000:]
-        if base_310:
-            assert "making dockyard/python:3.10-slim from Ubuntu jammy packages" in built.stderr
+        if missing:
+            assert f"making dockyard/python:{python}-slim from Ubuntu {suite} packages" in built.stderr
         out = engine.docker("run", "--rm", "--label", "io.dockyard.test=1", tag).stdout
-        assert out.startswith("python 3.10 lightgbm "), out
+        assert out.startswith(output), out
     finally:
         _remove(engine, tag)
 
@@ -207,6 +216,7 @@ def test_pipfile_for_python_3_6_builds_on_3_10_from_its_packages(
     assert "Pipfile.lock pins releases made for Python 3.6 and is NOT installed" in plan.stdout
     proc = dockyard("run", str(proj), "--", "python", "check.py")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Pipfile.lock pins releases made for Python 3.6 and is NOT installed" in proc.stderr  # run warns too
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith("python 3.10 numpy ") and not line.endswith("1.16.4"), line
 
@@ -221,21 +231,9 @@ def test_python_version_3_12_without_a_base_bootstraps_ubuntu_noble_and_runs_on_
         "requirements.txt": "numpy\n",
         "train.py": "import sys, numpy\nprint('python', '.'.join(map(str, sys.version_info[:2])), 'numpy', numpy.__version__)\n",
     })
-    assert dockyard("init", str(proj)).returncode == 0
-    plan = dockyard("plan", str(proj))
-    assert plan.returncode == 0 and "python: 3.12" in plan.stdout, plan.stderr
-    if missing:
-        assert "makes a local one from Ubuntu noble packages first (`dockyard base bootstrap --python 3.12`" in plan.stdout
-    tag = "dockyard-test-py312:t"
     try:
-        built = dockyard("build", str(proj), "--target", "train", "--tag", tag)
-        assert built.returncode == 0, built.stderr[-3000:]
-        if missing:
-            assert "making dockyard/python:3.12-slim from Ubuntu noble packages" in built.stderr
-        out = engine.docker("run", "--rm", "--label", "io.dockyard.test=1", tag).stdout
-        assert out.startswith("python 3.12 numpy "), out
+        _init_plan_build_run(engine, proj, "3.12", "noble", missing=missing, output="python 3.12 numpy ")
     finally:
-        _remove(engine, tag)
         if missing:
             _remove(engine, base_312, base_312.replace("-slim", "-build"))
 

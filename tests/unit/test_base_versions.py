@@ -43,8 +43,21 @@ def test_ubuntu_image_sources_keep_updates_and_security_on_the_same_mirror() -> 
         "deb http://mirror.example/ubuntu jammy-updates main universe",
         "deb http://mirror.example/ubuntu jammy-security main universe",
     ]
+
+
+
+def test_debian_image_sources_get_updates_and_security_from_debian_security() -> None:
+    """Debian's release pocket changes only at point releases: security fixes come from
+    debian-security, a mirror of its own (overridable like the main one)."""
     bookworm = base.suite_for("3.11")
-    assert bookworm is not None and base.sources_list(bookworm, "http://x") == "", "Debian keeps debootstrap's"
+    assert bookworm is not None
+    assert base.sources_list(bookworm, "http://mirror.example/debian", env={}).splitlines() == [
+        "deb http://mirror.example/debian bookworm main",
+        "deb http://mirror.example/debian bookworm-updates main",
+        "deb http://deb.debian.org/debian-security bookworm-security main",
+    ]
+    local = base.sources_list(bookworm, "http://m/debian", env={"DOCKYARD_DEBIAN_SECURITY_MIRROR": "http://m/sec/"})
+    assert local.splitlines()[-1] == "deb http://m/sec bookworm-security main"
 
 
 def test_a_suite_debootstrap_does_not_know_uses_the_family_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

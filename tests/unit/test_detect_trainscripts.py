@@ -78,3 +78,15 @@ def test_scripts_that_train_but_save_nothing_are_named_when_no_train_command_is_
     assert found.value is None and found.reason is not None
     assert "main.py trains but saves no model" in found.reason.why
     assert "dockyard run PROJECT -- python SCRIPT" in found.reason.why
+
+
+def test_a_custom_jax_training_loop_is_named_as_training_without_saving(tmp_path: Path) -> None:
+    """Keras's custom-JAX-workflow demo: no .fit(), a jitted step over jax.value_and_grad."""
+    write(tmp_path, {"demo_custom_jax_workflow.py": (
+        "import os\nos.environ['KERAS_BACKEND'] = 'jax'\nimport jax\nimport keras\n"
+        "def loss(w):\n    return (w ** 2).sum()\n"
+        "grad_fn = jax.value_and_grad(loss)\n"
+        "@jax.jit\ndef train_step(w):\n    value, g = grad_fn(w)\n    return w - 0.1 * g\n")})
+    found = find_train_command(tmp_path)
+    assert found.value is None and found.reason is not None
+    assert "demo_custom_jax_workflow.py trains but saves no model" in found.reason.why

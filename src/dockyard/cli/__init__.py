@@ -214,6 +214,7 @@ def run(
     code = project.run(path, engine(), command, cpus=cpus, memory=memory, gpus=gpus, volumes=volume, env=env,
                        on_line=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
                        output=output, on_files=_say_run_files,
+                       on_hint=lambda fix: err.print(f"[yellow]hint[/yellow]: {escape(fix)}", markup=True),
                        build_line=progress(quiet), allow_dangerous_mounts=allow_dangerous_mounts, replace=replace,
                        risky={"privileged": privileged, "allow_privileged": allow_privileged, "host_network": host_network,
                               "host_pid": host_pid, "host_ipc": host_ipc, "allow_host_namespaces": allow_host_namespaces})

@@ -19,9 +19,11 @@ class Suite:
     mirror: str  # the default mirror (an environment variable or --mirror overrides it)
     mirror_env: str
     components: tuple[str, ...]
-    pockets: tuple[str, ...]  # apt sources the image keeps; empty: the one debootstrap wrote
+    pockets: tuple[str, ...]  # apt sources the image keeps, upgraded from once; empty: the one debootstrap wrote
     script: str | None  # debootstrap script to use when debootstrap has none for the suite
     keyring: dict[str, Any] | None  # how to verify the release when the host has no keyring
+    security_mirror: str | None = None  # where the -security pocket lives when not on the mirror (Debian)
+    security_mirror_env: str | None = None
 
     @property
     def label(self) -> str:
@@ -56,6 +58,8 @@ def suite_for(python: str) -> Suite | None:
         pockets=tuple(p.format(suite=entry["suite"]) for p in distro["pockets"]),
         script=distro.get("script"),
         keyring=distro.get("keyring"),
+        security_mirror=distro.get("security_mirror"),
+        security_mirror_env=distro.get("security_mirror_env"),
     )
 
 

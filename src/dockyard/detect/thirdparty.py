@@ -18,6 +18,7 @@ tensorflow.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -106,3 +107,30 @@ def _dedupe(items: list[Inferred]) -> list[Inferred]:
 def _files(files: tuple[str, ...]) -> str:
     more = f" and {len(files) - 3} more" if len(files) > 3 else ""
     return ", ".join(files[:3]) + more
+
+
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '(?P<name>[A-Za-z_][\w.]*)'")
+
+
+def missing_module_fix(output: str, dependency_file: str | None) -> str | None:
+    """The fix for a command that died of ``ModuleNotFoundError`` (the last one in ``output``): which
+    distribution to add, and where (``import cv2`` installs as opencv-python-headless). None when
+    the output has none."""
+    found = list(_NO_MODULE.finditer(output))
+    if not found:
+        return None
+    module = found[-1].group("name").split(".")[0]
+    if module == "pkg_resources":  # old releases (mlflow 2.x...) import it; setuptools 81+ no longer ships it
+        where = dependency_file or "a requirements.txt"
+        return ("`pkg_resources` is not in the image's setuptools: setuptools removed it in release 81, and code "
+                f"(or a package it imports) still needs it: add `setuptools<81` to {where}, or upgrade the package "
+                "that imports it, then run again")
+    table = import_table()
+    where = dependency_file or "a requirements.txt (dockyard then installs it, and stops guessing from imports)"
+    if module in table["not_installed"]:
+        return f"`{module}` is not installed in the image: {table['not_installed'][module]}"
+    dist = table["distributions"].get(module)
+    what = f"add {dist} (the distribution `import {module}` comes from)" if dist and dist != module else \
+        f"add {module}" if dist else f"add the distribution that provides `{module}` (if it is a file of the " \
+        "project, check that it is not left out by .dockerignore)"
+    return f"`{module}` is not installed in the image: {what} to {where}, then run again"

@@ -2,7 +2,8 @@
 
 Example collections (LightGBM's python-guide, XGBoost's guide-python, pytorch/examples) hold
 several scripts, none called train.py. A script is a *candidate* when it imports a framework
-dockyard knows, fits or trains (``.fit(``, ``.train(``, ``lgb.train(``, ``loss.backward()``) and
+dockyard knows, fits or trains (``.fit(``, ``.train(``, ``lgb.train(``, ``loss.backward()``, ``jax.value_and_grad(``,
+``optimizer.apply_gradients(``) and
 saves a model (``.save_model(``, ``joblib.dump``, ``pickle.dump``, ``torch.save``, ``model.save(``,
 ``mlflow.*.log_model``). Candidates are ranked, deterministically:
 
@@ -30,7 +31,10 @@ from .imports import MAX_FILE_BYTES, MODULE_FRAMEWORK, python_files
 # Receivers whose dump/save writes data, not a model (json.dump, np.save, yaml.dump, df.to_csv).
 _DATA_WRITERS = frozenset({"json", "yaml", "np", "numpy", "csv", "pd", "pandas", "plt", "fig", "ujson", "toml"})
 _SAVE_CALLS = frozenset({"save_model", "save", "dump", "log_model", "save_pretrained"})
-_TRAIN_CALLS = frozenset({"fit", "train", "backward", "fit_generator", "partial_fit"})
+# jax trains through its transforms (keras-on-jax custom loops: jax.value_and_grad + a jitted step),
+# TensorFlow/Keras custom loops through the optimizer.
+_TRAIN_CALLS = frozenset({"fit", "train", "backward", "fit_generator", "partial_fit", "value_and_grad", "grad",
+                          "apply_gradients"})
 _PREFERRED_NAMES = ("main", "train", "example", "simple", "basic", "quickstart")
 MAX_CANDIDATE_FILES = 500
 
