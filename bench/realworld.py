@@ -68,6 +68,9 @@ class Project:
     check: tuple[str, ...] = ()  # `dockyard run PROJECT -- CHECK`: what a user of the project runs besides
     #   training: a notebook project's notebook (NB_RUNNER), an example collection's script (the one a user
     #   would pick, whatever `train` detects); only where every script needs the internet, the imports they need
+    serve_input: tuple[str, ...] = ()  # a project that serves its own code with nothing to train (a Cog
+    #   predictor): serve runs with no --model, then `dockyard predict URL -i ...` with these NAME=VALUE
+    #   inputs, from the project's folder (so `-i image=@examples/x.png` names the project's own file)
 
 
 #: What a user of a notebook project runs is the notebook. Executed here without Jupyter (the image has
@@ -184,6 +187,48 @@ CORPUS_LIST: tuple[Project, ...] = (
             "(scikit-learn, xgboost, bentoml), training script named save_model.py, sklearn's bundled "
             "breast-cancer data; xgboost + bentoml",
             trains="python save_model.py", model="cancer (bentoml.xgboost.save_model into BentoML's model store)"),
+    # corpus4: kinds the corpus lacked. A Cog predictor that needs no downloaded weights (the corpus had no
+    # Cog project; its predictor is what `cog predict` runs, so serve runs it with the README's own inputs).
+    Project("cog-blur", "replicate/cog-examples", "84811a745b4b2e4f144349677831ecbb00dd7bbc",
+            paths=("blur",), root="blur",
+            covers="cog.yaml (python_version 3.12, python_requirements), a Predictor with a cog.Path image input "
+            "and a float Input, a cog.Path output, example images; Pillow, Python 3.12",
+            why_na="a Cog predictor (a box blur): nothing to train; serve runs the predictor itself",
+            check=("python", "-c", "from predict import Predictor; p = Predictor(); p.setup(); "
+                   "print(p.predict(image='examples/kodim24.png', blur=4))"),
+            serve_input=("image=@examples/kodim24.png", "blur=4")),
+    # A BentoML example other than xgboost: python.packages instead of a requirements file, and a model
+    # made with bentoml.models.create (a joblib file written into it), not a framework's save_model.
+    Project("bentoml-sklearn", "bentoml/BentoML", "480ec5e00b3d6bad0e171108de49425544a156d0",
+            paths=("examples/sk-learn",), root="examples/sk-learn",
+            covers="bentofile.yaml with python.packages (scikit-learn, pandas; no requirements file, bentoml only "
+            "imported) and envs, a @bentoml.service loading its model by tag, prepare_model.py writing a joblib "
+            "file into bentoml.models.create(); scikit-learn + bentoml",
+            trains="python prepare_model.py",
+            model="iris_sklearn (bentoml.models.create + joblib.dump of an SVC into BentoML's model store)"),
+    # MLflow's other environment file: python_env.yaml (the corpus's MLflow projects use conda.yaml).
+    Project("mlflow-python-env", "JGuevara27/datapath-mlflow-project-example", "02d386a439caa0c592e4bcc92bc5b7a8341509d1",
+            covers="MLproject with python_env.yaml (python 3.10.12, build_dependencies, `-r requirements.txt` "
+            "pinning mlflow 2.7.0, scikit-learn 1.3.0, numpy 1.23.5), entry point train2.py (mlflow.autolog(), "
+            "sklearn's bundled diabetes data), a conda.yaml beside it; scikit-learn + mlflow 2.x, Python 3.10",
+            trains="MLproject main: python train2.py",
+            model="an MLflow model folder under mlruns/ (mlflow.autolog logs the RandomForestRegressor; MLflow 2.7 "
+            "writes model.pkl)"),
+    # A Kaggle-style repository as people publish them: data, notebooks, a training script, a committed
+    # model and a Streamlit app, with a requirements.txt that does not list everything the code imports.
+    Project("customer-churn-kaggle", "Aravind3353/CustomerChurnAI", "269de02b7f1ed3abf8fd9ea4ade840d9492842b0",
+            covers="Kaggle-style: requirements.txt (streamlit==1.26.0, pandas==1.5.3 beside an unpinned "
+            "numpy>=1.26, no xgboost), the Telco CSV in data/, an EDA notebook that writes data/cleaned_churn.csv, "
+            "a training notebook, save_model.py (XGBClassifier -> models/churn_model.pkl, joblib), a committed "
+            "model, a Streamlit app in app/, a devcontainer; xgboost + scikit-learn",
+            trains="python save_model.py", model="models/churn_model.pkl (joblib XGBClassifier)",
+            check=notebook("notebooks/eda_churn.ipynb")),
+    # The classic tutorial web app: Flask + an HTML form + a pickled model, no dependency file at all.
+    Project("flask-house-price", "KHVBui/House-Price-Prediction-App", "8335194bf96c12f184295b66a2c8fb594e181ad5",
+            covers="no dependency file, a Flask app.py (HTML form, pickle.load('model.pkl') at import) with "
+            "templates/, the training script in ml-model/model.py run from the root (writes model.pkl there), "
+            "a committed model.pkl, bundled CSV; scikit-learn + Flask",
+            trains="python ml-model/model.py", model="model.pkl (pickled LinearRegression)"),
 )
 
 
@@ -269,6 +314,46 @@ ASSESSMENT: dict[str, str] = {
     "but not read: dockyard does not translate it' next to the line that says what was mapped from it "
     "(detect/__init__.py's OTHER_TOOL_FILES predated the interop translation; fixed after this run: init names "
     "only a file it did not translate, and plan no longer repeats it).",
+    "cog-blur": "cog.yaml is mapped (python_version 3.12 -> the 3.12 base, python_requirements, predict), the "
+    "real cog SDK is added to the image, and the predictor is served unchanged: `dockyard predict -i "
+    "image=@examples/kodim24.png -i blur=4` (the README's own `cog predict` inputs) sends the image as a data: URL "
+    "and gets the blurred PNG back as one, as Cog answers without an upload URL. The run check calls the Predictor "
+    "directly (what `cog predict` does) in the built image. Nothing to train (–).",
+    "bentoml-sklearn": "bentofile.yaml's python.packages (scikit-learn, pandas) leave out bentoml, which BentoML "
+    "installs in every bento and prepare_model.py imports: the first run failed `train` with ModuleNotFoundError "
+    "(dockyard's; serve/predict 'not run' followed). Fixed: init adds bentoml to requirements-bentoml.txt and says "
+    "so, and a requirements_txt without bentoml is named (tests/unit/test_interop_bentoml.py, real engine: "
+    "tests/integration/test_corpus_patterns4_engine.py). The model it makes with bentoml.models.create + "
+    "joblib.dump is captured from BENTOML_HOME and its model.pkl served with no code.",
+    "mlflow-python-env": "MLproject's python_env.yaml gives Python 3.10 (from 3.10.12) and its `-r "
+    "requirements.txt`. The first run failed `train` with ModuleNotFoundError: pkg_resources: dockyard ignored "
+    "python_env.yaml's build_dependencies (pip, setuptools, wheel), which MLflow installs first, and uv's venv has "
+    "no setuptools (dockyard's; fixed: build_dependencies are installed, pip aside; "
+    "tests/unit/test_detect_mlproject.py and the real-engine test above). `train` still ✗, now the project's: its "
+    "build dependency `setuptools` is unpinned, the newest (84.x) no longer ships pkg_resources (removed in 81), "
+    "and its pinned mlflow==2.7.0 imports it; `mlflow run` meets the same today (virtualenv 21.15 seeds setuptools "
+    "84.2.1 for Python 3.10, and pip does not upgrade an unpinned requirement already present). dockyard's "
+    "fix line now says exactly that: add `setuptools<81` (or upgrade mlflow). serve/predict 'not run' follow.",
+    "customer-churn-kaggle": "build ✗ is the project's: its requirements.txt pins streamlit==1.26.0 (needs "
+    "pillow<10) beside pillow==10.2.0, which no installer can satisfy (its README even suggests 'pillow<10'); "
+    "run and train need that image, serve/predict 'not run' follow. dockyard's message was 'executor failed "
+    "running [...]' with a --no-cache fix; it now quotes the resolver (Because streamlit==1.26.0 depends on "
+    "pillow>=7.1.0,<10 ... unsatisfiable) and points at the dependency file (tests/unit/test_engine_args.py, "
+    "real engine: test_conflicting_pins_name_the_conflict). Behind that conflict the project has two more "
+    "problems dockyard now names or would name: requirements.txt leaves out the xgboost save_model.py imports "
+    "(plan now warns), its committed models/churn_model.pkl, a joblib XGBClassifier, was called a scikit-learn model "
+    "from its suffix (init now reads the classes the pickle imports, without loading it, and says xgboost), and "
+    "save_model.py reads data/cleaned_churn.csv, which only the EDA notebook writes (a "
+    "user has to run the notebook first; dockyard does not chain them).",
+    "flask-house-price": "no dependency file: flask, pandas and scikit-learn are inferred from the imports; init "
+    "picks ml-model/model.py (run from the root, it reads ml-model/prices.csv and writes model.pkl at the root), "
+    "`train` captures model.pkl, and serve serves that LinearRegression with no code (inputs [[rooms, distance]]). "
+    "init chose the committed model.pkl as serve.model over the project's own Flask app (app.py renders an HTML "
+    "form). Serving that app (`serve: {app: app.py:app}`, tried by hand outside the bench) failed: 'the app is WSGI, "
+    "and gunicorn is not installed', and with no requirements file there was nowhere to add it (dockyard's; fixed: "
+    "with inferred requirements the app's server is inferred too and shown in plan; "
+    "tests/unit/test_plan_app_server.py, real engine: test_a_flask_app_with_no_requirements_file_is_served_under_"
+    "gunicorn). After the fix the project's form answers 'A house with 6 rooms ... has a value of $19.32K'.",
 }
 
 
@@ -328,11 +413,12 @@ class Step:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _run(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int | None, str, str, float]:
+def _run(argv: list[str], timeout: float, env: dict[str, str],
+         cwd: Path | None = None) -> tuple[int | None, str, str, float]:
     """Run argv in its own process group; on timeout kill the group. rc None = timed out."""
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True, cwd=cwd)
     try:
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err, time.monotonic() - start
@@ -458,10 +544,10 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
     log = (log_dir / f"{p.name}.log").open("w")
     facts: dict[str, Any] = {}
 
-    def call(step: str, argv: list[str]) -> tuple[bool, str, str]:
+    def call(step: str, argv: list[str], cwd: Path | None = None) -> tuple[bool, str, str]:
         timeout = TIMEOUTS[step]
         bases_then = base_images()
-        rc, out, err, secs = _run(argv, timeout, env)
+        rc, out, err, secs = _run(argv, timeout, env, cwd)
         python = facts.get("choices", {}).get("python")
         BOOTSTRAPPED.update(stem for stem in (ref.rsplit("-", 1)[0] for ref in base_images() - bases_then)
                             if python and stem == f"dockyard/python:{python}")
@@ -507,6 +593,21 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
             steps["run"].detail["output"] = out.strip()[-300:]
         else:
             steps["run"].reason = "training is what a user runs here: the train step runs it"
+        if not p.trains and p.serve_input:  # serves its own code (a Cog predictor): nothing to train
+            steps["train"].reason = p.why_na or "nothing to train"
+            port = free_port()
+            ok, out, err = call("serve", [DOCKYARD, "serve", str(proj), "--port", str(port), "--detach", "-q"])
+            if ok:
+                steps["serve"].detail["size"] = image_size(f"{name}:latest")
+                argv = [DOCKYARD, "predict", f"http://127.0.0.1:{port}"]
+                for inp in p.serve_input:
+                    argv += ["-i", inp]
+                ok, out, err = call("predict", argv, cwd=proj)
+                if ok:
+                    steps["predict"].detail["answer"] = out.strip()[:300]
+            else:
+                steps["predict"].status, steps["predict"].reason = "✗", "not run: serve failed"
+            return _finish(p, steps, facts)
         if not p.trains:
             for s in ("train", "serve", "predict"):
                 steps[s].reason = p.why_na or "nothing to train or serve"

@@ -640,6 +640,17 @@ def build_failure(lines: Sequence[str]) -> BuildError:
             step=failing,
             log_tail=tail,
         )
+    conflict = _unresolvable(tail_src or list(lines))
+    if conflict:  # the resolver's own explanation, not "executor failed running [...]"
+        return BuildError(
+            f"build failed at step {_brief(failing) or '(unknown)'}: no set of versions satisfies the project's "
+            f"requirements: {conflict}",
+            "change the versions the explanation names in the project's dependency file (pip refuses the same "
+            "set: this is the requirements', not the image's); if a version has no release for this Python, pin "
+            "another Python; the log tail is below",
+            step=failing,
+            log_tail=tail,
+        )
     return BuildError(
         f"build failed at step {failing or '(unknown)'}: {reason.strip()}",
         "fix the failing step (log tail below); re-run with --no-cache if a cached layer is stale",
@@ -668,6 +679,29 @@ def _unreachable(lines: Sequence[str]) -> tuple[str, str] | None:
     if not url or not causes:
         return None
     return url, causes[-1]
+
+
+# uv: "No solution found when resolving dependencies:" then "Because ... we can conclude that ..." lines
+# ("cause:" / "╰─▶" prefixed); pip: "ResolutionImpossible" / "conflicting dependencies".
+_NO_SOLUTION = re.compile(r"No solution found when resolving|ResolutionImpossible|conflicting dependencies|"
+                          r"requirements are unsatisfiable")
+_BUILDKIT_PREFIX = re.compile(r"^#\d+ [\d.]+ ")
+
+
+def _unresolvable(lines: Sequence[str]) -> str:
+    """The resolver's explanation (its sentences, joined) when it found no set of versions; else ""."""
+    text = [_BUILDKIT_PREFIX.sub("", ln).strip() for ln in lines]
+    if not any(_NO_SOLUTION.search(ln) for ln in text):
+        return ""
+    why: list[str] = []
+    for ln in text:
+        ln = re.sub(r"^(?:cause:|╰─▶|\|)\s*", "", ln).strip()
+        if re.match(r"(?:And )?[Bb]ecause |ERROR: Cannot install|The conflict is caused by|\S+ depends on ", ln):
+            why.append(ln)
+        elif why and ln and not ln.startswith(("hint:", "#", "ERROR", "------", ">")) and not why[-1].endswith("."):
+            why[-1] += " " + ln  # a sentence the resolver wrapped over several lines
+    said = " ".join(why)
+    return (said[:600] + " …") if len(said) > 600 else (said or "the resolver found no versions that satisfy them all")
 
 
 def _brief(step: str, limit: int = 90) -> str:

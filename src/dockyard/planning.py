@@ -119,8 +119,9 @@ def make_plan(
     choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")
+        detected, inferred_from = _with_app_server(project_dir, config, detected, detection.inferred_from)
         detected = _pin_inferred(detected, pypi, res.framework_release)
-        choices += _inferred_choices(detected, detection.inferred_from, res.python,
+        choices += _inferred_choices(detected, inferred_from, res.python,
                                      _locked_versions(project_dir, config.dependencies.lock))
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
     index = tuple(f"--extra-index-url {u}" for u in res.extra_index_urls)
@@ -359,6 +360,23 @@ def _locked_versions(project_dir: Path, lock: str | None) -> dict[str, str]:
 
     pins = (p.split("==", 1) for p in locked_packages((project_dir / lock).read_text(errors="replace")))
     return {re.sub(r"[-_.]+", "-", n).lower(): f"=={v} (from {lock})" for n, v in pins}
+
+
+def _with_app_server(project_dir: Path, config: ProjectConfig, detected: tuple[str, ...],
+                     inferred_from: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """With no dependency file dockyard chooses what is installed, so the server it runs serve.app
+    under (gunicorn for WSGI, uvicorn for ASGI) is part of that choice: a Flask tutorial app with no
+    requirements file otherwise failed with 'gunicorn is not installed', and nowhere to add it."""
+    from .detect.webapp import app_server
+
+    found = app_server(project_dir, config.serve.app) if config.serve.app else None
+    if found is None:
+        return detected, inferred_from
+    server, framework = found
+    if any(re.match(rf"\s*{server}(?![\w.-])", r, re.IGNORECASE) for r in detected):
+        return detected, inferred_from
+    why = f"runs the {framework} app {config.serve.app} (serve.app); the project lists no server"
+    return (*detected, server), (*inferred_from, (server, why))
 
 
 def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[str, str], ...],

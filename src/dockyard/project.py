@@ -74,7 +74,9 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         if web is not None:  # the project's own FastAPI/Flask/... app
             serve = Serve(app=web.entry)
             web_notes = [f"serve: {web.entry}: {web.why}; it runs under {web.server}"]
-            if not any(re.match(rf"\s*{web.server}\b(?![-.\w])", r, re.IGNORECASE) for r in found.requirements):
+            if found.inferred_requirements:  # no dependency file: dockyard chooses, the server included
+                web_notes.append(f"serve: {web.server} is installed with the requirements inferred from imports")
+            elif not any(re.match(rf"\s*{web.server}\b(?![-.\w])", r, re.IGNORECASE) for r in found.requirements):
                 web_notes.append(f"warning: add {web.server} to the requirements: dockyard runs the app under it "
                                  "and does not install it")
     config = ProjectConfig(

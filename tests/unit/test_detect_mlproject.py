@@ -124,6 +124,28 @@ def test_python_env_with_inline_requirements_is_the_dependency_source(tmp_path: 
     assert found.python_version == "3.12"
 
 
+def test_python_env_build_dependencies_are_installed_before_its_dependencies(tmp_path: Path) -> None:
+    # MLflow's virtualenv manager installs build_dependencies first; mlflow 2.x imports pkg_resources,
+    # which only setuptools provides (a real MLproject failed in a fresh venv without it)
+    (tmp_path / "MLproject").write_text("python_env: python_env.yaml\n")
+    (tmp_path / "python_env.yaml").write_text('python: "3.10.12"\nbuild_dependencies:\n- pip\n- setuptools\n'
+                                              "- wheel==0.41.2\ndependencies:\n- -r requirements.txt\n")
+    (tmp_path / "requirements.txt").write_text("mlflow==2.7.0\nscikit-learn==1.3.0\n")
+    found = detect(tmp_path)
+    # pip is the installer, not an import: the uv-made venv does without it
+    assert found.requirements == ("setuptools", "wheel==0.41.2", "mlflow==2.7.0", "scikit-learn==1.3.0")
+    assert found.dependency_file == "requirements.txt"
+    assert found.python_version == "3.10"
+
+
+def test_python_env_build_dependencies_must_be_a_list(tmp_path: Path) -> None:
+    (tmp_path / "MLproject").write_text("python_env: python_env.yaml\n")
+    (tmp_path / "python_env.yaml").write_text('python: "3.11"\nbuild_dependencies: pip\ndependencies: [mlflow]\n')
+    with pytest.raises(DetectError) as err:
+        detect(tmp_path)
+    assert "build_dependencies" in err.value.problem and "'- name'" in err.value.fix
+
+
 def test_python_env_python_written_as_a_number_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "MLproject").write_text("python_env: python_env.yaml\n")
     (tmp_path / "python_env.yaml").write_text("python: 3.10\ndependencies: []\n")

@@ -393,8 +393,12 @@ def test_build_failure_names_the_failing_step_and_keeps_its_log_tail(log: str) -
     assert isinstance(error, BuildError)
     assert error.exit_code == 3
     assert error.step == _UV_STEP
-    assert "[builder 4/6]" in error.problem and "uv pip install" in error.problem
-    assert "exit code: 1" in error.problem
+    assert "[builder 4/6]" in error.problem
+    # a resolver failure is named as one, with the resolver's own explanation where it gave one
+    assert "no set of versions satisfies the project's requirements" in error.problem
+    if "Because" in log:
+        assert "there is no version of scikit-learn==9.9.9" in error.problem
+        assert "we can conclude that your requirements are unsatisfiable." in error.problem
     assert "No solution found when resolving dependencies" in error.log_tail
     assert error.details == error.log_tail
     # The tail is the failing step's, not the interleaved lines of other steps.
@@ -417,6 +421,50 @@ def test_build_failure_of_a_copy_names_the_missing_file() -> None:
 
     assert error.step == "[builder 3/6] COPY .dockyard/requirements.txt /tmp/requirements.txt"
     assert "requirements.txt" in error.problem and "not found" in error.problem
+
+
+def test_build_failure_of_conflicting_requirements_says_what_conflicts() -> None:
+    # a real Kaggle-style requirements.txt: streamlit==1.26.0 needs pillow<10 beside pillow==10.2.0
+    log = [
+        "#10 [builder 3/3] RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked     --mount=type=cache,target=/root/.cache/uv",
+        "#10 0.513 Using Python 3.11.2 environment at: /opt/venv",
+        "#10 0.993 error: No solution found when resolving dependencies",
+        "#10 0.993   cause: Because streamlit==1.26.0 depends on pillow>=7.1.0,<10 and you require streamlit==1.26.0, "
+        "we can conclude that you require pillow>=7.1.0,<10.",
+        "#10 0.993          And because you require pillow==10.2.0, we can conclude that your requirements are "
+        "unsatisfiable.",
+        "#10 ERROR: executor failed running [/bin/sh -c if ! command -v uv >/dev/null; then ...]: exit code: 1",
+        "------",
+        "error: failed to solve: executor failed running [/bin/sh -c ...]: exit code: 1",
+    ]
+
+    error = build_failure(log)
+
+    assert "no set of versions satisfies" in error.problem
+    assert "streamlit==1.26.0 depends on pillow>=7.1.0,<10" in error.problem
+    assert "And because you require pillow==10.2.0" in error.problem
+    assert "executor failed" not in error.problem
+    assert "dependency file" in error.fix and "--no-cache" not in error.fix
+    assert "pillow==10.2.0" in error.log_tail
+
+
+def test_build_failure_of_pip_resolution_impossible_is_named_too() -> None:
+    log = [
+        "#7 [builder 2/2] RUN pip install -r requirements.txt",
+        "#7 3.1 ERROR: Cannot install a==1.0 and b==2.0 because these package versions have conflicting dependencies.",
+        "#7 3.1 The conflict is caused by:",
+        "#7 3.1     a 1.0 depends on c<2",
+        "#7 3.1 ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/",
+        "#7 ERROR: process did not complete successfully: exit code: 1",
+    ]
+    error = build_failure(log)
+    assert "no set of versions satisfies" in error.problem and "a 1.0 depends on c<2" in error.problem
+
+
+def test_build_failure_of_another_kind_keeps_the_generic_fix() -> None:
+    log = ["#5 [builder 2/2] RUN make", "#5 0.2 make: *** No rule to make target", "#5 ERROR: exit code: 2"]
+    error = build_failure(log)
+    assert "no set of versions satisfies" not in error.problem and "--no-cache" in error.fix
 
 
 def test_build_failure_without_step_markers_still_keeps_the_output() -> None:

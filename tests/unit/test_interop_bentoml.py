@@ -70,6 +70,31 @@ def test_bentofile_requirements_txt_cuda_and_lock_packages(tmp_path: Path) -> No
     assert "dockyard lock" in notes and "not mapped: docker.distro (alpine)" in notes
 
 
+def test_python_packages_without_bentoml_get_it(tmp_path: Path) -> None:
+    # BentoML's own sk-learn example lists only scikit-learn and pandas: bentoml itself goes into every
+    # bento, and prepare_model.py imports it (ModuleNotFoundError in the train image before this)
+    (tmp_path / "bentofile.yaml").write_text(
+        'service: "service.py:IrisClassifier"\npython:\n  packages:\n    - scikit-learn\n    - pandas\n')
+    result = init(tmp_path)
+    assert (tmp_path / "requirements-bentoml.txt").read_text().splitlines()[1:] == ["scikit-learn", "pandas", "bentoml"]
+    assert any("plus bentoml" in n for n in result.notes)
+
+
+def test_python_packages_that_pin_bentoml_keep_their_pin(tmp_path: Path) -> None:
+    (tmp_path / "bentofile.yaml").write_text("python:\n  packages:\n    - BentoML[io]==1.4.40\n    - bentoml-extra\n")
+    init(tmp_path)
+    assert (tmp_path / "requirements-bentoml.txt").read_text().splitlines()[1:] == ["BentoML[io]==1.4.40", "bentoml-extra"]
+
+
+def test_a_requirements_txt_without_bentoml_is_named(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("scikit-learn\nbentoml-extra\n")
+    (tmp_path / "bentofile.yaml").write_text("python:\n  requirements_txt: requirements.txt\n")
+    notes = "\n".join(init(tmp_path).notes)
+    assert "requirements.txt does not list bentoml" in notes
+    (tmp_path / "requirements.txt").write_text("scikit-learn\nbentoml>=1.2\n")
+    assert "does not list bentoml" not in "\n".join(init(tmp_path, force=True).notes)
+
+
 def test_the_newest_servable_saved_model_is_served(tmp_path: Path) -> None:
     home = tmp_path / "bentoml"
     save(home, "iris_clf", "aaa", "bentoml.sklearn", "2026-11-30T05:00:00+00:00", {"saved_model.pkl": "x"})

@@ -32,3 +32,12 @@ def test_unknown_and_refused_names_and_other_errors() -> None:
     # the last one wins: the first may have been caught and survived
     both = "ModuleNotFoundError: No module named 'orjson'\n...\nModuleNotFoundError: No module named 'yaml'\n"
     assert (missing_module_fix(both, "requirements.txt") or "").startswith("`yaml` is not installed in the image: add pyyaml")
+
+
+def test_pkg_resources_names_the_setuptools_release_that_removed_it() -> None:
+    # mlflow 2.7 imports pkg_resources; a python_env.yaml's unpinned setuptools build dependency now
+    # installs 84.x, which has none: "add setuptools" would not help, the pin does
+    tail = ("    import pkg_resources  # noqa: TID251\n"
+            "ModuleNotFoundError: No module named 'pkg_resources'\n")
+    fix = missing_module_fix(tail, "requirements.txt") or ""
+    assert "setuptools<81" in fix and "requirements.txt" in fix and "release 81" in fix

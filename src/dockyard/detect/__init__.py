@@ -191,7 +191,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
     reasons = list(source.reasons)
     reasons += [python.reason] if python.reason else [Reason("python: not pinned", _NO_PYTHON)]
     reasons += fw_reasons
-    primary, primary_why = _primary(frameworks, serve.value)
+    primary, primary_why = _primary(frameworks, serve.value, project_dir)
     if primary is not None:
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
     reasons += [r for r in (train.reason, train_nb.reason, serve.reason) if r is not None]
@@ -212,6 +212,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         *apt_warnings,
         *train_nb.warnings,
     ]
+    warnings += _unlisted_frameworks(scan, source)
     if scan.truncated:
         warnings.append(f"project is large: stopped reading imports after {scan.files_scanned} Python files")
     return Detection(
@@ -243,6 +244,21 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
 
 
 _NO_PYTHON = "no .python-version, runtime.txt, conda python= or requires-python; the default applies"
+
+
+def _unlisted_frameworks(scan: ImportScan, source: _Source) -> list[str]:
+    """A dependency file decides what is installed: a framework the code imports (not only inside
+    try/except ImportError) that the file does not list is there only if something else pulls it
+    in. A Kaggle-style repository's save_model.py imported xgboost, absent from its requirements.txt."""
+    if source.kind == "none" or source.inferred:
+        return []
+    listed = frameworks_from_requirements(source.requirements)
+    missing = [f"{fw} (imported in {', '.join(files[:3])}{' ...' if len(files) > 3 else ''})"
+               for fw, files in scan.frameworks.items() if fw not in scan.optional_frameworks and fw not in listed]
+    if not missing:
+        return []
+    return [f"{source.file} does not list {'; '.join(missing)}: it is installed only if another requirement "
+            f"depends on it, else that code fails with ModuleNotFoundError; add it to {source.file}"]
 
 
 def _choose_source(ctx: _Context) -> _Source:
@@ -507,12 +523,29 @@ def _project_name(ctx: _Context) -> str | None:
 _PRIMARY_ORDER = ("torch", "tensorflow", "keras", "xgboost", "lightgbm", "onnxruntime", "onnx", "scikit-learn")
 
 
-def _primary(frameworks: tuple[str, ...], serve_entry: str | None) -> tuple[str | None, str]:
+def _pickled_framework(path: Path) -> str | None:
+    """The framework whose classes a pickle-family file imports, read without loading it
+    (scan/models walks the opcodes); None when it names none."""
+    if not path.is_file() or path.stat().st_size > _PICKLE_READ_LIMIT:
+        return None  # a large file keeps its suffix's reading: detection runs on every plan and build
+    from ..scan.models import scan_model_file  # the one pickle walker
+
+    found = scan_model_file(path).frameworks
+    return min((fw for fw in found if fw in _PRIMARY_ORDER), key=_PRIMARY_ORDER.index, default=None)
+
+
+_PICKLE_READ_LIMIT = 64 * 1024 * 1024
+
+
+def _primary(frameworks: tuple[str, ...], serve_entry: str | None,
+             project_dir: Path | None = None) -> tuple[str | None, str]:
     if not frameworks:
         return None, ""
     if serve_entry and ":" not in serve_entry:
         fmt = model_format(serve_entry)  # a saved model's format names its framework
         implied = fmt.framework if fmt else None
+        pickled = _pickled_framework(project_dir / serve_entry) if project_dir and fmt and fmt.pickle_family else None
+        implied = pickled or implied  # a .pkl of an XGBClassifier is an xgboost model, whatever its suffix says
         if implied == "onnxruntime" and implied not in frameworks and "onnx" in frameworks:
             implied = "onnx"
         if implied in frameworks:

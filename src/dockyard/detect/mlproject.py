@@ -218,6 +218,11 @@ def _referenced(data: dict[str, Any], key: str, mlproject: Path, project_dir: Pa
     return rel(target, project_dir)
 
 
+def _lines_for(text: str, key: str, items: list[object]) -> list[int]:
+    lines = yaml_sequence_lines(text, key)
+    return [lines[i] if i < len(lines) else 0 for i in range(len(items))]
+
+
 def read_python_env(path: Path, project_dir: Path) -> PythonEnv:
     """Read MLflow's python_env.yaml (``python``, ``build_dependencies``, ``dependencies``)."""
     name = rel(path, project_dir)
@@ -225,8 +230,19 @@ def read_python_env(path: Path, project_dir: Path) -> PythonEnv:
     deps = data.get("dependencies") or []
     if not isinstance(deps, list):
         raise DetectError(f"{name}: 'dependencies' must be a list", f"write each requirement as '- name' in {name}")
-    lines = yaml_sequence_lines(read_text(path, project_dir), "dependencies")
-    numbered = [(lines[i] if i < len(lines) else 0, str(v)) for i, v in enumerate(deps)]
+    build = data.get("build_dependencies") or []
+    if not isinstance(build, list):
+        raise DetectError(f"{name}: 'build_dependencies' must be a list",
+                          f"write each build dependency as '- name' in {name}")
+    text = read_text(path, project_dir)
+    # MLflow's virtualenv manager installs build_dependencies (pip, setuptools, wheel...) into the
+    # environment before dependencies, so the project's code may rely on them: mlflow 2.x imports
+    # pkg_resources, which only setuptools provides, and a fresh uv venv has no setuptools.
+    # pip itself is the installer MLflow uses, not something the code imports: the image's venv is made
+    # with uv and gets no pip unless the dependencies ask for it.
+    numbered = [(ln, str(v)) for ln, v in zip(_lines_for(text, "build_dependencies", build), build)
+                if not re.match(r"\s*pip\s*(?:[=<>!~;\[]|$)", str(v), re.IGNORECASE)]
+    numbered += [(ln, str(v)) for ln, v in zip(_lines_for(text, "dependencies", deps), deps)]
     python = data.get("python")
     if isinstance(python, float):  # YAML reads 3.10 as the number 3.1
         raise DetectError(

@@ -60,6 +60,15 @@ def find_web_app(project_dir: Path) -> WebApp | None:
     return None
 
 
+def app_server(project_dir: Path, entry: str) -> tuple[str, str] | None:
+    """(server, framework) for serve.app ``FILE.py:NAME`` when that file creates a known app."""
+    rel, _, name = entry.rpartition(":")
+    found = _app_in(project_dir, rel, name) if rel and name else None
+    if found is None:
+        return None
+    return ("uvicorn" if found[0] in ASGI else "gunicorn"), found[0]
+
+
 def _read(path: Path) -> str:
     if not path.is_file():
         return ""
