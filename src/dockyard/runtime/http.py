@@ -38,6 +38,7 @@ _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 40
             505: "HTTP Version Not Supported"}
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()) for status, reason in _REASONS.items()}
 _date_cache: list[Any] = [0, b""]
 
 
@@ -58,16 +59,21 @@ def error_body(message: str) -> bytes:
     return dumps({"error": message})
 
 
-def http_date() -> bytes:
-    """The Date header's value (RFC 9110 5.6.7), computed once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
+def _date_line(_time: Any = time.time, _cache: list[Any] = _date_cache) -> bytes:
+    """The Date header line (RFC 9110 5.6.7), ``date: ...\r\n``, formatted once a second."""
+    now = int(_time())
+    if _cache[0] != now:
         t = time.gmtime(now)
-        _date_cache[0] = now
-        _date_cache[1] = b"%s, %02d %s %d %02d:%02d:%02d GMT" % (
+        _cache[1] = b"date: %s, %02d %s %d %02d:%02d:%02d GMT\r\n" % (
             _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
             t.tm_hour, t.tm_min, t.tm_sec)
-    return _date_cache[1]  # type: ignore[no-any-return]
+        _cache[0] = now
+    return _cache[1]  # type: ignore[no-any-return]
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Unknown\r\n" % status
 
 
 class HttpConnection(asyncio.Protocol):
@@ -257,8 +263,8 @@ class HttpConnection(asyncio.Protocol):
             connection = b"connection: keep-alive\r\n" if self.http10 else b""
         else:
             connection = b"connection: close\r\n"
-        head = b"HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
-            status, _REASONS.get(status, "Unknown").encode(), http_date(), content_type, len(body), extra,
+        head = b"%s%scontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
+            _STATUS_LINES.get(status) or _status_line(status), _date_line(), content_type, len(body), extra,
             connection)
         if self.head_only:
             self.transport.write(head)
@@ -273,7 +279,11 @@ class HttpConnection(asyncio.Protocol):
             self._close()
             return
         if not self._in_process and not self._scheduled:
-            self._process()
+            parser = self.parser
+            if parser.head is None and parser.pos == len(parser.buf):  # nothing pipelined: the usual case
+                self.waiting_since = 0.0
+            else:
+                self._process()
         if self._read_paused:
             self._maybe_resume_reading()
 

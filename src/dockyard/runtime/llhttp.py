@@ -144,7 +144,13 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
 
 class _Callbacks:
-    """Holds the callables httptools looks up on its protocol object."""
+    """Holds the callables httptools looks up on its protocol object. It looks up every one of
+    them each time a parser is made (once a head): found as None on the class, that is cheaper
+    than a miss, and means the same to httptools (no callback)."""
+
+    __slots__ = ("on_headers_complete",)
+    on_url = on_status = on_header = on_body = on_message_begin = on_message_complete = None
+    on_chunk_header = on_chunk_complete = None
 
 
 def _strict(raw: bytes, max_body: int, refused: str = "") -> Request:

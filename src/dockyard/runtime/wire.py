@@ -58,8 +58,14 @@ class Request:
 
     def __init__(self, method: str, target: str, path: str, query: str, version: str,
                  headers: dict[str, str], keep_alive: bool, length: int, expect_continue: bool) -> None:
-        self.method, self.target, self.path, self.query = method, target, path, query
-        self.version, self.headers, self.keep_alive = version, headers, keep_alive
+        # one attribute a statement: cheaper than tuple assignments (this runs once a request)
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
         self.length = length  # body bytes; -1: chunked
         self.expect_continue = expect_continue
         self.body = b""
@@ -334,7 +340,11 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
     else:
         path, query = _other_target(method, target)
     connection = headers.get("connection")
-    keep_alive = http11 if connection is None else _keep_alive(connection, http11)
+    if connection is None:
+        keep_alive = http11
+    else:  # the two usual values without _keep_alive's list parsing (same answers)
+        token = connection.lower()
+        keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(token, http11)
     expect = http11 and "expect" in headers and headers["expect"].lower() == "100-continue"
     return Request(method, target, path, query, version, headers, keep_alive, length, expect)
 

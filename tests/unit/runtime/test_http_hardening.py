@@ -493,3 +493,30 @@ def test_the_runtimes_private_httptools_never_shadows_the_users(tmp_path: Path) 
         status, _, body = request(server.port, "POST", "/predict", {"x": 1.0})
         assert status == 200 and json.loads(body) == {"output": "0.0-user"}
         assert server.terminate() == 0
+
+
+def test_every_response_carries_a_current_imf_fixdate_date_header(echo: Server) -> None:
+    """The Date line is formatted once a second and reused: it must still be the RFC 9110 form,
+    in GMT, and follow the clock across responses on one connection."""
+    import email.utils
+    import re
+
+    dates = []
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=5) as sock:
+        for _ in range(3):
+            sock.sendall(HEALTHZ)
+            data = b""
+            while b'"alive"}' not in data:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+            ((status, headers, _),) = _responses(data)
+            assert status == 200
+            dates.append(headers["date"])
+            time.sleep(0.6)
+    for value in dates:
+        assert re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                            r"\d{4} \d\d:\d\d:\d\d GMT", value), value
+        assert abs(email.utils.parsedate_to_datetime(value).timestamp() - time.time()) < 10, value
+    stamps = [email.utils.parsedate_to_datetime(v).timestamp() for v in dates]
+    assert stamps == sorted(stamps) and stamps[-1] > stamps[0], dates  # 1.2 s apart: the second changed
