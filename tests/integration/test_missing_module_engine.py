@@ -4,13 +4,12 @@ and the file to add it to."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from dockyard.engine import Engine
+from dockyardcli import dockyard_cli
 from projectfiles import write
 
 
@@ -22,12 +21,9 @@ def test_run_and_train_name_the_distribution_a_requirements_file_forgot(engine: 
         "dockyard.yaml": f"name: {name}\npython: '3.11'\ntrain: {{command: python train.py}}\n"
                          "dependencies: {file: requirements.txt, kind: requirements}\n",
     })
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "300", "DOCKYARD_HOME": str(tmp_path / "home")})
 
     def dockyard(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, env=env,
-                              timeout=900, check=False)
+        return dockyard_cli(*args, home=tmp_path / "home", timeout=900)
 
     fix = "`yaml` is not installed in the image: add pyyaml (the distribution `import yaml` comes from) to requirements.txt"
     try:

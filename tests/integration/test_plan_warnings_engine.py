@@ -4,13 +4,12 @@ pins (or that a lock file was left out). Printed once, before the build's own li
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from dockyard.engine import Engine
+from dockyardcli import dockyard_cli
 from projectfiles import write
 
 WARNING = "warning: dockyard.yaml says python 3.11, but runtime.txt pins Python 3.10"
@@ -20,12 +19,9 @@ def test_build_and_run_print_the_plans_warnings_once(engine: Engine, tmp_path: P
     name = f"warned-{uuid.uuid4().hex[:8]}"
     proj = write(tmp_path / name, {"runtime.txt": "python-3.10\n", "hello.py": "print('hello from', __name__)\n",
                                    "dockyard.yaml": f"name: {name}\npython: '3.11'\n"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "300", "CI": "true"})
 
     def dockyard(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, env=env,
-                              timeout=900, check=False)
+        return dockyard_cli(*args, env={"CI": "true"}, timeout=900)
 
     try:
         plan = dockyard("plan", str(proj))

@@ -13,10 +13,6 @@ Each project here is our own, small, written to reproduce one pattern.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -25,20 +21,10 @@ from pathlib import Path
 import pytest
 
 from dockyard.engine import Engine
+from dockyardcli import dockyard_cli, free_port
 from projectfiles import write
 
 
-def dockyard_cli(*args: str, cwd: Path, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "250", "DOCKYARD_HOME": str(home)})
-    return subprocess.run([sys.executable, "-m", "dockyard", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

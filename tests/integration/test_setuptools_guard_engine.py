@@ -6,21 +6,18 @@ asks for setuptools>=81 keeps it."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from dockyard.engine import Engine
+from dockyardcli import dockyard_cli
 from projectfiles import write
 
 CHECK = "import fs, setuptools\nprint('fs', fs.__version__, 'setuptools', setuptools.__version__)\n"
 
 
 def test_a_package_that_imports_pkg_resources_gets_a_setuptools_that_has_it(engine: Engine, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "300", "CI": "true", "DOCKYARD_HOME": str(tmp_path / "home")})
     names = []
 
     def project(requirements: str) -> Path:
@@ -31,8 +28,7 @@ def test_a_package_that_imports_pkg_resources_gets_a_setuptools_that_has_it(engi
                                                         "dependencies: {file: requirements.txt, kind: requirements}\n"})
 
     def dockyard(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, env=env,
-                              timeout=900, check=False)
+        return dockyard_cli(*args, home=tmp_path / "home", env={"CI": "true"}, timeout=900)
 
     def run(proj: Path) -> subprocess.CompletedProcess[str]:
         return dockyard("run", str(proj), "--", "python", "check.py")
