@@ -5,33 +5,21 @@ folder (another terminal, another target or model version) used to overwrite eac
 
 from __future__ import annotations
 
-import os
-import selectors
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from dockyard.engine import Engine
 from dockyard.fsio import folder_lock
+from dockyardcli import read_until, start_cli
 
 
 def test_a_build_waits_for_the_one_already_running_in_the_folder(
         engine: Engine, digits_project: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "300", "CI": "true"})
     name = (digits_project / "dockyard.yaml").read_text().split("name:")[1].split()[0]
     try:
         with folder_lock(digits_project):
-            proc = subprocess.Popen([sys.executable, "-m", "dockyard", "build", str(digits_project), "--target", "train"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-            assert proc.stderr is not None
-            sel = selectors.DefaultSelector()
-            sel.register(proc.stderr, selectors.EVENT_READ)
-            seen, deadline = "", time.monotonic() + 120
-            while "waiting for it to finish" not in seen and time.monotonic() < deadline and proc.poll() is None:
-                if sel.select(timeout=1):
-                    seen += proc.stderr.readline()
+            proc = start_cli("build", str(digits_project), "--target", "train", env={"CI": "true"})
+            seen = read_until(proc, proc.stderr, "waiting for it to finish", timeout=120)
             assert f"another dockyard command is building {digits_project}: waiting for it to finish" in seen, seen
             time.sleep(2)
             assert proc.poll() is None, "it built while the folder was locked"

@@ -99,27 +99,19 @@ def test_ctrl_c_keeps_what_the_command_wrote_and_leaves_no_container(
         engine: Engine, writer: Path, tmp_path: Path) -> None:
     """Ctrl-C stops the command: its container goes, and the files it wrote until then are kept
     like those of a run that ended (they were discarded before)."""
-    import selectors
     import signal
-    import time
+
+    from dockyardcli import read_until, start_cli
 
     (writer / "demo" / "long.py").write_text(
         "import pathlib, time\npathlib.Path('checkpoint-1.txt').write_text('epoch 1 done\\n')\n"
         "print('epoch 1', flush=True)\ntime.sleep(300)\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "200", "DOCKYARD_HOME": str(tmp_path / "h")})
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "run", str(writer), "--", "python", "demo/long.py"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    assert proc.stdout is not None and proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    seen, deadline = "", time.monotonic() + 600
-    while "epoch 1" not in seen and time.monotonic() < deadline and proc.poll() is None:
-        if sel.select(timeout=1):
-            seen += proc.stdout.readline()
-    assert "epoch 1" in seen, seen + proc.stderr.read() if proc.poll() is not None else seen
+    proc = start_cli("run", str(writer), "--", "python", "demo/long.py", home=tmp_path / "h")
+    seen = read_until(proc, proc.stdout, "epoch 1", timeout=600)
+    assert "epoch 1" in seen, seen
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=120)
+    assert proc.stderr is not None
     stderr = proc.stderr.read()
     assert proc.returncode == 130, stderr
     run_dir = next((writer / ".dockyard" / "runs").iterdir())
