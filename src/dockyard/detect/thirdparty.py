@@ -126,11 +126,12 @@ def missing_module_fix(output: str, dependency_file: str | None) -> str | None:
     if not found:
         return None
     module = found[-1].group("name").split(".")[0]
-    if module == "pkg_resources":  # old releases (mlflow 2.x...) import it; setuptools 81+ no longer ships it
+    if module == "pkg_resources":  # old releases (mlflow 2.x...) import it; newer setuptools no longer ship it
         where = dependency_file or "a requirements.txt"
-        return ("`pkg_resources` is not in the image's setuptools: setuptools removed it in release 81, and code "
-                f"(or a package it imports) still needs it: add `setuptools<81` to {where}, or upgrade the package "
-                "that imports it, then run again")
+        cut = SETUPTOOLS_WITHOUT_PKG_RESOURCES
+        return (f"`pkg_resources` is not in the image's setuptools: setuptools removed it in release {cut}, and "
+                f"code (or a package it imports) still needs it: add `setuptools<{cut}` to {where}, or upgrade the "
+                "package that imports it, then run again")
     table = import_table()
     where = dependency_file or "a requirements.txt (dockyard then installs it, and stops guessing from imports)"
     if module in table["not_installed"]:
