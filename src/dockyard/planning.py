@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from . import wheelhouse
 from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
+from .detect.requirements import specifier_for
 from .detect.thirdparty import LAST_SETUPTOOLS_WITH_PKG_RESOURCES
 from .errors import ConfigError
 from .runtime import contract
@@ -124,21 +126,13 @@ def make_plan(
         choices += _inferred_choices(detected, inferred_from, res.python,
                                      _locked_versions(project_dir, config.dependencies.lock))
     requirements, locked, lock_file = _requirements(project_dir, config, detected, res)
-    index = tuple(f"--extra-index-url {u}" for u in res.extra_index_urls)
     local = _local_torch(host_wheels, res, requirements) if not locked else None
+    cpu_index = compat_data()["frameworks"]["torch"]["cpu_index"]
+    index = tuple(f"--extra-index-url {u}" for u in res.extra_index_urls if local is None or u != cpu_index)
     if local is not None:  # the host's CPU torch wheel instead of download.pytorch.org's
-        cpu_index = compat_data()["frameworks"]["torch"]["cpu_index"]
-        index = tuple(o for o in index if o != f"--extra-index-url {cpu_index}") + (f"--find-links {wheelhouse.MOUNT}",)
+        index += (f"--find-links {wheelhouse.MOUNT}",)
         requirements += (f"torch=={local.version}",)
-        choices = tuple(
-            Choice("framework", f"torch {local.version}", f"the CPU build in the host's wheelhouse ({local.source.folder})")
-            if c.what == "framework" else
-            Choice("wheels", f"torch CPU: {local.path.name}",
-                   f"{local.source.setting} names {local.source.folder}, which has a CPU build of torch for Python "
-                   f"{res.python}: staged into the build instead of downloading from {cpu_index} "
-                   f"({wheelhouse.OFF}=0 to download)")
-            if c.what == "wheels" and c.value == "torch CPU" else c
-            for c in choices)
+        choices = _with_local_torch(choices, local, res.python, cpu_index)
     model_ctx = model_file or config.serve.model
     if model_ctx and not config.serve.predictor and not locked and (project_dir / model_ctx).is_dir():
         # An MLflow model may need mlflow's own loader (or skops): in this serving image only.
@@ -359,7 +353,7 @@ def _locked_versions(project_dir: Path, lock: str | None) -> dict[str, str]:
     from .lock import locked_packages
 
     pins = (p.split("==", 1) for p in locked_packages((project_dir / lock).read_text(errors="replace")))
-    return {re.sub(r"[-_.]+", "-", n).lower(): f"=={v} (from {lock})" for n, v in pins}
+    return {canonicalize_name(n): f"=={v} (from {lock})" for n, v in pins}
 
 
 def _with_app_server(project_dir: Path, config: ProjectConfig, detected: tuple[str, ...],
@@ -367,16 +361,13 @@ def _with_app_server(project_dir: Path, config: ProjectConfig, detected: tuple[s
     """With no dependency file dockyard chooses what is installed, so the server it runs serve.app
     under (gunicorn for WSGI, uvicorn for ASGI) is part of that choice: a Flask tutorial app with no
     requirements file otherwise failed with 'gunicorn is not installed', and nowhere to add it."""
-    from .detect.webapp import app_server
+    from .detect.webapp import app_at, lists_server
 
-    found = app_server(project_dir, config.serve.app) if config.serve.app else None
-    if found is None:
+    app = app_at(project_dir, config.serve.app) if config.serve.app else None
+    if app is None or lists_server(detected, app.server):
         return detected, inferred_from
-    server, framework = found
-    if any(re.match(rf"\s*{server}(?![\w.-])", r, re.IGNORECASE) for r in detected):
-        return detected, inferred_from
-    why = f"runs the {framework} app {config.serve.app} (serve.app); the project lists no server"
-    return (*detected, server), (*inferred_from, (server, why))
+    why = f"runs the {app.framework} app {config.serve.app} (serve.app); the project lists no server"
+    return (*detected, app.server), (*inferred_from, (app.server, why))
 
 
 def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[str, str], ...],
@@ -387,7 +378,7 @@ def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[
     out = []
     for line in requirements:
         name = line.split("==", 1)[0]
-        version = locked.get(re.sub(r"[-_.]+", "-", name).lower()) or (f"=={line.split('==', 1)[1]}" if "==" in line
+        version = locked.get(canonicalize_name(name)) or (f"=={line.split('==', 1)[1]}" if "==" in line
                    else f" (unpinned: the newest release for Python {python} when the image is built; "
                         "`dockyard lock` pins it)")
         out.append(Choice("inferred requirement", f"{name}{version}", why.get(name, "imported")))
@@ -396,15 +387,24 @@ def _inferred_choices(requirements: tuple[str, ...], inferred_from: tuple[tuple[
 
 def _wants_setuptools_without_pkg_resources(requirements: Sequence[str]) -> bool:
     """The project asks for a setuptools that has no pkg_resources (>= 81): never override that."""
-    for line in requirements:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if re.sub(r"[-_.]+", "-", req.name).lower() == "setuptools" and req.specifier and \
-                not req.specifier.contains(LAST_SETUPTOOLS_WITH_PKG_RESOURCES, prereleases=True):
-            return True
-    return False
+    spec = specifier_for(requirements, "setuptools")
+    return spec is not None and bool(spec) and not spec.contains(LAST_SETUPTOOLS_WITH_PKG_RESOURCES, prereleases=True)
+
+
+def _with_local_torch(choices: tuple[Choice, ...], local: wheelhouse.LocalWheel, python: str,
+                      cpu_index: str) -> tuple[Choice, ...]:
+    """The framework and wheels lines of the plan, saying that torch comes from the host's wheelhouse."""
+    out = []
+    for c in choices:
+        if c.what == "framework":
+            c = Choice("framework", f"torch {local.version}", f"the CPU build in the host's wheelhouse ({local.source.folder})")
+        elif c.what == "wheels" and c.value == "torch CPU":
+            c = Choice("wheels", f"torch CPU: {local.path.name}",
+                       f"{local.source.setting} names {local.source.folder}, which has a CPU build of torch for Python "
+                       f"{python}: staged into the build instead of downloading from {cpu_index} "
+                       f"({wheelhouse.OFF}=0 to download)")
+        out.append(c)
+    return tuple(out)
 
 
 def _local_torch(sources: Sequence[wheelhouse.Source], res: Resolution,
@@ -446,7 +446,7 @@ def _rename(line: str, renames: dict[str, str]) -> str:
         req = Requirement(line)
     except InvalidRequirement:
         return line
-    name = re.sub(r"[-_.]+", "-", req.name).lower()
+    name = canonicalize_name(req.name)
     if name in renames:
         return renames[name] + line[len(req.name) :]
     return line

@@ -68,7 +68,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     elif found.serve_entry:
         serve = Serve(model=found.serve_entry)
     else:
-        from .detect.webapp import find_web_app
+        from .detect.webapp import find_web_app, lists_server
 
         web = find_web_app(project_dir)
         if web is not None:  # the project's own FastAPI/Flask/... app
@@ -76,7 +76,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
             web_notes = [f"serve: {web.entry}: {web.why}; it runs under {web.server}"]
             if found.inferred_requirements:  # no dependency file: dockyard chooses, the server included
                 web_notes.append(f"serve: {web.server} is installed with the requirements inferred from imports")
-            elif not any(re.match(rf"\s*{web.server}\b(?![-.\w])", r, re.IGNORECASE) for r in found.requirements):
+            elif not lists_server(found.requirements, web.server):
                 web_notes.append(f"warning: add {web.server} to the requirements: dockyard runs the app under it "
                                  "and does not install it")
     config = ProjectConfig(
@@ -566,6 +566,7 @@ def run(
             allow_dangerous_mounts=allow_dangerous_mounts,
             **(risky or {}),
         )
+
         def keep_files() -> None:
             changed = changed_files(work / "app", before) if workdir and (work / "app").is_dir() else []
             if changed:

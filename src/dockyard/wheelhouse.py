@@ -22,8 +22,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from packaging.specifiers import SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
+
+from .detect.requirements import specifier_for
 
 #: where staged wheels sit in the build context, and where the install step sees them
 STAGE = "wheels"  # under PROJECT/.dockyard
@@ -92,16 +94,7 @@ def cpu_torch(sources: Sequence[Source], requirements: Iterable[str], python: st
               machine: str = "x86_64") -> LocalWheel | None:
     """The newest local ``torch-X+cpu`` wheel for CPython ``python`` on Linux ``machine`` that
     every torch requirement admits, or None."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    spec = SpecifierSet()
-    for line in requirements:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if canonicalize_name(req.name) == "torch":
-            spec &= req.specifier
+    spec = specifier_for(requirements, "torch") or SpecifierSet()
     cp = "cp" + python.replace(".", "")
     best: LocalWheel | None = None
     for source in sources:

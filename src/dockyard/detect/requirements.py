@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from dockyard.errors import DetectError
@@ -68,6 +69,20 @@ def normalise_requirement(text: str) -> str:
     req = Requirement(text)
     req.name = canonicalize_name(req.name)
     return str(req)
+
+
+def specifier_for(requirements: Iterable[str], name: str) -> SpecifierSet | None:
+    """What the PEP 508 strings ``requirements`` ask of distribution ``name``: the specifiers of the
+    lines that name it, intersected; None when none does (unparseable lines are skipped)."""
+    found: SpecifierSet | None = None
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == canonicalize_name(name):
+            found = req.specifier if found is None else found & req.specifier
+    return found
 
 
 def find_requirements_files(project_dir: Path) -> list[Path]:

@@ -10,7 +10,7 @@ import) and ``app/prediction_service.py``, the app its Makefile and Dockerfile r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +60,19 @@ def find_web_app(project_dir: Path) -> WebApp | None:
     return None
 
 
-def app_server(project_dir: Path, entry: str) -> tuple[str, str] | None:
-    """(server, framework) for serve.app ``FILE.py:NAME`` when that file creates a known app."""
+def app_at(project_dir: Path, entry: str) -> WebApp | None:
+    """serve.app ``FILE.py:NAME`` when that file creates an app of a known framework."""
     rel, _, name = entry.rpartition(":")
     found = _app_in(project_dir, rel, name) if rel and name else None
     if found is None:
         return None
-    return ("uvicorn" if found[0] in ASGI else "gunicorn"), found[0]
+    return WebApp(entry, found[0], f"{rel} creates a {found[1]} app named {name!r}")
+
+
+def lists_server(requirements: Iterable[str], server: str) -> bool:
+    """Whether one of the requirement lines asks for ``server`` (``uvicorn[standard]>=0.30`` does,
+    ``uvicorn-worker`` does not)."""
+    return any(re.match(rf"\s*{re.escape(server)}(?![\w.-])", r, re.IGNORECASE) for r in requirements)
 
 
 def _read(path: Path) -> str:
