@@ -41,10 +41,6 @@ class BaseImage:
     size_bytes: int
 
 
-def _data() -> dict[str, object]:
-    return bases_data()
-
-
 def check_python(python: str) -> Suite:
     """The release that ships ``python`` as python3; refuse others (before any engine work)."""
     suite = suite_for(python)
@@ -57,7 +53,7 @@ def check_python(python: str) -> Suite:
 
 
 def base_ref(python: str) -> str:
-    return str(_data()["image"]).format(python=python)
+    return str(bases_data()["image"]).format(python=python)
 
 
 def bootstrap(
@@ -71,7 +67,7 @@ def bootstrap(
     """Build and import a slim Python base image (and its -build variant) from the Debian or
     Ubuntu release whose python3 is ``python``."""
     release = check_python(python)
-    data = _data()
+    data = bases_data()
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem("debootstrap is not installed", "apt-get install -y debootstrap")
     if os.geteuid() != 0:
@@ -79,17 +75,17 @@ def bootstrap(
     suite = release.suite
     mirror = (mirror or os.environ.get(release.mirror_env) or release.mirror).rstrip("/")
     ref = tag or base_ref(python)
-    packages = ",".join(data["packages"])  # type: ignore[arg-type]
+    packages = ",".join(data["packages"])
     with tempfile.TemporaryDirectory(prefix="dockyard-base-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "rootfs"
-        build_only = ",".join(data["build_packages"])  # type: ignore[arg-type]
+        build_only = ",".join(data["build_packages"])
         argv = ["debootstrap", "--variant=minbase", f"--components={','.join(release.components)}",
                 *_keyring_args(release, mirror, Path(tmp), on_line),
                 f"--include={packages},{build_only}", suite, str(root), mirror, *_script_args(release)]
         _run_streaming(argv, on_line, release)
         if release.pockets:
             _upgrade_from_pockets(root, release, mirror, on_line)
-        _slim(root, data["slim_remove"])  # type: ignore[arg-type]
+        _slim(root, data["slim_remove"])
         (root / "usr/bin/python").unlink(missing_ok=True)
         (root / "usr/bin/python").symlink_to("python3")
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -100,11 +96,11 @@ def bootstrap(
         engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], build_ref,
                           _changes(python, suite, created, "build"))
         # dpkg --purge skips (exit 0, a warning) the names a release does not have installed.
-        subprocess.run(["chroot", str(root), "dpkg", "--purge", *data["build_packages_purge"]],  # type: ignore[misc]
+        subprocess.run(["chroot", str(root), "dpkg", "--purge", *data["build_packages_purge"]],
                        check=True, capture_output=True)
         if uv:
             uv.unlink()
-        _slim(root, data["slim_remove"])  # type: ignore[arg-type]
+        _slim(root, data["slim_remove"])
         engine.import_tar(["tar", "--numeric-owner", "-C", str(root), "-c", "."], ref,
                           _changes(python, suite, created, "slim"))
     info = engine.inspect(ref)

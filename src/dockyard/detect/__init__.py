@@ -196,7 +196,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         reasons.append(Reason(f"primary framework: {primary}", primary_why))
     reasons += [r for r in (train.reason, train_nb.reason, serve.reason) if r is not None]
     package = setuptools.project_package(project_dir)
-    reasons += [package] if package else []
+    reasons += [package[1]] if package else []
     apt_packages, apt_warnings, apt_reason = read_apt(project_dir)
     post_build = read_post_build(project_dir)
     reasons += [r for r in (apt_reason, post_build.reason if post_build else None) if r is not None]
@@ -239,7 +239,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         post_build_needs_root=post_build.needs_root if post_build else None,
         train_notebook=train_nb.value,
         python_pinned_by=python.pinned_by,
-        package_file=package.what.rsplit(" ", 1)[-1] if package else None,
+        package_file=package[0] if package else None,
     )
 
 

@@ -109,9 +109,9 @@ def reason(deps: SetuptoolsDeps) -> Reason:
     return Reason(f"{len(deps.requirements)} requirements", f"install_requires in {deps.file} (read, not run)")
 
 
-def project_package(project_dir: Path) -> Reason | None:
-    """Whether the project is a package that installs itself, as ``pip install .`` (repo2docker)
-    and ``uv sync`` would: a ``setup.py``, or a ``[build-system]`` in pyproject.toml (setuptools,
+def project_package(project_dir: Path) -> tuple[str, Reason] | None:
+    """(file, reason) when the project is a package that installs itself, as ``pip install .``
+    (repo2docker) and ``uv sync`` would: a ``setup.py``, or a ``[build-system]`` in pyproject.toml (setuptools,
     hatchling, poetry-core, flit...). A pyproject.toml without one is only a list of dependencies
     (uv calls it a virtual project), and Poetry's ``package-mode = false`` / uv's ``package =
     false`` say so explicitly."""
@@ -123,11 +123,11 @@ def project_package(project_dir: Path) -> Reason | None:
         if isinstance(table, dict) and table.get(key) is False:
             return None
     if (project_dir / "setup.py").is_file():
-        return Reason("project: installed from setup.py", "setup.py makes the project a package (repo2docker runs "
-                      "`pip install .`)")
+        return "setup.py", Reason("project: installed from setup.py", "setup.py makes the project a package "
+                                  "(repo2docker runs `pip install .`)")
     build = data.get("build-system")
     if isinstance(build, dict) and (build.get("build-backend") or build.get("requires")):
         backend = build.get("build-backend") or "setuptools"
-        return Reason("project: installed from pyproject.toml",
-                      f"pyproject.toml has a [build-system] ({backend}): the project is a package")
+        return "pyproject.toml", Reason("project: installed from pyproject.toml",
+                                        f"pyproject.toml has a [build-system] ({backend}): the project is a package")
     return None
