@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from . import wheelhouse
 from .compat.resolver import Choice, Resolution, compat_data, resolve
 from .config import CONFIG_NAME, ProjectConfig, load_config
-from .detect.requirements import specifier_for
+from .detect.requirements import names_distribution, specifier_for
 from .detect.thirdparty import LAST_SETUPTOOLS_WITH_PKG_RESOURCES
 from .errors import ConfigError
 from .runtime import contract
@@ -361,10 +361,10 @@ def _with_app_server(project_dir: Path, config: ProjectConfig, detected: tuple[s
     """With no dependency file dockyard chooses what is installed, so the server it runs serve.app
     under (gunicorn for WSGI, uvicorn for ASGI) is part of that choice: a Flask tutorial app with no
     requirements file otherwise failed with 'gunicorn is not installed', and nowhere to add it."""
-    from .detect.webapp import app_at, lists_server
+    from .detect.webapp import app_at
 
     app = app_at(project_dir, config.serve.app) if config.serve.app else None
-    if app is None or lists_server(detected, app.server):
+    if app is None or names_distribution(detected, app.server):
         return detected, inferred_from
     why = f"runs the {app.framework} app {config.serve.app} (serve.app); the project lists no server"
     return (*detected, app.server), (*inferred_from, (app.server, why))

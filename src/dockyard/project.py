@@ -68,7 +68,8 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
     elif found.serve_entry:
         serve = Serve(model=found.serve_entry)
     else:
-        from .detect.webapp import find_web_app, lists_server
+        from .detect.requirements import names_distribution
+        from .detect.webapp import find_web_app
 
         web = find_web_app(project_dir)
         if web is not None:  # the project's own FastAPI/Flask/... app
@@ -76,7 +77,7 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
             web_notes = [f"serve: {web.entry}: {web.why}; it runs under {web.server}"]
             if found.inferred_requirements:  # no dependency file: dockyard chooses, the server included
                 web_notes.append(f"serve: {web.server} is installed with the requirements inferred from imports")
-            elif not lists_server(found.requirements, web.server):
+            elif not names_distribution(found.requirements, web.server):
                 web_notes.append(f"warning: add {web.server} to the requirements: dockyard runs the app under it "
                                  "and does not install it")
     config = ProjectConfig(

@@ -71,6 +71,12 @@ def normalise_requirement(text: str) -> str:
     return str(req)
 
 
+def names_distribution(lines: Iterable[str], name: str) -> bool:
+    """Whether a requirement line names distribution ``name``, with any extras, version or marker
+    (``uvicorn[standard]>=0.30`` names uvicorn, ``uvicorn-worker`` does not)."""
+    return any(re.match(rf"\s*{re.escape(name)}(?![\w.-])", line, re.IGNORECASE) for line in lines)
+
+
 def specifier_for(requirements: Iterable[str], name: str) -> SpecifierSet | None:
     """What the PEP 508 strings ``requirements`` ask of distribution ``name``: the specifiers of the
     lines that name it, intersected; None when none does (unparseable lines are skipped)."""

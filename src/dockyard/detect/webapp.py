@@ -10,7 +10,7 @@ import) and ``app/prediction_service.py``, the app its Makefile and Dockerfile r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,12 +67,6 @@ def app_at(project_dir: Path, entry: str) -> WebApp | None:
     if found is None:
         return None
     return WebApp(entry, found[0], f"{rel} creates a {found[1]} app named {name!r}")
-
-
-def lists_server(requirements: Iterable[str], server: str) -> bool:
-    """Whether one of the requirement lines asks for ``server`` (``uvicorn[standard]>=0.30`` does,
-    ``uvicorn-worker`` does not)."""
-    return any(re.match(rf"\s*{re.escape(server)}(?![\w.-])", r, re.IGNORECASE) for r in requirements)
 
 
 def _read(path: Path) -> str:
