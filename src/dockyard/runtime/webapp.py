@@ -21,7 +21,6 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .contract import CONTAINER_PORT, HEALTH_PATH, READY_PATH
