@@ -25,7 +25,7 @@ from pathlib import Path
 from dockyard.runtime.contract import MODEL_FORMATS, looks_like_model
 
 from ._files import Reason
-from .trainscripts import training_candidates, trains_without_saving
+from .trainscripts import Candidate, training_scripts
 
 PREDICTOR_FILES: tuple[str, ...] = ("predict.py", "predictor.py", "serve.py")
 MODEL_DIRS: tuple[str, ...] = (".", "model", "models", "artifacts")
@@ -80,10 +80,11 @@ def find_train_command(
     for script, command in _TRAIN_SCRIPTS[2:]:
         if (project_dir / script).is_file():
             return Found(command, Reason(f"train: {command}", f"{script} exists"))
-    found = _from_script_contents(project_dir)
+    scripts = training_scripts(project_dir)
+    found = _from_script_contents([c for c in scripts if c.saves])
     if found is not None:
         return found
-    unsaved = trains_without_saving(project_dir)
+    unsaved = [c.script for c in scripts if not c.saves]
     verb = "trains but saves" if len(unsaved) == 1 else "train but save"
     note = (f"; {', '.join(unsaved[:5])} {verb} no model, which "
             "`dockyard train` keeps as the version: save one (to the working directory or $DOCKYARD_OUTPUTS) and "
@@ -92,9 +93,9 @@ def find_train_command(
                                                     "train: {command: python path/to/train.py}"))
 
 
-def _from_script_contents(project_dir: Path) -> Found | None:
-    """An example collection: the best of the scripts that train and save a model (trainscripts.py)."""
-    candidates = training_candidates(project_dir)
+def _from_script_contents(candidates: list[Candidate]) -> Found | None:
+    """An example collection: the best of the scripts that train and save a model (trainscripts.py,
+    best first)."""
     if not candidates:
         return None
     best, others = candidates[0], candidates[1:]

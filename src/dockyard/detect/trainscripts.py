@@ -66,15 +66,12 @@ class Candidate:
 
 def training_candidates(project_dir: Path) -> list[Candidate]:
     """Scripts that train and save a model, best first."""
-    return [c for c in _training_scripts(project_dir) if c.saves]
+    return [c for c in training_scripts(project_dir) if c.saves]
 
 
-def trains_without_saving(project_dir: Path) -> list[str]:
-    """Scripts that import a framework and train but save no model (pytorch/examples' main.py)."""
-    return [c.script for c in _training_scripts(project_dir) if not c.saves]
-
-
-def _training_scripts(project_dir: Path) -> list[Candidate]:
+def training_scripts(project_dir: Path) -> list[Candidate]:
+    """Scripts that import a framework and train, best first: those that save a model, and those
+    that save none (``saves`` False: pytorch/examples' main.py). One parse of the project's files."""
     found = []
     for path in python_files(project_dir, limit=MAX_CANDIDATE_FILES):
         rel = path.relative_to(project_dir).as_posix()
