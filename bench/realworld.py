@@ -122,7 +122,9 @@ CORPUS_LIST: tuple[Project, ...] = (
     Project("pytorch-regression", "pytorch/examples", "77f55b912142e11fcfdf5b530231fb9c52f181e8",
             paths=("regression",), root="regression",
             covers="requirements.txt (`torch`), synthetic data; CPU torch",
-            trains="python main.py", why_na="main.py prints the learned polynomial and saves no model",
+            trains="python main.py",
+            model="none saved: main.py trains `fc = torch.nn.Linear(4, 1)` in place and prints it; init writes "
+            "train.model_variable: fc, and train keeps it as TorchScript (model.pt)",
             check=("python", "main.py")),
     Project("keras-jax-workflow", "keras-team/keras", "3422977a5e38fb2f7709aaa9a08e47f0c43d0f60",
             paths=("examples/demo_custom_jax_workflow.py",), root="examples",

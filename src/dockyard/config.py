@@ -132,6 +132,20 @@ class Train(_Strict):
     command: str | None = None
     notebook: str | None = Field(default=None, description="a .ipynb run as the training command (docs/notebooks.md)")
     outputs: str = "outputs"
+    model_variable: str | None = Field(
+        default=None, description="the module-level variable a train script that saves no model leaves its trained "
+                                  "model in; dockyard saves it when the script ends (docs/training.md)")
+
+    @field_validator("model_variable")
+    @classmethod
+    def _model_variable(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if not v.isidentifier():
+            raise ValueError(f"{v!r} is not a Python variable name; it must look like model or fc")
+        if not info.data.get("command"):
+            raise ValueError("train.model_variable needs train.command: the `python SCRIPT.py` that trains it")
+        return v
 
     @field_validator("notebook")
     @classmethod

@@ -146,6 +146,13 @@ def make_plan(
     serve_model = None
     if model_ctx and not config.serve.predictor and not config.serve.app:  # an app finds its own file
         serve_model = _model_entry(project_dir, model_ctx)
+        served = contract.model_format(serve_model)
+        # torch, alone among the frameworks served with no code, does not install numpy itself
+        if served and served.framework == "torch" and not locked and not names_distribution(requirements, "numpy"):
+            requirements += (contract.ZERO_CODE_REQUIREMENT,)
+            choices += (Choice("serving", contract.ZERO_CODE_REQUIREMENT,
+                               f"{model_ctx} is served with no code, through numpy arrays, and the requirements do "
+                               "not install it (torch does not depend on numpy): added, the newest release that fits them"),)
     # A model at the top level is left out of the code layer; one inside a code folder
     # (model/model.pkl) leaves the folder in, and only the serving image drops the file.
     files, dirs = code_entries(project_dir, exclude={m.strip("/") for m in model_files if "/" not in m.strip("/")})
@@ -167,7 +174,7 @@ def make_plan(
         post_build_root=config.post_build_as_root,
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
-        train_command=_image_train_command(project_dir, config.train.command)
+        train_command=_image_train_command(project_dir, config.train.command, config.train.model_variable)
         or notebook_command(project_dir, config.train.notebook),
         serve_predictor=config.serve.predictor,
         serve_model=serve_model,
@@ -235,6 +242,23 @@ def notebook_packages(kind: str, python: str | None = None) -> tuple[str, ...]:
     data = compat_data()["notebook"]
     swaps = {p.split("==")[0]: p for p in data.get("by_python", {}).get(python or "", [])}
     return tuple(swaps.get(p.split("==")[0], p) for p in data[kind])
+
+
+_PYTHON_SCRIPT = re.compile(r"python(?:3(?:\.\d+)?)?\s+(?P<rest>[^\s;&|<>`$()]+\.py(?:\s.*)?)", re.S)
+
+
+def kept_model_command(command: str, model_variable: str | None) -> str:
+    """``command`` run so that ``train.model_variable`` is saved when the script ends
+    (runtime/keep.py): ``python main.py --x 1`` -> ``python -m dockyard_runtime.keep fc main.py --x 1``."""
+    if model_variable is None:
+        return command
+    match = _PYTHON_SCRIPT.fullmatch(command.strip())
+    if match is None:
+        raise ConfigError(f"train.model_variable ({model_variable}) needs a train.command of the form `python "
+                          f"SCRIPT.py [ARGS]`, and {command!r} is not",
+                          f"run the script with python in train.command, or save the model in the script and "
+                          f"remove train.model_variable from {CONFIG_NAME}")
+    return f"python -m dockyard_runtime.keep {model_variable} {match.group('rest')}"
 
 
 def notebook_command(project_dir: Path, notebook: str | None) -> str | None:
@@ -315,14 +339,14 @@ def _post_build(detection: object, config: ProjectConfig) -> str | None:
     return script
 
 
-def _image_train_command(project_dir: Path, command: str | None) -> str | None:
+def _image_train_command(project_dir: Path, command: str | None, model_variable: str | None) -> str | None:
     """The train image's CMD: the command with parameter defaults filled in, so a plain
     `docker run` of the image runs what `dockyard train` runs without --param."""
     if not command or "{" not in command:
-        return command
+        return kept_model_command(command, model_variable) if command else command
     from .detect.mlproject import command_parameters, with_defaults  # detection is imported lazily (slow)
 
-    return with_defaults(command, command_parameters(project_dir, command))
+    return kept_model_command(with_defaults(command, command_parameters(project_dir, command)), model_variable)
 
 
 def _project_choice(detection: object, config: ProjectConfig) -> tuple[Choice, ...]:

@@ -85,7 +85,8 @@ def init(project_dir: Path, *, force: bool = False, name: str | None = None) -> 
         python=found.python_version or "3.11",
         framework=framework,
         dependencies=Dependencies(file=found.dependency_file, kind=found.dependency_kind),  # type: ignore[arg-type]
-        train=Train(command=found.train_command, notebook=found.train_notebook),
+        train=Train(command=found.train_command, notebook=found.train_notebook,
+                    model_variable=found.train_model_variable),
         serve=serve,
     )
     from .interop import bentoml, cog as cog_interop

@@ -46,7 +46,7 @@ from .errors import ConfigError, DockyardError, RunError, StoreError, UsageError
 from .interop import bentoml, mlflow_capture
 from .lifecycle import run_labels
 from .names import claim_model
-from .planning import notebook_command
+from .planning import kept_model_command, notebook_command
 from .preflight import fit_local
 from .runtime import contract
 from .runtime.contract import OUTPUTS_DIR, SECRETS_DIR, USER_GID, USER_UID
@@ -235,6 +235,7 @@ def _build_plan(project_dir: Path, engine: Engine, cfg: ProjectConfig, data: Pat
                           " to dockyard.yaml")
     if cfg.train.command:
         command, params = command_for_run(project_dir, cfg.train.command, params)
+        command = kept_model_command(command, cfg.train.model_variable)
     fingerprint = fingerprint_dir(data) if data else None
     built = project.build(project_dir, engine, target="train", on_line=build_line, replace=replace)
     return _Plan(cfg.name, built.image_id, built.tag, ("/bin/sh", "-c", command),

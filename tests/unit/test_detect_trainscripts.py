@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dockyard.detect import detect
 from dockyard.detect.entrypoints import find_train_command
-from dockyard.detect.trainscripts import training_candidates
+from dockyard.detect.trainscripts import training_candidates, training_scripts
 from dockyard.project import init
 from projectfiles import write
 
@@ -90,3 +90,70 @@ def test_a_custom_jax_training_loop_is_named_as_training_without_saving(tmp_path
     found = find_train_command(tmp_path)
     assert found.value is None and found.reason is not None
     assert "demo_custom_jax_workflow.py trains but saves no model" in found.reason.why
+
+
+# -- a model trained in place and never saved: train.model_variable --------------------------------
+TORCH_IN_PLACE = """\
+import torch
+import torch.nn.functional as F
+fc = torch.nn.Linear(4, 1)
+for i in range(10):
+    fc.zero_grad()
+    out = F.smooth_l1_loss(fc(torch.zeros(2, 4)), torch.zeros(2, 1))
+    out.backward()
+    for p in fc.parameters():
+        p.data.add_(-0.1 * p.grad)
+print(fc.weight)
+"""
+
+
+def _variable(tmp_path: Path, source: str) -> str | None:
+    write(tmp_path, {"main.py": source})
+    (script,) = [c for c in training_scripts(tmp_path) if c.script == "main.py"]
+    assert not script.saves
+    return script.model_variable
+
+
+def test_the_global_a_torch_script_trains_in_place_is_its_model_variable(tmp_path: Path) -> None:
+    assert _variable(tmp_path, TORCH_IN_PLACE) == "fc"
+
+
+def test_model_variables_of_each_kind(tmp_path: Path) -> None:
+    cases = {
+        "net": "from torch import nn\nclass Net(nn.Module):\n    pass\nnet = Net()\nloss.backward()\n",
+        "clf": "from sklearn.ensemble import RandomForestClassifier as RF\nclf = RF(n_estimators=5)\nclf.fit(X, y)\n",
+        "bst": "import xgboost as xgb\nbst = xgb.train({}, dtrain)\n",
+        "gbm": "import lightgbm\nif True:\n    gbm = lightgbm.train({}, data)\n",
+        "model": "import keras\nmodel = keras.Sequential([])\nmodel.fit(x, y)\n",
+        "pipe": "from sklearn.pipeline import make_pipeline, Pipeline\npipe = Pipeline([])\npipe.fit(X, y)\n",
+    }
+    for i, (expected, source) in enumerate(cases.items()):
+        assert _variable(tmp_path / str(i), source) == expected, source
+
+
+def test_no_model_variable_when_the_model_is_not_trained_in_place_or_not_global(tmp_path: Path) -> None:
+    cases = [
+        # keras driven by a stateless jax loop: the model object keeps its initial weights
+        "import jax, keras\nmodel = keras.Sequential([])\ngrad_fn = jax.value_and_grad(loss_fn)\n",
+        # an estimator built but never fitted (another object is)
+        "from sklearn.linear_model import Ridge\nm = Ridge()\nother.fit(X, y)\n",
+        # the model lives inside main(): nothing global is left when the script ends
+        "import torch\ndef main():\n    fc = torch.nn.Linear(1, 1)\n    loss.backward()\nmain()\n",
+        # two trained models: which one to keep is the user's call
+        "import torch\na = torch.nn.Linear(1, 1)\nb = torch.nn.Linear(1, 1)\nloss.backward()\n",
+        # torch.nn.functional is not a module constructor
+        "import torch\nact = torch.nn.functional.relu(x)\nloss.backward()\n",
+    ]
+    for i, source in enumerate(cases):
+        assert _variable(tmp_path / str(i), source) is None, source
+
+
+def test_init_writes_the_model_variable_and_says_why(tmp_path: Path) -> None:
+    write(tmp_path, {"main.py": TORCH_IN_PLACE, "plot.py": "import torch\nloss.backward()\n"})
+    found = find_train_command(tmp_path)
+    assert (found.value, found.model_variable) == ("python main.py", "fc")
+    result = init(tmp_path)
+    assert (result.config.train.command, result.config.train.model_variable) == ("python main.py", "fc")
+    assert any("main.py (torch) trains fc in place and saves nothing, so train.model_variable: fc keeps it" in n
+               and "the others: plot.py" in n for n in result.notes), result.notes
+    assert "model_variable: fc" in (tmp_path / "dockyard.yaml").read_text()

@@ -155,6 +155,13 @@ def _kubernetes_spec(path: Path, *, image: str | None, version: str, replicas: i
     return DeploySpec(
         name=cfg.name, image=image or f"{cfg.name}:{version}", version=version, replicas=replicas,
         cpus=cfg.resources.cpus, memory=cfg.resources.memory, namespace=namespace,
-        env=dict(cfg.env), train_command=tuple(shlex.split(cfg.train.command or "")),
+        env=dict(cfg.env), train_command=_train_argv(cfg),
         shutdown=ShutdownBudget(drain_s=drain_s),
     )  # fmt: skip
+
+
+def _train_argv(cfg: Any) -> tuple[str, ...]:
+    """The training Job's argv: train.command, run so that train.model_variable is kept."""
+    from ..planning import kept_model_command
+
+    return tuple(shlex.split(kept_model_command(cfg.train.command, cfg.train.model_variable))) if cfg.train.command else ()

@@ -102,6 +102,7 @@ class Detection:
     train_notebook: str | None = None  # a notebook-only project: the .ipynb that trains (train.notebook)
     python_pinned_by: str | None = None  # the file that pins python_version exactly (runtime.txt, a lock...)
     package_file: str | None = None  # setup.py / pyproject.toml: the project is a package, installed itself
+    train_model_variable: str | None = None  # the script saves nothing: keep this global (train.model_variable)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``plan --json``."""
@@ -122,6 +123,7 @@ class Detection:
             "framework_versions": dict(self.framework_versions),
             "train_command": self.train_command,
             "train_notebook": self.train_notebook,
+            "train_model_variable": self.train_model_variable,
             "package_file": self.package_file,
             "serve_entry": self.serve_entry,
             "entry_points": dict(self.entry_points),
@@ -238,6 +240,7 @@ def detect(project_dir: Path, *, python_candidates: tuple[str, ...] = DEFAULT_PY
         post_build=post_build.file if post_build else None,
         post_build_needs_root=post_build.needs_root if post_build else None,
         train_notebook=train_nb.value,
+        train_model_variable=train.model_variable,
         python_pinned_by=python.pinned_by,
         package_file=package[0] if package else None,
     )

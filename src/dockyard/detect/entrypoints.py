@@ -62,6 +62,7 @@ class Found:
     value: str | None
     reason: Reason | None
     warnings: tuple[str, ...] = ()
+    model_variable: str | None = None  # train: the global the script leaves its trained model in
 
 
 def find_train_command(
@@ -84,6 +85,9 @@ def find_train_command(
     found = _from_script_contents([c for c in scripts if c.saves])
     if found is not None:
         return found
+    kept = next((c for c in scripts if not c.saves and c.model_variable), None)
+    if kept is not None:
+        return _kept_variable(kept, [c.script for c in scripts if c is not kept])
     unsaved = [c.script for c in scripts if not c.saves]
     verb = "trains but saves" if len(unsaved) == 1 else "train but save"
     note = (f"; {', '.join(unsaved[:5])} {verb} no model, which "
@@ -91,6 +95,18 @@ def find_train_command(
             "set train.command, or try it with `dockyard run PROJECT -- python SCRIPT`") if unsaved else ""
     return Found(None, Reason("train: none found", f"looked for {LOOKED_FOR}{note}; set one in dockyard.yaml: "
                                                     "train: {command: python path/to/train.py}"))
+
+
+def _kept_variable(script: Candidate, others: list[str]) -> Found:
+    """No script saves a model, but one trains a model in a module-level variable: run it, and
+    keep that variable when it ends (train.model_variable, runtime/keep.py)."""
+    why = (f"no train-named script, and none saves a model; {script.script} ({script.framework}) trains "
+           f"{script.model_variable} in place and saves nothing, so train.model_variable: {script.model_variable} "
+           "keeps it when the script ends (saved in a format dockyard serves; `dockyard train` says which)")
+    if others:
+        why += f"; the others: {', '.join(others[:5])}" + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    why += "; to keep a file the script writes instead, save it there and remove train.model_variable"
+    return Found(script.command, Reason(f"train: {script.command}", why), model_variable=script.model_variable)
 
 
 def _from_script_contents(candidates: list[Candidate]) -> Found | None:

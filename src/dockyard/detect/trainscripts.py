@@ -15,12 +15,21 @@ saves a model (``.save_model(``, ``joblib.dump``, ``pickle.dump``, ``torch.save`
 3. fewer lines (the simplest example) beat more;
 4. then the path.
 
+A script that trains but saves nothing (``saves`` False) may still leave its trained model in a
+module-level variable: ``fc = torch.nn.Linear(4, 1)`` trained by ``loss.backward()`` steps,
+``clf = RandomForestClassifier()`` then ``clf.fit(...)``, ``bst = xgb.train(...)``, ``model =
+keras.Sequential(...)`` then ``model.fit(...)``. That variable (``model_variable``) is what
+``train.model_variable`` names: ``dockyard train`` keeps it when the script ends
+(runtime/keep.py). Only models trained *in place* count: a Keras model driven by a stateless
+jax loop keeps its initial weights, so it is not offered.
+
 Files are parsed with ``ast``, never run or imported.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +57,7 @@ class Candidate:
     pickle: bool  # ... and loading it may run code (the pickle gate applies)
     lines: int
     saves: bool = True  # False: it trains, but writes no model file dockyard could keep
+    model_variable: str | None = None  # saves nothing, but leaves its trained model in this global
 
     @property
     def command(self) -> str:
@@ -115,7 +125,8 @@ def _candidate(rel: str, tree: ast.AST, lines: int) -> Candidate | None:
     if not (frameworks and trains):
         return None
     if not saves:
-        return Candidate(rel, frameworks[0], None, False, False, lines, saves=False)
+        return Candidate(rel, frameworks[0], None, False, False, lines, saves=False,
+                         model_variable=model_variable(tree))
     named = [s for s in saves if s is not None and model_format(s) is not None]
     best = min(named, key=_save_rank, default=None)
     fmt = model_format(best) if best else None
@@ -150,3 +161,74 @@ def _literal_filename(call: ast.Call) -> str | None:
             if isinstance(inner, str) and model_format(inner):
                 return inner
     return None
+
+
+# Constructors whose result is trained in place, by the qualified name the script's imports give
+# them; "fit": only when the script calls NAME.fit(...); "backward": when it calls .backward().
+_ESTIMATOR_MODULES = ("sklearn.", "xgboost.", "lightgbm.", "catboost.")
+_BOOSTER_TRAINS = frozenset({"xgboost.train", "lightgbm.train"})
+_TORCH_MODULE = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
+_KERAS_MODELS = frozenset({"keras.Model", "keras.Sequential", "keras.models.Model", "keras.models.Sequential",
+                           "tensorflow.keras.Model", "tensorflow.keras.Sequential"})
+
+
+def model_variable(tree: ast.Module | ast.AST) -> str | None:
+    """The module-level variable holding a model the script trains in place, when exactly one does."""
+    if not isinstance(tree, ast.Module):
+        return None
+    aliases = _import_aliases(tree)
+    classes = {node.name: {_qualified(b, aliases) for b in node.bases} for node in tree.body
+               if isinstance(node, ast.ClassDef)}
+    fitted = {_call_name(n)[1] for n in ast.walk(tree) if isinstance(n, ast.Call) and _call_name(n)[0] == "fit"}
+    backward = any(isinstance(n, ast.Call) and _call_name(n)[0] == "backward" for n in ast.walk(tree))
+    found: dict[str, None] = {}
+    for node in _module_level(tree.body):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Call)):
+            continue
+        name, made = node.targets[0].id, _qualified(node.value.func, aliases)
+        bases = classes.get(made, set())
+        torch = made.startswith("torch.nn.") and made.rsplit(".", 1)[-1][:1].isupper() or bool(bases & _TORCH_MODULE)
+        keras = made in _KERAS_MODELS or bool(bases & _KERAS_MODELS)
+        estimator = made.startswith(_ESTIMATOR_MODULES) and made.rsplit(".", 1)[-1][:1].isupper()
+        if made in _BOOSTER_TRAINS or (torch and backward) or ((keras or estimator) and name in fitted):
+            found[name] = None
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that bind module globals: the body, into if/for/while/with/try blocks, never
+    into functions or classes."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _module_level(getattr(node, field, []) or [])
+        for handler in getattr(node, "handlers", []) or []:
+            yield from _module_level(handler.body)
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> qualified name: ``nn`` -> ``torch.nn``, ``RandomForestClassifier`` ->
+    ``sklearn.ensemble.RandomForestClassifier``, ``xgb`` -> ``xgboost``."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _qualified(node: ast.expr, aliases: dict[str, str]) -> str:
+    """``nn.Linear`` -> ``torch.nn.Linear`` through the imports; a local name stays as it is."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([aliases.get(node.id, node.id), *parts])

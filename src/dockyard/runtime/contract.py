@@ -39,6 +39,8 @@ NOTEBOOK_RUNNER_DIR = "/opt/dockyard/nbrunner"  # train target of a notebook pro
 # imported from here only by the runtime (never on sys.path: the user's own httptools pin wins)
 PARSER_DIR = "/opt/dockyard/parser"
 PARSER_REQUIREMENT = "httptools==0.9.0"  # what the builder installs into PARSER_DIR (a binary wheel or nothing)
+# zero-code serving (loaders.py, tensors.py) hands the model numpy arrays: the serving image needs it
+ZERO_CODE_REQUIREMENT = "numpy"
 
 # -- network -----------------------------------------------------------------------------------
 CONTAINER_PORT = 8080  # the serving runtime listens here inside every serving container
