@@ -104,7 +104,7 @@ def keep(namespace: dict[str, Any], variable: str, script: str, outputs: str) ->
         return _write(outputs, "model.txt", kind, lambda p: obj.booster_.save_model(p))
     if _SKLEARN in kinds:
         _check_fitted(obj, variable)
-        import joblib  # a dependency of scikit-learn
+        import joblib  # type: ignore[import-untyped,import-not-found,unused-ignore]  # scikit-learn depends on it
 
         return _write(outputs, "model.joblib", kind, lambda p: joblib.dump(obj, p))
     raise KeepError(f"{variable} is a {kind}, which dockyard cannot save on its own (it saves torch modules, "
@@ -124,7 +124,7 @@ def _write(outputs: str, name: str, what: str, save: Any) -> tuple[str, str]:
 
 
 def _torchscript(obj: Any, variable: str, path: str) -> None:
-    import torch  # type: ignore[import-not-found,unused-ignore]
+    import torch  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     try:
         scripted = torch.jit.script(obj.eval())
@@ -137,12 +137,12 @@ def _torchscript(obj: Any, variable: str, path: str) -> None:
 
 
 def _check_fitted(obj: Any, variable: str) -> None:
-    from sklearn.exceptions import NotFittedError  # type: ignore[import-not-found,unused-ignore]
-    from sklearn.utils.validation import check_is_fitted  # type: ignore[import-not-found,unused-ignore]
+    import sklearn.exceptions  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    import sklearn.utils.validation  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     try:
-        check_is_fitted(obj)
-    except NotFittedError:
+        sklearn.utils.validation.check_is_fitted(obj)
+    except sklearn.exceptions.NotFittedError:
         raise KeepError(f"{variable} was never fitted: the script ended before {variable}.fit(...)",
                         "point train.model_variable at the estimator the script fits") from None
 
