@@ -397,8 +397,8 @@ def main() -> None:
     server_rounds: dict[str, list[tuple[float, float, float]]] = {}
     if not args.no_server and shutil.which("wrk"):
         got: dict[str, list[tuple[float, float, float]]] = {label: [] for label in VARIANTS}
-        for _ in range(args.rounds):
-            for label in VARIANTS:
+        for i in range(args.rounds):
+            for label in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:  # drift within a round cancels over two
                 got[label].append(server_rate(tree_of[label], label, model, body, args.seconds, work))
                 print(f"server {label}: {got[label][-1][0]:.0f} ok req/s, p99 {got[label][-1][1]:.2f} ms, "
                       f"{got[label][-1][2]:.1f} us CPU/request", flush=True)
@@ -429,6 +429,17 @@ def main() -> None:
             print(counts[-1], flush=True)
     report(args, rows, server, counts, server_detail, server_spread, server_rounds)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def ratios(rounds: dict[str, list[tuple[float, float, float]]], label: str, k: int) -> list[float]:
+    """``label``'s measurement ``k`` over before's, round by round."""
+    return [mine[k] / base[k] for mine, base in zip(rounds[label], rounds["before"])]
+
+
+def paired(rounds: dict[str, list[tuple[float, float, float]]] | None, label: str, k: int) -> float:
+    """The median of the per-round ratios: robust to the machine's load drifting between rounds,
+    which moves every variant of a round together."""
+    return statistics.median(ratios(rounds or {}, label, k)) if rounds else float("nan")
 
 
 def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
@@ -468,11 +479,12 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
                           f"pure parser {100 * (bare['python'] / bare['before'] - 1):+.1f}% "
                           f"({'within' if bare['llhttp'] / bare['before'] <= 1.05 else 'over'} 5% for llhttp).")
         if server:
-            rate = server["llhttp"][0] / server["before"][0]
-            cpu = server["llhttp"][2] / server["before"][2]
+            rate, cpu = paired(server_rounds, "llhttp", 0), paired(server_rounds, "llhttp", 2)
             lines[-1] += (f" Under load (wrk, 16 connections, below) requests are batched, each costs the model "
                           f"less, and the HTTP layer's share grows: in this run llhttp did {100 * (rate - 1):+.1f}% "
-                          f"ok req/s and {100 * (cpu - 1):+.1f}% server CPU per request against before (medians)")
+                          f"ok req/s and {100 * (cpu - 1):+.1f}% server CPU per request against before (medians of "
+                          "the per-round ratios: each round runs before, python and llhttp back to back, so a "
+                          "ratio compares servers that met the same load on the machine)")
             if server_rounds:
                 spans = {label: (min(r[2] for r in server_rounds[label]), max(r[2] for r in server_rounds[label]))
                          for label in ("before", "llhttp")}
@@ -526,6 +538,14 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
         lines += [f"| {label} | {server[label][0]:.0f} | {server[label][1]:.2f} ms | {server[label][2]:.1f} us | "
                   + " / ".join(f"{r[2]:.1f}" for r in (server_rounds or {}).get(label, [])) + " |"
                   for label in VARIANTS]
+        if server_rounds:
+            lines += ["", "Per round, against before in the same round (ok req/s ratio; CPU per request ratio):", "",
+                      "| runtime | req/s ratio, median | rounds | CPU ratio, median | rounds |", "|---|---|---|---|---|"]
+            for label in VARIANTS[1:]:
+                lines.append(f"| {label} | {paired(server_rounds, label, 0):.3f} | "
+                             + " / ".join(f"{r:.2f}" for r in ratios(server_rounds, label, 0))
+                             + f" | {paired(server_rounds, label, 2):.3f} | "
+                             + " / ".join(f"{r:.2f}" for r in ratios(server_rounds, label, 2)) + " |")
     lines += ["", "Run: `python bench/http_parser_bench.py --instructions` (wrk for the server rows, valgrind "
                   "for the instruction counts)."]
     text = "\n".join(lines)

@@ -49,34 +49,53 @@ class LocalWheel:
 
 
 def pip_config_files(env: Mapping[str, str]) -> list[Path]:
-    """The files pip reads, in pip's order (site-wide, then user); PIP_CONFIG_FILE last."""
+    """The configuration files pip reads, lowest precedence first, as pip orders them: site-wide
+    (each XDG_CONFIG_DIRS folder's pip/pip.conf, then /etc/pip.conf), the user's (~/.pip/pip.conf,
+    then XDG_CONFIG_HOME's), PIP_CONFIG_FILE last. A PIP_CONFIG_FILE that exists replaces the
+    user's files; PIP_CONFIG_FILE=/dev/null means no files at all. (pip also reads a pip.conf in
+    its own environment's prefix: which environment is the user's pip is not knowable here.)"""
+    config_file = env.get("PIP_CONFIG_FILE")
+    if config_file == os.devnull:
+        return []
     xdg = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
     home = Path(env.get("HOME", "~")).expanduser()
     files = [Path(d) / "pip" / "pip.conf" for d in xdg if d] + [Path("/etc/pip.conf")]
-    files += [home / ".pip" / "pip.conf", Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf"]
-    if env.get("PIP_CONFIG_FILE") and env["PIP_CONFIG_FILE"] != os.devnull:
-        files.append(Path(env["PIP_CONFIG_FILE"]))
+    if not (config_file and Path(config_file).exists()):
+        files += [home / ".pip" / "pip.conf",
+                  Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf"]
+    if config_file:
+        files.append(Path(config_file))
     return files
 
 
 def host_sources(env: Mapping[str, str] | None = None) -> tuple[Source, ...]:
-    """The local folders the host's pip would search (find-links), from the environment and pip's
-    configuration files. Empty when DOCKYARD_HOST_WHEELS=0."""
+    """The local folders ``pip install`` on this host searches (find-links), resolved as pip
+    resolves the option: a later file overrides an earlier one, ``[install]`` overrides
+    ``[global]``, and PIP_FIND_LINKS overrides every file; the winning setting's folders only.
+    Empty when DOCKYARD_HOST_WHEELS=0. (tests/unit/test_wheelhouse.py checks it against pip's own
+    "Looking in links" line.)"""
     env = os.environ if env is None else env
     if env.get(OFF, "").strip().lower() in ("0", "false", "no", "off"):
         return ()
-    found: list[Source] = []
-    for value in env.get("PIP_FIND_LINKS", "").split():
-        found += _local(value, "PIP_FIND_LINKS")
+    settings: dict[str, tuple[str, str]] = {}  # "global" | "install" | ":env:" -> (value, where it was set)
     for path in pip_config_files(env):
         parser = configparser.RawConfigParser()
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, OSError, UnicodeDecodeError):
-            continue
+            continue  # pip itself stops on such a file; dockyard only reads it for a hint
         for section in ("global", "install"):
-            for value in parser.get(section, "find-links", fallback="").split():
-                found += _local(value, f"{path} [{section}] find-links")
+            if not parser.has_section(section):
+                continue
+            for key, value in parser.items(section):
+                if key.replace("_", "-") == "find-links":  # pip's names: find_links and find-links alike
+                    settings[section] = (value, f"{path} [{section}] {key}")
+    if "PIP_FIND_LINKS" in env:
+        settings[":env:"] = (env["PIP_FIND_LINKS"], "PIP_FIND_LINKS")
+    winner = next((settings[k] for k in (":env:", "install", "global") if k in settings), None)
+    if winner is None:
+        return ()
+    found = [s for value in winner[0].split() for s in _local(value, winner[1])]
     seen: set[Path] = set()
     return tuple(s for s in found if not (s.folder in seen or seen.add(s.folder)))  # type: ignore[func-returns-value]
 

@@ -4,6 +4,9 @@ download.pytorch.org in the plan, staged into the build context and bound for th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,21 +32,68 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"), **extra}
 
 
-def test_sources_come_from_the_environment_and_pips_config_files_local_folders_only(tmp_path: Path) -> None:
-    a, b, c = (_house(tmp_path / n) for n in ("a", "b", "c"))
+def test_sources_are_local_folders_and_say_which_setting_named_them(tmp_path: Path) -> None:
+    b, c = _house(tmp_path / "b"), _house(tmp_path / "c")
     user_conf = tmp_path / "home" / ".config" / "pip" / "pip.conf"
     user_conf.parent.mkdir(parents=True)
     user_conf.write_text(f"[global]\nfind-links =\n    file://{b}\n    https://example.com/wheels/\n"
-                         f"[install]\nfind-links = {c} {tmp_path / 'missing'}\n")
-    env = _env(tmp_path, PIP_FIND_LINKS=f"{a} {a}")
+                         f"    {c} {tmp_path / 'missing'} {b}\n")
+    env = _env(tmp_path)
     sources = wheelhouse.host_sources(env)
-    assert [s.folder for s in sources] == [a, b, c]  # the URL and the missing folder are not local wheelhouses
-    assert sources[0].setting == "PIP_FIND_LINKS"
-    assert sources[1].setting == f"{user_conf} [global] find-links"
+    assert [s.folder for s in sources] == [b, c]  # the URL and the missing folder are not local wheelhouses
+    assert sources[0].setting == f"{user_conf} [global] find-links"
     assert wheelhouse.host_sources({**env, "DOCKYARD_HOST_WHEELS": "0"}) == ()
     broken = _env(tmp_path, PIP_CONFIG_FILE=str(tmp_path / "bad.conf"))
     (tmp_path / "bad.conf").write_text("find-links without a section\n")
-    assert [s.folder for s in wheelhouse.host_sources(broken)] == [b, c]  # an unreadable file is skipped
+    assert wheelhouse.host_sources(broken) == ()  # unreadable: skipped (and it replaces the user's files)
+
+
+def _pip_links(env: dict[str, str]) -> list[Path]:
+    """The reference: the folders pip itself says it looks in ("Looking in links: ...") when asked
+    to install, with no index, a distribution that exists nowhere."""
+    run = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index",
+                          "--disable-pip-version-check", "dockyard-no-such-distribution"],
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert "dockyard-no-such-distribution" in run.stderr, run.stderr  # it got as far as looking
+    line = next((ln for ln in run.stdout.splitlines() if ln.startswith("Looking in links: ")), "")
+    links = [x.strip() for x in line.removeprefix("Looking in links: ").split(",") if x.strip()]
+    return [Path(x.removeprefix("file://")).resolve() for x in links]
+
+
+def test_the_folders_are_the_ones_pip_itself_looks_in(tmp_path: Path) -> None:
+    """Differential: pip's precedence (a later file over an earlier one, [install] over [global],
+    PIP_FIND_LINKS over every file, PIP_CONFIG_FILE replacing the user's files, /dev/null meaning
+    none), checked against pip on the same environment."""
+    a, b, c, d = (_house(tmp_path / n) for n in "abcd")
+    site = tmp_path / "xdg" / "pip" / "pip.conf"
+    user = tmp_path / "home" / ".config" / "pip" / "pip.conf"
+    legacy = tmp_path / "home" / ".pip" / "pip.conf"
+    own = tmp_path / "own.conf"
+    cases: list[tuple[dict[Path, str], dict[str, str], list[Path]]] = [
+        ({user: f"[global]\nfind-links = {b}\n"}, {}, [b]),
+        ({user: f"[global]\nfind-links = {b}\n[install]\nfind-links = {c} {d}\n"}, {}, [c, d]),
+        ({site: f"[global]\nfind-links = {a}\n", user: f"[global]\nfind-links = {b}\n"}, {}, [b]),
+        ({site: f"[install]\nfind-links = {a}\n", user: f"[global]\nfind-links = {b}\n"}, {}, [a]),
+        ({legacy: f"[global]\nfind-links = {a}\n", user: f"[global]\nfind_links = {d}\n"}, {}, [d]),
+        ({user: f"[install]\nfind-links = {c}\n"}, {"PIP_FIND_LINKS": f"{a} {b}"}, [a, b]),
+        ({user: f"[global]\nfind-links = {b}\n", own: f"[global]\nfind-links = {d}\n"},
+         {"PIP_CONFIG_FILE": str(own)}, [d]),
+        ({user: f"[global]\nfind-links = {b}\n", own: "[global]\ntimeout = 5\n"},
+         {"PIP_CONFIG_FILE": str(own)}, []),  # an existing PIP_CONFIG_FILE replaces the user's files
+        ({user: f"[global]\nfind-links = {b}\n"}, {"PIP_CONFIG_FILE": os.devnull}, []),
+        ({site: f"[global]\nfind-links = {a}\n"}, {"PIP_CONFIG_FILE": str(tmp_path / "absent.conf")}, [a]),
+    ]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "DOCKYARD_", "XDG_"))}
+    for files, extra, expected in cases:
+        for f in (site, user, legacy, own):
+            f.unlink(missing_ok=True)
+        for f, text in files.items():
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+        env = {**base, **_env(tmp_path, **extra)}
+        ours = [s.folder for s in wheelhouse.host_sources(env)]
+        assert ours == _pip_links(env), (files, extra)
+        assert ours == expected, (files, extra)
 
 
 def test_the_newest_cpu_build_the_requirements_admit_for_this_python_and_machine(tmp_path: Path) -> None:
