@@ -251,20 +251,26 @@ ASSESSMENT: dict[str, str] = {
     "went. The image is large because xgboost 3 on PyPI pulls nvidia-nccl-cu12 and the xgboost-cpu swap is gone "
     "on purpose (issue bug 6).",
     "pytorch-regression": "requirements.txt says `torch`: the CPU target would take torch from "
-    "download.pytorch.org, which this host cannot resolve (build and run were ✗ for that until this round). The "
+    "download.pytorch.org, which this host cannot resolve (build and run were ✗ for that until the last round). The "
     "host's pip is configured with a local wheelhouse (PIP_FIND_LINKS=/opt/wheels) holding torch 2.13.0+cpu for "
-    "Python 3.11, and dockyard now reads the same setting (dockyard/wheelhouse.py): plan names the file, the "
-    "setting and the version installed, the wheel is bind-mounted into the install step (in no layer), and "
-    "main.py runs on CPU torch with no CUDA libraries in the image. `train` ✗: main.py trains but saves no "
-    "model; init says exactly that, `train` says how to set train.command (acceptable; serve/predict are – for "
-    "the same reason).",
+    "Python 3.11, and dockyard reads the same setting, resolved as pip resolves it (dockyard/wheelhouse.py): plan "
+    "names the file, the setting and the version installed, the wheel is bind-mounted into the install step (in no "
+    "layer), and main.py runs on CPU torch with no CUDA libraries in the image. main.py trains `fc = "
+    "torch.nn.Linear(4, 1)` in place and ends without saving it: `train` was ✗ ('no train.command') and "
+    "serve/predict – in every earlier run. Now init finds that module-level variable (a torch module in a script "
+    "that calls .backward()) and writes `train: {command: python main.py, model_variable: fc}`; `train` runs "
+    "main.py unchanged through runtime/keep.py and keeps fc as TorchScript (model.pt), which serves with no code "
+    "(the input width read from the Linear) and answers predict. Found on the way: zero-code serving of a torch "
+    "model failed its warm-up because torch does not install numpy (fixed: plan adds numpy for it; "
+    "tests/integration/test_keep_model_engine.py, which failed on exactly that before the fix).",
     "keras-jax-workflow": "KERAS_BACKEND=jax set in the script installs jax with keras (plan says why), and the "
     "script starts on the jax backend; it then fails in its own code: it calls `keras.backend.Variable`, which "
     "only the Keras Core development tree the example lives in has, no released keras 3 (checked 3.0.0 and "
-    "3.15.1): the same happens outside dockyard (acceptable, the project's). `train` ✗: the demo saves no model "
-    "and init finds no train command; the message says how to set one (acceptable). This run's init still gave "
-    "only the generic 'none found' for it; fixed after the run: a jax.value_and_grad loop now counts as "
-    "training, so init names the demo as a script that trains without saving, as it does pytorch's main.py.",
+    "3.15.1): the same happens outside dockyard (acceptable, the project's). `train` ✗: the demo trains with a "
+    "stateless jax loop (jax.value_and_grad over the model's variables, returned, never written back), so its model "
+    "object keeps its initial weights and there is nothing in place to keep: init names the demo as a script that "
+    "trains without saving and writes no train.command, and `train` says how to set one (acceptable; the run would "
+    "fail on keras.backend.Variable anyway).",
     "iris-classification": "runtime.txt asks for Python 3.10: the base is made from Ubuntu jammy packages when "
     "missing (announced in plan; `dockyard base bootstrap --python 3.10`), and build, train, serve and predict "
     "run on 3.10. The trial run before the merge found the serving image's bytecode step failing on 3.10 "
@@ -372,20 +378,22 @@ SUMMARY = """## Where the ✗ come from
   keras 3 has (run).
 - **This host** (acceptable; the message names the image and the registry-free way out): a project's own
   Dockerfile FROM python:3.10.11 needs Docker Hub (ml-edge-model-deployment build).
-- **Scripts that save no model** (acceptable; init names them as scripts that train without saving, and
-  `train` says how to set `train.command`): keras's demo and pytorch's `main.py` train but save nothing
-  `train` could keep. They are counted ✗, not –, as in every earlier run.
+- **A script that saves no model and keeps none in place** (acceptable; init says so and `train` says how
+  to set `train.command`): keras's demo (also ✗ at run, above). pytorch's `main.py`, the other script that
+  trains without saving, now gives a version: init writes `train.model_variable: fc` and `train` keeps the
+  trained module as TorchScript, which serves and answers (counted like every other project: train, serve and
+  predict ✓ where they were ✗, –, –).
 
-Changes in this round (each with a real-engine regression test on a small project of ours): the first 15
-projects' ml-edge serve/predict (the app the project runs, and the version placed where that app reads it:
-tests/integration/test_webapp_version_engine.py) and pytorch-regression build/run (CPU torch from the host's
-own wheelhouse instead of download.pytorch.org: tests/integration/test_wheelhouse_engine.py); five projects
-of kinds the corpus lacked were added (a Cog predictor on 3.12, a BentoML sklearn service, an MLflow
-python_env.yaml project, a Kaggle-style repo, a Flask app with no dependency file), and the dockyard bugs they
-showed were fixed (python_env build_dependencies, bentofile python.packages without bentoml, a resolver
-conflict's message, a WSGI app's server when requirements are inferred, setuptools without pkg_resources).
-On the first 15 projects alone: 71 of 78 steps ✓ (91%); the five added: 26 of 31. The whole corpus was run
-once on the merged result; the baseline below covers the first 15 only.
+Changes in this round (each with a real-engine regression test on a small project of ours): a script that
+trains a model in place and saves nothing gives a version (`train.model_variable`, written by init, kept by
+runtime/keep.py: tests/integration/test_keep_model_engine.py), and a torch model served with no code gets numpy,
+which torch does not install (the same test); the host wheelhouse's folders are now resolved with pip's own
+precedence (tests/unit/test_wheelhouse.py, differential against pip). pytorch-regression went from 4 of 5
+applicable steps to 7 of 7; every other project has the same steps as in the last round. The previous round's
+changes (the project's own web app, CPU torch from the host's wheelhouse, five projects of kinds the corpus
+lacked and the dockyard bugs they showed) are in this page's git history. On the first 15 projects alone:
+74 of 80 steps ✓ (92%); the five added in the last round: 26 of 31. The whole corpus was run once, on the
+result; the baseline below covers the first 15 only.
 """
 
 
