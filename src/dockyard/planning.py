@@ -118,6 +118,10 @@ def make_plan(
     train_found = _detected_choices(detection.reasons, ("train",))
     if config.train.command and not (train_found and train_found[0].value == config.train.command):
         train_found = (Choice("train", config.train.command, f"from {CONFIG_NAME}"),)
+    if config.train.model_variable and train_found:
+        train_found = (Choice("train", f"{train_found[0].value}, then keep {config.train.model_variable}",
+                              f"{train_found[0].why}; train.model_variable: the script saves no model, so "
+                              f"{config.train.model_variable} is saved when it ends (runtime/keep.py)"),)
     choices += train_found
     if detection.inferred_requirements and not config.dependencies.file:
         pypi = compat_data()["frameworks"].get(config.framework or "", {}).get("pypi")

@@ -156,3 +156,13 @@ def test_a_torchscript_model_served_with_no_code_gets_numpy_which_torch_does_not
     assert "numpy" in requirements("torch", "torch\n", "model.pt")
     assert [r for r in requirements("pinned", "torch\nnumpy<2\n", "model.pt") if r.startswith("numpy")] == ["numpy<2"]
     assert "numpy" not in requirements("sk", "scikit-learn\n", "model.joblib")  # scikit-learn installs it
+
+
+def test_plan_says_the_variable_is_kept(tmp_path: Path) -> None:
+    from dockyard.project import plan
+
+    proj = write(tmp_path, {"requirements.txt": "scikit-learn\n", "fit.py": "print(1)\n",
+                            "dockyard.yaml": "name: kept\ntrain: {command: python fit.py, model_variable: clf}\n"})
+    (train,) = [c for c in plan(proj)[0].choices if c.what == "train"]
+    assert train.value == "python fit.py, then keep clf"
+    assert "clf is saved when it ends" in train.why
