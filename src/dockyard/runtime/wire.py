@@ -311,6 +311,10 @@ def parse_head(raw: bytes, max_body: int) -> Request:
                 headers[key] += ", " + value.strip(" \t")
             else:
                 headers[key] = value.strip(" \t")
+        te = headers.get("transfer-encoding")
+        if te is not None and _TE_TAB.search(fields):
+            # llhttp refuses a tab after the last coding (a space is fine): frame such a stream as it does
+            raise ParseError(400, "the Transfer-Encoding value ends in a tab; send Transfer-Encoding: chunked")
         # Every name a token (no whitespace: no obs-fold, no "Name : value"), every line a colon:
         # checked once for all lines rather than line by line.
         if "" in headers or not _TOKEN.fullmatch("".join(headers)):
@@ -387,6 +391,10 @@ def _body_length(headers: dict[str, str], http11: bool, max_body: int) -> int:
     return length
 
 
+_TE_TAB = re.compile(r"(?im)^transfer-encoding:[^\r\n]*\t *(?:\r|\Z)")
+_NOT_IN_AUTHORITY = frozenset('"#<>\\^`{|}')
+
+
 def _other_target(method: str, target: str) -> tuple[str, str]:
     """(path, query) of a target that is not origin-form /path?query."""
     if "\t" in target or not target.isascii():
@@ -396,6 +404,10 @@ def _other_target(method: str, target: str) -> tuple[str, str]:
     if lower.startswith("http://") or lower.startswith("https://"):  # absolute-form (proxies)
         rest = path.split("//", 1)[1]
         slash = rest.find("/")
+        authority = rest[:slash] if slash >= 0 else rest
+        if not _NOT_IN_AUTHORITY.isdisjoint(authority):  # what llhttp refuses in a host (RFC 3986 3.2)
+            raise ParseError(400, f"the host in request target {target[:40]!r} holds a character no host can have; "
+                                  "percent-encode it, or send /path with a Host header")
         return (rest[slash:] if slash >= 0 else "/"), query
     if target == "*" and method == "OPTIONS":
         return "*", ""

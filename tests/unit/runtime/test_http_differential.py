@@ -125,6 +125,15 @@ SMUGGLING_CLASSES = [
     ("version 1.10", b"GET / HTTP/1.10\r\nHost: x\r\n\r\n"),
     ("method not a token", b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("absolute-form", b"GET http://x/healthz?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # found by the Hypothesis variants below: a quote in an absolute-form host, accepted by the pure parser
+    # (which then framed the next request), refused by llhttp
+    ("absolute-form host with a quote", b'GET http://"x/p?q HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'
+                                        b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # also found by them: llhttp refuses a tab after Transfer-Encoding's last coding (a space it allows)
+    ("TE: chunked then a tab", _post(b"Transfer-Encoding: chunked\t\r\n", b"0\r\n\r\n" + SMUGGLED)),
+    ("TE: chunked then a space and a tab", _post(b"Transfer-Encoding: chunked \t\r\nX-A: 1\r\n", b"0\r\n\r\n")),
+    ("TE: chunked then a space", _post(b"Transfer-Encoding: chunked \r\n", b"0\r\n\r\n" + SMUGGLED)),
+    ("absolute-form host with a brace", b"GET http://x{/p HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("no Host", b"GET / HTTP/1.1\r\n\r\n"),
     ("two Hosts", b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"),
     ("HTTP/1.0 no Host", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
