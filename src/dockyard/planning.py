@@ -346,11 +346,13 @@ def _post_build(detection: object, config: ProjectConfig) -> str | None:
 def _image_train_command(project_dir: Path, command: str | None, model_variable: str | None) -> str | None:
     """The train image's CMD: the command with parameter defaults filled in, so a plain
     `docker run` of the image runs what `dockyard train` runs without --param."""
-    if not command or "{" not in command:
-        return kept_model_command(command, model_variable) if command else command
-    from .detect.mlproject import command_parameters, with_defaults  # detection is imported lazily (slow)
+    if not command:
+        return command
+    if "{" in command:
+        from .detect.mlproject import command_parameters, with_defaults  # detection is imported lazily (slow)
 
-    return kept_model_command(with_defaults(command, command_parameters(project_dir, command)), model_variable)
+        command = with_defaults(command, command_parameters(project_dir, command))
+    return kept_model_command(command, model_variable)
 
 
 def _project_choice(detection: object, config: ProjectConfig) -> tuple[Choice, ...]:
