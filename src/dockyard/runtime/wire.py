@@ -311,8 +311,7 @@ def parse_head(raw: bytes, max_body: int) -> Request:
                 headers[key] += ", " + value.strip(" \t")
             else:
                 headers[key] = value.strip(" \t")
-        te = headers.get("transfer-encoding")
-        if te is not None and _TE_TAB.search(fields):
+        if "transfer-encoding" in headers and _TE_TAB.search(fields):
             # llhttp refuses a tab after the last coding (a space is fine): frame such a stream as it does
             raise ParseError(400, "the Transfer-Encoding value ends in a tab; send Transfer-Encoding: chunked")
         # Every name a token (no whitespace: no obs-fold, no "Name : value"), every line a colon:
