@@ -179,8 +179,13 @@ def model_variable(tree: ast.Module | ast.AST) -> str | None:
     aliases = _import_aliases(tree)
     classes = {node.name: {_qualified(b, aliases) for b in node.bases} for node in tree.body
                if isinstance(node, ast.ClassDef)}
-    fitted = {_call_name(n)[1] for n in ast.walk(tree) if isinstance(n, ast.Call) and _call_name(n)[0] == "fit"}
-    backward = any(isinstance(n, ast.Call) and _call_name(n)[0] == "backward" for n in ast.walk(tree))
+    fitted: set[str] = set()  # receivers of .fit(...)
+    backward = False
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        name, receiver = _call_name(call)
+        if name == "fit":
+            fitted.add(receiver)
+        backward = backward or name == "backward"
     found: dict[str, None] = {}
     for node in _module_level(tree.body):
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
