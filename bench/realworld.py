@@ -32,6 +32,7 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.runtime import contract  # label keys: one home
@@ -582,6 +583,27 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
         st.status, st.reason = "✗", reason_of(rc, out, err, timeout)
         return False, out, err
 
+    def serve_and_predict(serve: list[str], image: str, predict: Callable[[str], list[str]],
+                          cwd: Path | None = None) -> dict[str, Any]:
+        """`dockyard serve PROJECT SERVE...` on a free port, then `dockyard predict URL PREDICT(URL)...`;
+        predict is ✗ 'not run' when serve failed, and ✗ with the reason when PREDICT(URL) raises."""
+        port = free_port()
+        ok, _, _ = call("serve", [DOCKYARD, "serve", str(proj), *serve, "--port", str(port), "--detach", "-q"])
+        if not ok:
+            steps["predict"].status, steps["predict"].reason = "✗", "not run: serve failed"
+            return _finish(p, steps, facts)
+        steps["serve"].detail["size"] = image_size(image)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            args = predict(url)
+        except Exception as exc:  # noqa: BLE001 - recorded, not hidden
+            steps["predict"].status, steps["predict"].reason = "✗", str(exc)
+            return _finish(p, steps, facts)
+        ok, out, _ = call("predict", [DOCKYARD, "predict", url, *args], cwd=cwd)
+        if ok:
+            steps["predict"].detail["answer"] = out.strip()[:300]
+        return _finish(p, steps, facts)
+
     try:
         ok, out, err = call("init", [DOCKYARD, "init", str(proj), "--name", name])
         steps["init"].detail["notes"] = [ln.strip() for ln in _ANSI.sub("", err).splitlines() if ln.strip()][:12]
@@ -615,19 +637,8 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
             steps["run"].reason = "training is what a user runs here: the train step runs it"
         if not p.trains and p.serve_input:  # serves its own code (a Cog predictor): nothing to train
             steps["train"].reason = p.why_na or "nothing to train"
-            port = free_port()
-            ok, out, err = call("serve", [DOCKYARD, "serve", str(proj), "--port", str(port), "--detach", "-q"])
-            if ok:
-                steps["serve"].detail["size"] = image_size(f"{name}:latest")
-                argv = [DOCKYARD, "predict", f"http://127.0.0.1:{port}"]
-                for inp in p.serve_input:
-                    argv += ["-i", inp]
-                ok, out, err = call("predict", argv, cwd=proj)
-                if ok:
-                    steps["predict"].detail["answer"] = out.strip()[:300]
-            else:
-                steps["predict"].status, steps["predict"].reason = "✗", "not run: serve failed"
-            return _finish(p, steps, facts)
+            return serve_and_predict([], f"{name}:latest", lambda url: [a for i in p.serve_input for a in ("-i", i)],
+                                     cwd=proj)
         if not p.trains:
             for s in ("train", "serve", "predict"):
                 steps[s].reason = p.why_na or "nothing to train or serve"
@@ -663,23 +674,14 @@ def run_project(p: Project, workroot: Path, log_dir: Path, prefix: str = PREFIX)
             for s in ("serve", "predict"):
                 steps[s].status, steps[s].reason = "✗", "not run: training did not produce a model version"
             return _finish(p, steps, facts)
-        port = free_port()
-        ok, out, err = call("serve", [DOCKYARD, "serve", str(proj), "--model", version["ref"], "--port", str(port),
-                                      "--detach", "-q"])
-        if ok:
-            steps["serve"].detail["size"] = image_size(f"{name}:{version['ref'].split(':')[-1]}")
-            url = f"http://127.0.0.1:{port}"
+        def signature_input(url: str) -> list[str]:
             try:
-                inputs = example_input(url)
+                return ["--input", json.dumps(example_input(url))]
             except Exception as exc:  # noqa: BLE001 - recorded, not hidden
-                steps["predict"].status, steps["predict"].reason = "✗", f"no signature at {url}/openapi.json: {exc}"
-                return _finish(p, steps, facts)
-            ok, out, err = call("predict", [DOCKYARD, "predict", url, "--input", json.dumps(inputs)])
-            if ok:
-                steps["predict"].detail["answer"] = out.strip()[:300]
-        else:
-            steps["predict"].status, steps["predict"].reason = "✗", "not run: serve failed"
-        return _finish(p, steps, facts)
+                raise RuntimeError(f"no signature at {url}/openapi.json: {exc}") from exc
+
+        return serve_and_predict(["--model", version["ref"]], f"{name}:{version['ref'].split(':')[-1]}",
+                                 signature_input)
     finally:
         log.close()
         facts_removed = cleanup(name, proj)
