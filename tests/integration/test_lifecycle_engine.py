@@ -233,3 +233,32 @@ def test_a_training_run_is_listed_followed_and_stopped(engine: Engine, tiny: tup
             runner.join(timeout=60)
     assert outcome and isinstance(outcome[0], RunError), outcome
     assert [m for m in ours(engine, name) if m.role == "train"] == [], "train removed its own container"
+
+
+def test_stop_all_stops_every_server_dockyard_started_and_nothing_else(engine: Engine,
+                                                                       tiny: tuple[Path, str, int]) -> None:
+    # `stop --all` acts on the whole engine; on a machine where other dockyard work runs it
+    # would stop that too, so the test runs only where nothing else dockyard started is up.
+    others = [m.name for m in lifecycle.ps(engine) if m.project != tiny[1]]
+    if others:
+        pytest.skip(f"dockyard containers not started by this test are running: {', '.join(others)}")
+    root, name, port = tiny
+    first = serving.serve(root, engine, labels=TEST)
+    second = serving.serve(root, engine, port=free_port(), labels=TEST)
+    bystander = engine.docker("run", "--detach", "--label", f"{TEST_LABEL}=1", "--entrypoint", "sleep",
+                              "dockyard/python:3.11-slim", "300").stdout.strip()
+    try:
+        assert sorted(m.name for m in ours(engine, name)) == sorted([first.name, second.name])
+        stop = subprocess.run([sys.executable, "-m", "dockyard", "stop", "--all"], capture_output=True, text=True,
+                              timeout=300)
+        assert stop.returncode == 0, stop.stderr
+        for server in (first, second):
+            assert f"stopped {server.name} (serve)" in stop.stdout
+            assert engine.docker("inspect", server.container, check=False).returncode != 0, "removed"
+        assert ours(engine, name) == [] and lifecycle.ps(engine) == [], "nothing dockyard started runs"
+        assert engine.inspect(bystander, "container")["State"]["Running"], "a container dockyard did not start"
+        again = subprocess.run([sys.executable, "-m", "dockyard", "stop", "--all"], capture_output=True, text=True,
+                               timeout=120)
+        assert again.returncode == 0, again.stderr
+    finally:
+        engine.remove_container(bystander)
