@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from .cog_model import CogModel, _now, openapi
@@ -66,7 +67,7 @@ class CogProtocol:
         self.owner.require_loaded()
         conn.respond(200, dumps(openapi(self.owner.model)))
 
-    def predictions(self, conn: HttpConnection, method: str, query: str, headers: dict[str, str],
+    def predictions(self, conn: HttpConnection, method: str, query: str, headers: Mapping[str, str],
                     body: bytes) -> None:
         if method != "POST":
             conn.respond(405, dumps({"detail": "Method Not Allowed"}), extra=b"allow: POST\r\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol as TypingProtocol
 
 from .wire import MAX_HEAD_BYTES, ParseError, Request, RequestParser, decode_chunked, too_large
@@ -48,7 +49,7 @@ class App(TypingProtocol):
     draining: bool
 
     def handle(self, conn: "HttpConnection", method: str, path: str, query: str,
-               headers: dict[str, str], body: bytes) -> None: ...
+               headers: Mapping[str, str], body: bytes) -> None: ...
 
     def record(self, route: str, status: int, seconds: float) -> None: ...
 
@@ -226,18 +227,18 @@ class HttpConnection(asyncio.Protocol):
         self._continue_sent = False
         self.keep_alive = request.keep_alive
         self.http10 = request.version == "HTTP/1.0"
-        self._begin()
+        self.busy = True  # _begin's work, inline: this runs per request
+        self.started = time.perf_counter()
+        self.route = "other"
         method = request.method
-        if method == "HEAD":
-            self.head_only = True
-        headers = request.headers
-        encoding = headers.get("content-encoding")
+        self.head_only = method == "HEAD"
+        encoding = request.encoding
         if encoding is not None and encoding.lower() != "identity":
             self.respond(415, error_body(f"Content-Encoding {encoding!r} is not supported; "
                                          "send the body uncompressed"), extra=b"accept-encoding: identity\r\n")
             return
-        self.app.handle(self, "GET" if self.head_only else method, request.path, request.query, headers,
-                        request.body)
+        self.app.handle(self, "GET" if self.head_only else method, request.path, request.query,
+                        request.headers, request.body)
 
     def _fail(self, status: int, message: str) -> None:
         """A framing error: answer and close, since the byte stream can no longer be trusted."""

@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from .contract import PARSER_DIR
-from .wire import METHODS, ParseError, Request, RequestParser, build_request, parse_head
+from .wire import METHODS, ParseError, Request, RequestParser, parse_head, usual_request
 
 MODES = ("auto", "llhttp", "python")
 
@@ -112,7 +112,9 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
             self._callbacks = callbacks
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
-            raw = bytes(buf[pos:end + 4])
+            raw = buf[pos:end + 4]
+            if type(raw) is not bytes:
+                raw = bytes(raw)
             done = self._done
             done.append(1)
             parser = new_parser(self._callbacks)  # one per head: the body is framed by wire.py
@@ -126,19 +128,14 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
             if done:
                 done.clear()
                 return _strict(raw, self.max_body)
-            lines = raw.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
+            head = raw.decode("latin-1")
+            parts = head[:head.find("\r\n")].split(" ")
             # exactly METHOD SP target SP HTTP/1.x (llhttp skips extra spaces, knows more methods
             # and versions)
             if len(parts) != 3 or parts[0] not in METHODS or (parts[2] != "HTTP/1.1" and parts[2] != "HTTP/1.0"):
                 return _strict(raw, self.max_body)
-            headers = {}
-            for line in lines[1:-2]:  # the head ends in CRLFCRLF: two empty strings
-                name, _, value = line.partition(":")
-                headers[name.lower()] = value.strip(" \t")
-            if len(headers) != len(lines) - 3:  # a repeated name: the pure parser joins or refuses
-                return _strict(raw, self.max_body)
-            return build_request(parts[0], parts[1], parts[2], headers, self.max_body)
+            request = usual_request(parts[0], parts[1], parts[2], head, self.max_body)
+            return request if request is not None else _strict(raw, self.max_body)
 
     return LlhttpRequestParser
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from typing import Any
 
 from .http import HttpConnection
@@ -67,7 +68,7 @@ class MlflowProtocol:
         ready = self.owner.ready and not self.owner.draining
         conn.respond(200 if ready else 404, b"\n")
 
-    def invocations(self, conn: HttpConnection, method: str, query: str, headers: dict[str, str],
+    def invocations(self, conn: HttpConnection, method: str, query: str, headers: Mapping[str, str],
                     body: bytes) -> None:
         if method != "POST":
             conn.respond(405, b"use POST", b"text/plain", b"allow: POST\r\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from . import docs, protocols
@@ -63,7 +64,7 @@ class Routes:
         self.metrics.model_stuck = lambda: int(self.runner.fault() is not None)
         self.metrics.batch_waits = lambda: self.runner.waits
         self.metrics.in_flight = lambda: sum(1 for c in self.connections if c.busy)
-        self._static: dict[str, Callable[[HttpConnection, str, str, dict[str, str], bytes], None]] = {
+        self._static: dict[str, Callable[[HttpConnection, str, str, Mapping[str, str], bytes], None]] = {
             "/predict": self.predict, "/healthz": self.healthz, "/readyz": self.readyz,
             "/v2/health/live": self.healthz, "/v2/health/ready": self.readyz, "/v2": self.server_meta,
             "/metrics": self.prometheus, "/openapi.json": self.openapi, "/docs": self.docs_page,
@@ -84,7 +85,7 @@ class Routes:
         return path in self._static or path.startswith("/v2/models/")
 
     def handle(self, conn: HttpConnection, method: str, path: str, query: str,
-               headers: dict[str, str], body: bytes) -> None:
+               headers: Mapping[str, str], body: bytes) -> None:
         try:
             handler = self._static.get(path)
             if handler is not None:
@@ -150,7 +151,7 @@ class Routes:
             raise HttpError(503, "the model is still loading; retry shortly", b"retry-after: 1\r\n")
 
     # -- predictions -----------------------------------------------------------------------
-    def predict(self, conn: HttpConnection, method: str, query: str, headers: dict[str, str], body: bytes) -> None:
+    def predict(self, conn: HttpConnection, method: str, query: str, headers: Mapping[str, str], body: bytes) -> None:
         _only(method, "POST")
         self._need_ready()
         item = self.model.from_json(_parse_json(body))
@@ -211,7 +212,7 @@ class Routes:
         self._submit(conn, item, ok)
 
     # -- KServe V2 ---------------------------------------------------------------------------
-    def v2_model(self, conn: HttpConnection, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    def v2_model(self, conn: HttpConnection, method: str, path: str, headers: Mapping[str, str], body: bytes) -> None:
         parts = path[len("/v2/models/"):].rstrip("/").split("/")
         name, rest = parts[0], parts[1:]
         if name != self.model.name:
@@ -241,7 +242,7 @@ class Routes:
         else:
             raise HttpError(404, f"no route {path}; V2 model routes end in /ready or /infer")
 
-    def infer(self, conn: HttpConnection, headers: dict[str, str], body: bytes) -> None:
+    def infer(self, conn: HttpConnection, headers: Mapping[str, str], body: bytes) -> None:
         header_len = headers.get("inference-header-content-length")
         binary = None
         if header_len is not None:

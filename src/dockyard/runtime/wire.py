@@ -21,6 +21,7 @@ same way by httptools.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_CHUNK_LINE = 1024
@@ -54,21 +55,66 @@ class Request:
     """One request: its head, and once complete, its body."""
 
     __slots__ = ("method", "target", "path", "query", "version", "headers", "keep_alive", "length",
-                 "expect_continue", "body")
+                 "expect_continue", "encoding", "body")
 
     def __init__(self, method: str, target: str, path: str, query: str, version: str,
-                 headers: dict[str, str], keep_alive: bool, length: int, expect_continue: bool) -> None:
+                 headers: Mapping[str, str], keep_alive: bool, length: int, expect_continue: bool,
+                 encoding: str | None = None) -> None:
         # one attribute a statement: cheaper than tuple assignments (this runs once a request)
         self.method = method
         self.target = target
         self.path = path
         self.query = query
         self.version = version
-        self.headers = headers
+        self.headers = headers  # lowercase names; a repeated name's values joined with ", "
         self.keep_alive = keep_alive
         self.length = length  # body bytes; -1: chunked
         self.expect_continue = expect_continue
+        self.encoding = encoding  # Content-Encoding, when sent
         self.body = b""
+
+
+class Headers(Mapping[str, str]):
+    """A request's header fields, split out of its head only when something reads one.
+
+    For a head whose syntax llhttp has checked and whose framing ``usual_request`` has read, the
+    dict the strict parser would build (lowercase names, values without surrounding blanks, a
+    repeated name's values joined with ", "). Most requests (POST /predict) never read a header."""
+
+    __slots__ = ("_head", "_dict")
+
+    def __init__(self, head: str) -> None:
+        self._head = head  # the whole head, request line to its final CRLFCRLF
+        self._dict: dict[str, str] | None = None
+
+    def _fields(self) -> dict[str, str]:
+        fields = self._dict
+        if fields is None:
+            head = self._head
+            fields = self._dict = {}
+            for line in head[head.find("\r\n") + 2:-4].split("\r\n"):
+                name, _, value = line.partition(":")
+                key, value = name.lower(), value.strip(" \t")
+                fields[key] = fields[key] + ", " + value if key in fields else value
+        return fields
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._fields().get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fields()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return len(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields()!r})"
 
 
 def too_large(what: str, limit: int) -> str:
@@ -139,7 +185,8 @@ class RequestParser:
         buf = self.buf
         if head is None:  # a new request: find and parse its head
             pos = self.pos
-            while buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: ignore empty lines before a request
+            # RFC 9112 2.2: ignore empty lines before a request (an index, then the call: this runs per request)
+            while len(buf) > pos and buf[pos] == 13 and buf.startswith(b"\r\n", pos):
                 pos += 2
             self.pos = pos
             scan = self._scan
@@ -349,7 +396,49 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
         token = connection.lower()
         keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(token, http11)
     expect = http11 and "expect" in headers and headers["expect"].lower() == "100-continue"
-    return Request(method, target, path, query, version, headers, keep_alive, length, expect)
+    return Request(method, target, path, query, version, headers, keep_alive, length, expect,
+                   headers.get("content-encoding"))
+
+
+def usual_request(method: str, target: str, version: str, head: str, max_body: int) -> Request | None:
+    """The usual request, read from a head (decoded, CRLFCRLF included) that llhttp has accepted,
+    without splitting its header fields: build_request's answer, or None when the head is not the
+    usual kind (then the caller asks the strict parser, which has the answer and its message).
+
+    Usual: an origin-form target, exactly one Host, no Transfer-Encoding, Expect or
+    Content-Encoding. A field is found as CRLF + name + colon in the lowercased head, since
+    llhttp has refused whitespace before a colon, folded lines and bare CR or LF. What llhttp has
+    already refused is not checked again: a repeated Content-Length, and one that is not digits
+    (optionally followed by blanks, which int() skips too); test_http_differential holds both
+    backends to the same answers on every stream."""
+    low = head.lower()
+    if ("\r\ntransfer-encoding:" in low or "\r\nexpect:" in low or "\r\ncontent-encoding:" in low
+            or low.count("\r\nhost:") != 1 or target[0] != "/" or not target.isascii() or "\t" in target):
+        return None
+    at = low.find("\r\ncontent-length:")
+    if at < 0:
+        length = 0
+    else:
+        at += 17
+        try:
+            length = int(head[at:head.find("\r\n", at)])
+        except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
+            return None
+        if length > max_body:
+            return None
+    if "\r\nconnection:" not in low:
+        keep_alive = version == "HTTP/1.1"
+    elif "\r\nconnection: keep-alive\r\n" in low and low.count("\r\nconnection:") == 1:  # what clients send
+        keep_alive = True
+    else:
+        at = low.find("\r\nconnection:") + 13
+        if low.find("\r\nconnection:", at) >= 0:
+            return None
+        token = low[at:low.find("\r\n", at)].strip(" \t")
+        keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(
+            token, version == "HTTP/1.1")
+    path, _, query = target.partition("?")
+    return Request(method, target, path, query, version, Headers(head), keep_alive, length, False)
 
 
 def _bad_field(fields: str) -> None:

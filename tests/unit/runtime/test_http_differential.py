@@ -230,12 +230,12 @@ def test_the_check_fails_when_we_accept_what_llhttp_rejects(monkeypatch: pytest.
 
 def test_the_check_fails_when_the_llhttp_layer_forgets_a_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     """llhttp accepts a request without Host; the thin layer must refuse it. Loosened, the suite fails."""
-    real = llhttp_backend.build_request
+    real = llhttp_backend.usual_request
 
-    def no_host_check(method: str, target: str, version: str, headers: dict[str, str], max_body: int) -> Request:
-        return real(method, target, version, {"host": "x", **headers}, max_body)
+    def no_host_check(method: str, target: str, version: str, head: str, max_body: int) -> Request | None:
+        return real(method, target, version, head.replace("\r\n", "\r\nHost: x\r\n", 1), max_body)
 
-    monkeypatch.setattr(llhttp_backend, "build_request", no_host_check)
+    monkeypatch.setattr(llhttp_backend, "usual_request", no_host_check)
     loose = llhttp_backend.make_parser_class(__import__("httptools"))
     no_host = dict(CORPUS)["no Host"]
     with pytest.raises(AssertionError):
@@ -257,9 +257,18 @@ def test_the_llhttp_backend_parses_heads_with_llhttp(monkeypatch: pytest.MonkeyP
     requests_, outcome = frame(ordinary * 2, parser_class=LLHTTP_PARSER)
     assert [r.body for r in requests_] == [b"hello", b"hello"] and outcome == "complete"
     assert calls == []
+    # a repeated name is joined as the pure parser joins it, when a header is first read
     repeated = _post(b"Accept: a\r\naccept: b\r\nContent-Length: 5\r\n", b"hello")
     requests_, _ = frame(repeated, parser_class=LLHTTP_PARSER)
-    assert requests_[0].headers["accept"] == "a, b" and len(calls) == 1
+    assert calls == [] and requests_[0].headers["accept"] == "a, b"
+    assert dict(requests_[0].headers) == full_frame(repeated, RequestParser)[0][0][5]
+    # the unusual ones get the pure parser's answer: a second Host, a Transfer-Encoding, an Expect
+    for unusual in (b"Host: y\r\nContent-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n",
+                    b"Expect: 100-continue\r\nContent-Length: 5\r\n"):
+        stream = _post(unusual, b"5\r\nhello\r\n0\r\n\r\n" if b"chunked" in unusual else b"hello")
+        calls.clear()
+        assert full_frame(stream, LLHTTP_PARSER) == full_frame(stream, RequestParser)
+        assert len(calls) == 1, unusual
 
 
 # -- Hypothesis variants -----------------------------------------------------------------------
