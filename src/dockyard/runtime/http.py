@@ -40,7 +40,7 @@ _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 40
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()) for status, reason in _REASONS.items()}
-_date_cache: list[Any] = [0, b""]
+_date_cache: list[Any] = [0.0, b""]  # (when the line goes stale, the Date line)
 
 
 class App(TypingProtocol):
@@ -60,16 +60,16 @@ def error_body(message: str) -> bytes:
     return dumps({"error": message})
 
 
-def _date_line(_time: Any = time.time, _cache: list[Any] = _date_cache) -> bytes:
-    """The Date header line (RFC 9110 5.6.7), ``date: ...\r\n``, formatted once a second."""
-    now = int(_time())
-    if _cache[0] != now:
-        t = time.gmtime(now)
-        _cache[1] = b"date: %s, %02d %s %d %02d:%02d:%02d GMT\r\n" % (
-            _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
-            t.tm_hour, t.tm_min, t.tm_sec)
-        _cache[0] = now
-    return _cache[1]  # type: ignore[no-any-return]
+def _date_line(now: float) -> bytes:
+    """The Date header line (RFC 9110 5.6.7), ``date: ...\r\n``, for time.time() ``now``; kept
+    in _date_cache until the second is over (respond reads the cache, calling this once a second)."""
+    second = int(now)
+    t = time.gmtime(second)
+    _date_cache[1] = b"date: %s, %02d %s %d %02d:%02d:%02d GMT\r\n" % (
+        _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec)
+    _date_cache[0] = second + 1.0
+    return _date_cache[1]  # type: ignore[no-any-return]
 
 
 def _status_line(status: int) -> bytes:
@@ -264,9 +264,10 @@ class HttpConnection(asyncio.Protocol):
             connection = b"connection: keep-alive\r\n" if self.http10 else b""
         else:
             connection = b"connection: close\r\n"
+        now = time.time()
+        date = _date_cache[1] if _date_cache[0] - 1.0 <= now < _date_cache[0] else _date_line(now)
         head = b"%s%scontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
-            _STATUS_LINES.get(status) or _status_line(status), _date_line(), content_type, len(body), extra,
-            connection)
+            _STATUS_LINES.get(status) or _status_line(status), date, content_type, len(body), extra, connection)
         if self.head_only:
             self.transport.write(head)
         elif len(body) < 65536:

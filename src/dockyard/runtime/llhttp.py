@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from .contract import PARSER_DIR
-from .wire import METHODS, ParseError, Request, RequestParser, parse_head, usual_request
+from .wire import ParseError, Request, RequestParser, parse_head, usual_request
 
 MODES = ("auto", "llhttp", "python")
 
@@ -99,17 +99,22 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
     class LlhttpRequestParser(RequestParser):
         backend = "llhttp"
-        __slots__ = ("_done", "_callbacks")
+        __slots__ = ("_done", "_callbacks", "_kept", "_owed")
 
         def __init__(self, max_body: int) -> None:
             super().__init__(max_body)
             # llhttp validates; the fields are read from the head it accepted (header callbacks
-            # from C cost more than one split). on_headers_complete is a builtin's bound method:
-            # no Python frame; it empties _done, so a head llhttp did not finish is noticed.
+            # from C cost more than reading the head in Python). on_headers_complete is a
+            # builtin's bound method: no Python frame; it empties _done, so a head llhttp did not
+            # finish is noticed.
             self._done: list[int] = []
             callbacks: Any = _Callbacks()
             callbacks.on_headers_complete = self._done.clear
             self._callbacks = callbacks
+            # The llhttp parser of the last keep-alive request, kept for the next head (making
+            # one per head costs more than feeding it the body it still expects, _owed's).
+            self._kept: Any = None
+            self._owed: Request | None = None
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = buf[pos:end + 4]
@@ -117,25 +122,40 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
                 raw = bytes(raw)
             done = self._done
             done.append(1)
-            parser = new_parser(self._callbacks)  # one per head: the body is framed by wire.py
+            parser = reused = self._kept
+            if parser is None:
+                parser = new_parser(self._callbacks)
+            else:
+                self._kept = None
+                owed = self._owed
+                if owed is not None:  # the body llhttp expects before the next head
+                    self._owed = None
+                    parser.feed_data(owed.body)
+            upgraded = False
             try:
                 parser.feed_data(raw)
             except upgrade:
-                pass  # a head asking for an upgrade: a request like any other here (we never upgrade)
+                upgraded = True  # a head asking for an upgrade: a request like any other here (we never upgrade)
             except error as exc:
                 done.clear()
+                if reused is not None:  # a kept parser may carry state over (llhttp read the last
+                    return self.parse_head(buf, pos, end)  # request as the last): ask a fresh one
                 return _strict(raw, self.max_body, refused=str(exc) or type(exc).__name__)
             if done:
                 done.clear()
                 return _strict(raw, self.max_body)
-            head = raw.decode("latin-1")
-            parts = head[:head.find("\r\n")].split(" ")
-            # exactly METHOD SP target SP HTTP/1.x (llhttp skips extra spaces, knows more methods
-            # and versions)
-            if len(parts) != 3 or parts[0] not in METHODS or (parts[2] != "HTTP/1.1" and parts[2] != "HTTP/1.0"):
+            request = usual_request(raw.decode("latin-1"), self.max_body)
+            if request is None:
                 return _strict(raw, self.max_body)
-            request = usual_request(parts[0], parts[1], parts[2], head, self.max_body)
-            return request if request is not None else _strict(raw, self.max_body)
+            if request.keep_alive and not upgraded:
+                self._kept = parser
+                if request.length:
+                    self._owed = request
+            return request
+
+        def clear(self) -> None:
+            super().clear()
+            self._kept = self._owed = None
 
     return LlhttpRequestParser
 

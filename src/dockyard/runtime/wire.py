@@ -198,12 +198,20 @@ class RequestParser:
                 return None
             if end - pos > MAX_HEAD_BYTES:
                 raise ParseError(431, "request headers are over 64 KiB; send smaller headers")
-            self.head = head = self.parse_head(buf, pos, end)
-            self.pos = end + 4
-            if head.length >= 0:
-                self._need = end + 4 + head.length
+            head = self.parse_head(buf, pos, end)
+            length = head.length
+            if length >= 0:
+                need = end + 4 + length
+                if len(buf) >= need:  # the whole request is here: the usual case, in one go
+                    if length:
+                        head.body = buf[end + 4:need] if type(buf) is bytes else bytes(memoryview(buf)[end + 4:need])
+                    self.pos = self._scan = need
+                    return head
+                self._need = need
             else:
                 self._state, self._wire, self._body = _SIZE, 0, bytearray()
+            self.head = head
+            self.pos = end + 4
         if head.length >= 0:
             need = self._need
             if len(buf) < need:
@@ -400,19 +408,26 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
                    headers.get("content-encoding"))
 
 
-def usual_request(method: str, target: str, version: str, head: str, max_body: int) -> Request | None:
+def usual_request(head: str, max_body: int) -> Request | None:
     """The usual request, read from a head (decoded, CRLFCRLF included) that llhttp has accepted,
     without splitting its header fields: build_request's answer, or None when the head is not the
     usual kind (then the caller asks the strict parser, which has the answer and its message).
 
-    Usual: an origin-form target, exactly one Host, no Transfer-Encoding, Expect or
-    Content-Encoding. A field is found as CRLF + name + colon in the lowercased head, since
+    Usual: exactly METHOD SP target SP HTTP/1.x with a method of RFC 9110 (llhttp skips extra
+    spaces and knows more methods and versions), an origin-form target, exactly one Host, no
+    Transfer-Encoding, Expect or Content-Encoding. A field is found as CRLF + name + colon in the lowercased head, since
     llhttp has refused whitespace before a colon, folded lines and bare CR or LF. What llhttp has
     already refused is not checked again: a repeated Content-Length, and one that is not digits
     (optionally followed by blanks, which int() skips too); test_http_differential holds both
     backends to the same answers on every stream."""
+    parts = head[:head.find("\r\n")].split(" ")
+    if len(parts) != 3:
+        return None
+    method, target, version = parts
+    if method not in METHODS or (version != "HTTP/1.1" and version != "HTTP/1.0"):
+        return None
     low = head.lower()
-    if ("\r\ntransfer-encoding:" in low or "\r\nexpect:" in low or "\r\ncontent-encoding:" in low
+    if (not target or "\r\ntransfer-encoding:" in low or "\r\nexpect:" in low or "\r\ncontent-encoding:" in low
             or low.count("\r\nhost:") != 1 or target[0] != "/" or not target.isascii() or "\t" in target):
         return None
     at = low.find("\r\ncontent-length:")

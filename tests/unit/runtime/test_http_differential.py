@@ -232,8 +232,8 @@ def test_the_check_fails_when_the_llhttp_layer_forgets_a_rule(monkeypatch: pytes
     """llhttp accepts a request without Host; the thin layer must refuse it. Loosened, the suite fails."""
     real = llhttp_backend.usual_request
 
-    def no_host_check(method: str, target: str, version: str, head: str, max_body: int) -> Request | None:
-        return real(method, target, version, head.replace("\r\n", "\r\nHost: x\r\n", 1), max_body)
+    def no_host_check(head: str, max_body: int) -> Request | None:
+        return real(head.replace("\r\n", "\r\nHost: x\r\n", 1), max_body)
 
     monkeypatch.setattr(llhttp_backend, "usual_request", no_host_check)
     loose = llhttp_backend.make_parser_class(__import__("httptools"))
@@ -269,6 +269,42 @@ def test_the_llhttp_backend_parses_heads_with_llhttp(monkeypatch: pytest.MonkeyP
         calls.clear()
         assert full_frame(stream, LLHTTP_PARSER) == full_frame(stream, RequestParser)
         assert len(calls) == 1, unusual
+
+
+def test_one_llhttp_parser_serves_a_keep_alive_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The llhttp parser of a keep-alive request is kept for the next head, after it is fed the
+    body it expects; one that can no longer parse (llhttp took the last request as the last) is
+    replaced by a fresh one for the same head, so a kept parser never changes a verdict."""
+    httptools = __import__("httptools")
+    made: list[object] = []
+    real_parser = httptools.HttpRequestParser
+
+    class Counting(real_parser):  # type: ignore[misc, valid-type]
+        def __init__(self, callbacks: object) -> None:
+            made.append(self)
+            super().__init__(callbacks)
+
+    monkeypatch.setattr(httptools, "HttpRequestParser", Counting)
+    counted = llhttp_backend.make_parser_class(httptools)
+    stream = (_post(b"Content-Length: 5\r\n", b"hello") + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+              + _post(b"Content-Length: 3\r\n", b"abc") + _post(b"Connection: close\r\nContent-Length: 2\r\n", b"ok"))
+    for split in (0, 1, 7):
+        made.clear()
+        requests_, outcome = frame(stream, split=split, parser_class=counted)
+        assert [(r.method, r.body) for r in requests_] == [("POST", b"hello"), ("GET", b""), ("POST", b"abc"),
+                                                           ("POST", b"ok")] and outcome == "closed"
+        assert len(made) == 1, split
+    assert full_frame(stream, counted) == full_frame(stream, RequestParser)
+
+    # A kept parser in a state no head can follow: the head is parsed again by a fresh parser.
+    parser = counted(1 << 20)
+    stuck = Counting(parser._callbacks)  # type: ignore[attr-defined]
+    with pytest.raises(httptools.HttpParserError):
+        stuck.feed_data(b"NOT HTTP\r\n\r\n")
+    parser._kept = stuck  # type: ignore[attr-defined]
+    parser.feed(_post(b"Content-Length: 5\r\n", b"hello"))
+    request = parser.next()
+    assert request is not None and request.body == b"hello" and parser._kept is not stuck  # type: ignore[attr-defined]
 
 
 # -- Hypothesis variants -----------------------------------------------------------------------
