@@ -178,7 +178,7 @@ def make_plan(
         post_build_root=config.post_build_as_root,
         warm_imports=res.warm_imports if config.serve.bytecode else (),
         uv_version=res.uv_version,
-        train_command=_image_train_command(project_dir, config.train.command, config.train.model_variable)
+        train_command=image_train_command(project_dir, config.train.command, config.train.model_variable)
         or notebook_command(project_dir, config.train.notebook),
         serve_predictor=config.serve.predictor,
         serve_model=serve_model,
@@ -343,9 +343,10 @@ def _post_build(detection: object, config: ProjectConfig) -> str | None:
     return script
 
 
-def _image_train_command(project_dir: Path, command: str | None, model_variable: str | None) -> str | None:
-    """The train image's CMD: the command with parameter defaults filled in, so a plain
-    `docker run` of the image runs what `dockyard train` runs without --param."""
+def image_train_command(project_dir: Path, command: str | None, model_variable: str | None) -> str | None:
+    """The train image's CMD, and what a training Job or service runs: the command with parameter
+    defaults filled in (so it runs what `dockyard train` runs without --param), wrapped so that
+    ``model_variable`` is kept."""
     if not command:
         return command
     if "{" in command:

@@ -510,3 +510,20 @@ def test_probes_target_the_contracts_port_whatever_the_projects_serve_port(tmp_p
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert c[probe]["httpGet"]["port"] == port["name"]
     assert c["resources"]["limits"]["memory"] == "1536Mi"
+
+
+def test_the_training_job_runs_what_the_train_images_cmd_runs(tmp_path: Path) -> None:
+    # An MLproject-style command: the Job fills in the parameter defaults as the image's CMD and
+    # `dockyard train` do; `{alpha}` must never reach the cluster unfilled.
+    from dockyard.cli.deploy import _kubernetes_spec
+    from dockyard.planning import image_train_command
+
+    (tmp_path / "MLproject").write_text(
+        "entry_points:\n  main:\n    parameters:\n      alpha: {type: float, default: 0.5}\n"
+        '    command: "python train.py --alpha {alpha}"\n')
+    (tmp_path / "dockyard.yaml").write_text(
+        "name: wine\ntrain:\n  command: python train.py --alpha {alpha}\n  model_variable: model\n")
+    spec = _kubernetes_spec(tmp_path, image=None, version="1", replicas=1, namespace=None, drain_s=5)
+    command = training_job(spec)["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command == ["python", "-m", "dockyard_runtime.keep", "model", "train.py", "--alpha", "0.5"]
+    assert " ".join(command) == image_train_command(tmp_path, "python train.py --alpha {alpha}", "model")

@@ -155,13 +155,15 @@ def _kubernetes_spec(path: Path, *, image: str | None, version: str, replicas: i
     return DeploySpec(
         name=cfg.name, image=image or f"{cfg.name}:{version}", version=version, replicas=replicas,
         cpus=cfg.resources.cpus, memory=cfg.resources.memory, namespace=namespace,
-        env=dict(cfg.env), train_command=_train_argv(cfg),
+        env=dict(cfg.env), train_command=_train_argv(path.resolve(), cfg),
         shutdown=ShutdownBudget(drain_s=drain_s),
     )  # fmt: skip
 
 
-def _train_argv(cfg: Any) -> tuple[str, ...]:
-    """The training Job's argv: train.command, run so that train.model_variable is kept."""
-    from ..planning import kept_model_command
+def _train_argv(project_dir: Path, cfg: Any) -> tuple[str, ...]:
+    """The training Job's argv: what the train image's CMD runs (parameter defaults filled in,
+    train.model_variable kept)."""
+    from ..planning import image_train_command
 
-    return tuple(shlex.split(kept_model_command(cfg.train.command, cfg.train.model_variable))) if cfg.train.command else ()
+    command = image_train_command(project_dir, cfg.train.command, cfg.train.model_variable)
+    return tuple(shlex.split(command)) if command else ()
