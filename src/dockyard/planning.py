@@ -148,11 +148,17 @@ def make_plan(
     # Zero-code serving names the one model file inside /opt/dockyard/model; a predictor
     # finds its weights through DOCKYARD_MODEL_DIR instead.
     serve_model = None
+    lock_warnings: tuple[str, ...] = ()
     if model_ctx and not config.serve.predictor and not config.serve.app:  # an app finds its own file
         serve_model = _model_entry(project_dir, model_ctx)
         served = contract.model_format(serve_model)
         # torch, alone among the frameworks served with no code, does not install numpy itself
-        if served and served.framework == "torch" and not locked and not names_distribution(requirements, "numpy"):
+        if (served and served.framework == "torch" and locked
+                and "numpy" not in _locked_versions(project_dir, lock_file)):
+            lock_warnings = (f"{model_ctx} is served with no code, through numpy arrays, and {lock_file} does not "
+                             "pin numpy (torch does not depend on it): the server will fail to warm up; add numpy "
+                             f"to the project's requirements and run `dockyard lock` again",)
+        elif served and served.framework == "torch" and not locked and not names_distribution(requirements, "numpy"):
             requirements += (contract.ZERO_CODE_REQUIREMENT,)
             choices += (Choice("serving", contract.ZERO_CODE_REQUIREMENT,
                                f"{model_ctx} is served with no code, through numpy arrays, and the requirements do "
@@ -199,7 +205,7 @@ def make_plan(
             (contract.LABEL_NAME, config.name),
         ),
         choices=choices + _notebook_choices(config.train.notebook, res.python),
-        warnings=tuple(detection.warnings) + _python_overridden(config, detection) + res.warnings
+        warnings=tuple(detection.warnings) + _python_overridden(config, detection) + res.warnings + lock_warnings
         + _version_twice(config, detection.framework_versions)
         + _safer_format(project_dir, model_ctx) + _own_dockerfile_note(own),
         own_dockerfile="Dockerfile" if own.is_file() else None,

@@ -158,6 +158,23 @@ def test_a_torchscript_model_served_with_no_code_gets_numpy_which_torch_does_not
     assert "numpy" not in requirements("sk", "scikit-learn\n", "model.joblib")  # scikit-learn installs it
 
 
+def test_a_locked_project_serving_torch_with_no_code_is_warned_when_its_lock_lacks_numpy(tmp_path: Path) -> None:
+    # A hash-pinned lock is installed as it is (nothing added), so plan says what will fail and the fix.
+    from dockyard.project import plan
+
+    def warnings(folder: str, lock: str) -> list[str]:
+        proj = write(tmp_path / folder, {"requirements.txt": "torch\n", "model.pt": "x", "requirements.lock": lock,
+                                          "dockyard.yaml": f"name: {folder}\nserve: {{model: model.pt}}\n"
+                                                           "dependencies:\n  lock: requirements.lock\n"})
+        made = plan(proj)[0]
+        assert made.locked and "numpy" not in made.requirements
+        return [w for w in made.warnings if "numpy" in w]
+
+    (warning,) = warnings("bare", "torch==2.13.0 \\\n    --hash=sha256:00\n")
+    assert "requirements.lock does not pin numpy" in warning and "run `dockyard lock` again" in warning
+    assert warnings("with-numpy", "numpy==2.3.5 \\\n    --hash=sha256:11\ntorch==2.13.0 \\\n    --hash=sha256:00\n") == []
+
+
 def test_plan_says_the_variable_is_kept(tmp_path: Path) -> None:
     from dockyard.project import plan
 
