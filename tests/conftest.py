@@ -81,10 +81,12 @@ def project_name(project: Path) -> str:
     return match.group(1)
 
 
-def copy_project(source: Path, target: Path, *, ignore: Sequence[str] = (".dockyard", "outputs", "__pycache__")) -> Path:
+def copy_project(source: Path, target: Path, *,
+                 ignore: Sequence[str] = (".dockyard", "outputs", "__pycache__", "mlruns")) -> Path:
     """A private copy of a project under its own unique name (with no dockyard.yaml, in a folder
     of its own unique name, which `init` takes), so builds never write into the repo and never clash with another test's copy. Images built
-    from it are removed at the end of the session (found by their io.dockyard.project label)."""
+    from it are removed at the end of the session (found by their io.dockyard.project label).
+    What earlier runs left in the source (.dockyard, outputs, an MLflow mlruns folder) is not copied."""
     if not (source / "dockyard.yaml").is_file():  # `init` names it after its folder: make that unique
         target = target.with_name(f"{target.name}-{uuid.uuid4().hex[:8]}")
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*ignore))

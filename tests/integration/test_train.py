@@ -18,18 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_project, project_name, unique_name
+from conftest import copy_example, project_name, unique_name
 from dockyard.engine import Engine, Secret
 from dockyard.errors import RunError, UsageError
 from dockyard.store import Store
 from dockyard.train import train
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-
-
-def copy_example(name: str, dest: Path) -> Path:
-    return copy_project(EXAMPLES / name, dest / name, ignore=(".dockyard", "outputs", "__pycache__", "mlruns"))
 
 
 def set_train_command(project: Path, command: str) -> None:
