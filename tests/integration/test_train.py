@@ -25,8 +25,6 @@ from dockyard.store import Store
 from dockyard.train import train
 
 
-
-
 def set_train_command(project: Path, command: str) -> None:
     config = project / "dockyard.yaml"
     data = yaml.safe_load(config.read_text())
