@@ -322,3 +322,12 @@ def test_without_a_local_base_plan_announces_the_release_the_build_would_bootstr
     why = next(c.why for c in _resolve(python=python).choices if c.what == "base")
     assert f"the build makes a local one from {release} packages first" in why
     assert f"`dockyard base bootstrap --python {python}`" in why
+
+
+def test_the_nearest_python_is_one_rule_and_a_tie_goes_to_the_newer() -> None:
+    from dockyard.compat.resolver import nearest_python
+
+    supported = compat_data()["python"]["supported"]
+    assert nearest_python("3.6", supported) == supported[0] and nearest_python("3.19", supported) == supported[-1]
+    assert nearest_python("3.11", ["3.10", "3.12"]) == "3.12" == nearest_python("3.11", ("3.12", "3.10"))
+    assert nearest_python("3.11", ["3.9", "3.12"]) == "3.12"

@@ -53,6 +53,13 @@ def _pyver(v: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def nearest_python(asked: str, candidates: list[str] | tuple[str, ...]) -> str:
+    """The candidate Python (``3.N``) nearest to ``asked``; a tie goes to the newer. The one rule
+    for every "nearest supported Python" dockyard names or picks."""
+    want = _pyver(asked)[1]
+    return min(candidates, key=lambda c: (abs(_pyver(c)[1] - want), -_pyver(c)[1]))
+
+
 def framework_specifier(text: str | None) -> SpecifierSet:
     """``framework_version`` -> a PEP 440 specifier. A requirement's specifier (``>0.19.1``,
     ``>=1.0,<2``, ``~=1.2``, ``==1.4.2``) stays as it is; a bare version from dockyard.yaml is a
@@ -237,7 +244,7 @@ def resolve(
     warnings: list[str] = []
     supported = data["python"]["supported"]
     if python not in supported:
-        nearest = min(supported, key=lambda s: abs(_pyver(s)[1] - _pyver(python)[1]))
+        nearest = nearest_python(python, supported)
         raise CompatError(
             f"Python {python} is not supported (supported: {', '.join(supported)})",
             f'set python: "{nearest}" in dockyard.yaml (the nearest; `dockyard base bootstrap` can make a base for '

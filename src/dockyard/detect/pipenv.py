@@ -21,6 +21,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement
 
+from dockyard.compat.resolver import nearest_python
 from dockyard.errors import DetectError
 
 from ._files import Reason, load_toml, read_text, rel
@@ -51,7 +52,7 @@ def read_pipenv(project_dir: Path, candidates: tuple[str, ...] = DEFAULT_PYTHON_
             raise DetectError(
                 f"{deps.file} pins releases for Python {asked}, which dockyard cannot build "
                 f"(it builds {', '.join(candidates)}), and there is no Pipfile to install from instead",
-                f"re-lock on a supported Python, e.g. `pipenv --python {_nearest(asked, candidates)} lock`",
+                f"re-lock on a supported Python, e.g. `pipenv --python {nearest_python(asked, candidates)} lock`",
             )
         return _unsupported(_from_pipfile(pipfile, project_dir, None), asked, candidates, deps.file)
     if not pipfile.is_file():
@@ -61,15 +62,9 @@ def read_pipenv(project_dir: Path, candidates: tuple[str, ...] = DEFAULT_PYTHON_
     return deps if asked is None or asked in candidates else _unsupported(deps, asked, candidates, None)
 
 
-def _nearest(asked: str, candidates: tuple[str, ...]) -> str:
-    """The supported Python nearest to an unsupported one (3.6 -> the oldest, 3.15 -> the newest)."""
-    minor = int(asked.split(".")[1])
-    return min(candidates, key=lambda c: (abs(int(c.split(".")[1]) - minor), -int(c.split(".")[1])))
-
-
 def _unsupported(deps: PipenvDeps, asked: str, candidates: tuple[str, ...], lock: str | None) -> PipenvDeps:
     """Build on the nearest supported Python from Pipfile's [packages], and say so loudly."""
-    chosen = _nearest(asked, candidates)
+    chosen = nearest_python(asked, candidates)
     pinned = [r for r in deps.requirements if "==" in r]
     warning = (f"{deps.file} asks for Python {asked}, which dockyard cannot build (it builds {', '.join(candidates)}): "
                f"building on Python {chosen}, the nearest, from {deps.file}'s [packages] resolved afresh for {chosen}")

@@ -29,7 +29,7 @@ from dockyard.errors import DetectError
 
 from ._files import Reason, read_text
 
-from dockyard.compat.resolver import compat_data
+from dockyard.compat.resolver import compat_data, nearest_python
 
 DEFAULT_PYTHON_CANDIDATES: tuple[str, ...] = tuple(compat_data()["python"]["supported"])
 DEFAULT_PYTHON: str = compat_data()["python"]["default"]
@@ -98,12 +98,8 @@ def pick_from_range(spec: str, *, source: str, candidates: tuple[str, ...],
         return default, f"dockyard's default Python: {of}"
     if len(allowed) == 1:
         return allowed[0], f"the only one: {of}"
-    best = min(allowed, key=lambda v: (abs(_minor_number(v) - _minor_number(default)), -_minor_number(v)))
+    best = nearest_python(default, allowed)
     return best, f"nearest to dockyard's default {default}: {of}"
-
-
-def _minor_number(version: str) -> int:
-    return int(version.split(".")[1])
 
 
 def _allows_minor(specifiers: SpecifierSet, minor: str) -> bool:
