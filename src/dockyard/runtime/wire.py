@@ -415,11 +415,11 @@ def usual_request(head: str, max_body: int) -> Request | None:
 
     Usual: exactly METHOD SP target SP HTTP/1.x with a method of RFC 9110 (llhttp skips extra
     spaces and knows more methods and versions), an origin-form target, exactly one Host, no
-    Transfer-Encoding, Expect or Content-Encoding. A field is found as CRLF + name + colon in the lowercased head, since
-    llhttp has refused whitespace before a colon, folded lines and bare CR or LF. What llhttp has
-    already refused is not checked again: a repeated Content-Length, and one that is not digits
-    (optionally followed by blanks, which int() skips too); test_http_differential holds both
-    backends to the same answers on every stream."""
+    Transfer-Encoding, Expect or Content-Encoding. A field is found as CRLF + name + colon in the
+    lowercased head, since llhttp has refused whitespace before a colon, folded lines and bare CR
+    or LF. What llhttp has already refused is not checked again: a repeated Content-Length, and
+    one that is not digits (optionally followed by blanks, which int() skips too);
+    test_http_differential holds both backends to the same answers on every stream."""
     parts = head[:head.find("\r\n")].split(" ")
     if len(parts) != 3:
         return None
