@@ -151,11 +151,12 @@ def _kubernetes_spec(path: Path, *, image: str | None, version: str, replicas: i
     from ..config import load_config
     from ..deploy import DeploySpec, ShutdownBudget
 
-    cfg = load_config(path.resolve())
+    project = path.resolve()
+    cfg = load_config(project)
     return DeploySpec(
         name=cfg.name, image=image or f"{cfg.name}:{version}", version=version, replicas=replicas,
         cpus=cfg.resources.cpus, memory=cfg.resources.memory, namespace=namespace,
-        env=dict(cfg.env), train_command=_train_argv(path.resolve(), cfg),
+        env=dict(cfg.env), train_command=_train_argv(project, cfg),
         shutdown=ShutdownBudget(drain_s=drain_s),
     )  # fmt: skip
 
