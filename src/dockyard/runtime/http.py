@@ -40,7 +40,7 @@ _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 40
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()) for status, reason in _REASONS.items()}
-_date_cache: list[Any] = [0.0, b""]  # (when the line goes stale, the Date line)
+_date_cache: list[Any] = [0.0, b""]  # (perf_counter() when the line goes stale, the Date line)
 
 
 class App(TypingProtocol):
@@ -61,14 +61,17 @@ def error_body(message: str) -> bytes:
 
 
 def _date_line(now: float) -> bytes:
-    """The Date header line (RFC 9110 5.6.7), ``date: ...\r\n``, for time.time() ``now``; kept
-    in _date_cache until the second is over (respond reads the cache, calling this once a second)."""
-    second = int(now)
+    """The Date header line (RFC 9110 5.6.7), ``date: ...\r\n``, of the wall clock's second, kept
+    in _date_cache until time.perf_counter() (``now`` is its reading) passes that second's end.
+    respond reads the cache with the one clock reading it takes anyway, and calls this about once
+    a second; a step of the wall clock shows within a second."""
+    wall = time.time()
+    second = int(wall)
     t = time.gmtime(second)
     _date_cache[1] = b"date: %s, %02d %s %d %02d:%02d:%02d GMT\r\n" % (
         _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
         t.tm_hour, t.tm_min, t.tm_sec)
-    _date_cache[0] = second + 1.0
+    _date_cache[0] = now + (second + 1 - wall)
     return _date_cache[1]  # type: ignore[no-any-return]
 
 
@@ -172,19 +175,12 @@ class HttpConnection(asyncio.Protocol):
     # -- requests ------------------------------------------------------------------------------
     def _process(self) -> None:
         self._scheduled = False
-        if self._in_process:
+        if self._in_process or self.busy or self.closed or self._write_paused:
             return
         self._in_process = True
         parser = self.parser
         try:
             for _ in range(MAX_PIPELINED):
-                if self.busy or self.closed or self._write_paused:
-                    return
-                if parser.head is None and parser.pos == len(parser.buf):  # all answered: the usual case
-                    self.waiting_since = 0.0
-                    if self._read_paused:
-                        self._maybe_resume_reading()
-                    return
                 try:
                     request = parser.next()
                 except ParseError as exc:
@@ -199,6 +195,12 @@ class HttpConnection(asyncio.Protocol):
                     self._incomplete()
                     return
                 self._dispatch(request)
+                if self.busy or self.closed or self._write_paused:
+                    return
+                if parser.pos == len(parser.buf):  # all answered: the usual case
+                    if self._read_paused:
+                        self._maybe_resume_reading()
+                    return
             if not self.busy and not self.closed and parser.buffered:
                 self._scheduled = True  # more pipelined requests: let other connections run first
                 asyncio.get_event_loop().call_soon(self._process)
@@ -238,7 +240,7 @@ class HttpConnection(asyncio.Protocol):
                                          "send the body uncompressed"), extra=b"accept-encoding: identity\r\n")
             return
         self.app.handle(self, "GET" if self.head_only else method, request.path, request.query,
-                        request.headers, request.body)
+                        request, request.body)  # the request as the Mapping of its header fields
 
     def _fail(self, status: int, message: str) -> None:
         """A framing error: answer and close, since the byte stream can no longer be trusted."""
@@ -264,8 +266,8 @@ class HttpConnection(asyncio.Protocol):
             connection = b"connection: keep-alive\r\n" if self.http10 else b""
         else:
             connection = b"connection: close\r\n"
-        now = time.time()
-        date = _date_cache[1] if _date_cache[0] - 1.0 <= now < _date_cache[0] else _date_line(now)
+        now = time.perf_counter()
+        date = _date_cache[1] if now < _date_cache[0] else _date_line(now)
         head = b"%s%scontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
             _STATUS_LINES.get(status) or _status_line(status), date, content_type, len(body), extra, connection)
         if self.head_only:
@@ -275,16 +277,14 @@ class HttpConnection(asyncio.Protocol):
         else:
             self.transport.write(head)
             self.transport.write(body)
-        self.idle_since = now = time.perf_counter()
+        self.idle_since = now
         self.app.record(self.route, status, now - self.started)
         if not keep:
             self._close()
             return
         if not self._in_process and not self._scheduled:
             parser = self.parser
-            if parser.head is None and parser.pos == len(parser.buf):  # nothing pipelined: the usual case
-                self.waiting_since = 0.0
-            else:
+            if parser.pos != len(parser.buf) or parser.head is not None:  # pipelined (not the usual case)
                 self._process()
         if self._read_paused:
             self._maybe_resume_reading()

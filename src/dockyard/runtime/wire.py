@@ -51,14 +51,19 @@ class ParseError(ValueError):
         self.status, self.message = status, message
 
 
-class Request:
-    """One request: its head, and once complete, its body."""
+class Request(Mapping[str, str]):
+    """One request: its head, and once complete, its body. As a Mapping, its header fields:
+    lowercase names, values without surrounding blanks, a repeated name's values joined with ", ".
 
-    __slots__ = ("method", "target", "path", "query", "version", "headers", "keep_alive", "length",
+    The strict parser hands over the fields as a dict. ``usual_request`` hands over the head
+    (llhttp has checked its syntax), and the fields are split out of it only when something reads
+    one: most requests (POST /predict) never do, and the request is the one object made per head."""
+
+    __slots__ = ("method", "target", "path", "query", "version", "_fields", "keep_alive", "length",
                  "expect_continue", "encoding", "body")
 
     def __init__(self, method: str, target: str, path: str, query: str, version: str,
-                 headers: Mapping[str, str], keep_alive: bool, length: int, expect_continue: bool,
+                 fields: dict[str, str] | str, keep_alive: bool, length: int, expect_continue: bool,
                  encoding: str | None = None) -> None:
         # one attribute a statement: cheaper than tuple assignments (this runs once a request)
         self.method = method
@@ -66,55 +71,46 @@ class Request:
         self.path = path
         self.query = query
         self.version = version
-        self.headers = headers  # lowercase names; a repeated name's values joined with ", "
+        self._fields = fields  # the dict, or the whole head (request line to its CRLFCRLF) to split
         self.keep_alive = keep_alive
         self.length = length  # body bytes; -1: chunked
         self.expect_continue = expect_continue
         self.encoding = encoding  # Content-Encoding, when sent
         self.body = b""
 
-
-class Headers(Mapping[str, str]):
-    """A request's header fields, split out of its head only when something reads one.
-
-    For a head whose syntax llhttp has checked and whose framing ``usual_request`` has read, the
-    dict the strict parser would build (lowercase names, values without surrounding blanks, a
-    repeated name's values joined with ", "). Most requests (POST /predict) never read a header."""
-
-    __slots__ = ("_head", "_dict")
-
-    def __init__(self, head: str) -> None:
-        self._head = head  # the whole head, request line to its final CRLFCRLF
-        self._dict: dict[str, str] | None = None
-
-    def _fields(self) -> dict[str, str]:
-        fields = self._dict
-        if fields is None:
-            head = self._head
-            fields = self._dict = {}
+    @property
+    def headers(self) -> dict[str, str]:
+        fields = self._fields
+        if type(fields) is str:
+            head, fields = fields, {}
             for line in head[head.find("\r\n") + 2:-4].split("\r\n"):
                 name, _, value = line.partition(":")
                 key, value = name.lower(), value.strip(" \t")
                 fields[key] = fields[key] + ", " + value if key in fields else value
-        return fields
+            self._fields = fields
+        return fields  # type: ignore[return-value]
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return self._fields().get(name, default)
+        return self.headers.get(name, default)
 
     def __getitem__(self, name: str) -> str:
-        return self._fields()[name]
+        return self.headers[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._fields()
+        return name in self.headers
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._fields())
+        return iter(self.headers)
 
     def __len__(self) -> int:
-        return len(self._fields())
+        return len(self.headers)
 
     def __repr__(self) -> str:
-        return f"Headers({self._fields()!r})"
+        return f"Request({self.method} {self.target} {self.version}, {self.headers!r})"
+
+    # Identity, not Mapping's equality of header fields: two requests are two requests.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
 
 def too_large(what: str, limit: int) -> str:
@@ -128,8 +124,7 @@ class RequestParser:
 
     backend = "python"  # which head parser: named in the runtime's "ready" log line
 
-    __slots__ = ("buf", "pos", "max_body", "head", "more", "_state", "_scan", "_need", "_body", "_left",
-                 "_wire")
+    __slots__ = ("buf", "pos", "max_body", "head", "more", "_state", "_scan", "_body", "_left", "_wire")
 
     def __init__(self, max_body: int) -> None:
         self.buf: bytes | bytearray = b""
@@ -138,8 +133,7 @@ class RequestParser:
         self.head: Request | None = None
         self.more = False  # next() stopped early with bytes left to decode: call it again soon
         self._state = _HEAD
-        self._scan = 0  # the head's end was not found before this offset
-        self._need = 0  # a Content-Length body is complete once buf holds this many bytes
+        self._scan = 0  # the head's end was not found before this offset (stale, below pos, once found)
         self._body = bytearray()  # chunked body so far
         self._left = 0  # bytes left in the current chunk
         self._wire = 0  # bytes of chunked framing (sizes, extensions, CRLFs, trailers) so far
@@ -158,16 +152,14 @@ class RequestParser:
         buf = self.buf
         pos = self.pos
         if pos == len(buf):
-            self.buf, self.pos, self._scan = data, 0, 0
-            if pos:
-                self._need -= pos
+            self.buf = data
+            self.pos = self._scan = 0
             return
         if not isinstance(buf, bytearray):
             buf = bytearray(buf)
-        if self.pos:
-            del buf[:self.pos]  # O(1) in CPython: the bytearray moves its start
-            self._scan -= self.pos
-            self._need -= self.pos
+        if pos:
+            del buf[:pos]  # O(1) in CPython: the bytearray moves its start
+            self._scan -= pos
             self.pos = 0
         buf += data
         self.buf = buf
@@ -185,10 +177,10 @@ class RequestParser:
         buf = self.buf
         if head is None:  # a new request: find and parse its head
             pos = self.pos
-            # RFC 9112 2.2: ignore empty lines before a request (an index, then the call: this runs per request)
-            while len(buf) > pos and buf[pos] == 13 and buf.startswith(b"\r\n", pos):
-                pos += 2
-            self.pos = pos
+            if buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: ignore empty lines before a request
+                while buf.startswith(b"\r\n", pos):
+                    pos += 2
+                self.pos = pos
             scan = self._scan
             end = buf.find(b"\r\n\r\n", pos if pos > scan else scan)
             if end < 0:
@@ -205,15 +197,14 @@ class RequestParser:
                 if len(buf) >= need:  # the whole request is here: the usual case, in one go
                     if length:
                         head.body = buf[end + 4:need] if type(buf) is bytes else bytes(memoryview(buf)[end + 4:need])
-                    self.pos = self._scan = need
+                    self.pos = need  # _scan (below need) is stale from here: find() starts at pos
                     return head
-                self._need = need
             else:
                 self._state, self._wire, self._body = _SIZE, 0, bytearray()
             self.head = head
             self.pos = end + 4
         if head.length >= 0:
-            need = self._need
+            need = self.pos + head.length
             if len(buf) < need:
                 return None
             if head.length:
@@ -226,7 +217,6 @@ class RequestParser:
             self._body = bytearray()
         self.head = None
         self._state = _HEAD
-        self._scan = self.pos
         return head
 
     # -- chunked bodies ----------------------------------------------------------------------
@@ -414,21 +404,23 @@ def usual_request(head: str, max_body: int) -> Request | None:
     usual kind (then the caller asks the strict parser, which has the answer and its message).
 
     Usual: exactly METHOD SP target SP HTTP/1.x with a method of RFC 9110 (llhttp skips extra
-    spaces and knows more methods and versions), an origin-form target, exactly one Host, no
+    spaces and knows more methods and versions), an origin-form target of visible ASCII, exactly one Host, no
     Transfer-Encoding, Expect or Content-Encoding. A field is found as CRLF + name + colon in the
     lowercased head, since llhttp has refused whitespace before a colon, folded lines and bare CR
     or LF. What llhttp has already refused is not checked again: a repeated Content-Length, and
     one that is not digits (optionally followed by blanks, which int() skips too);
     test_http_differential holds both backends to the same answers on every stream."""
-    parts = head[:head.find("\r\n")].split(" ")
-    if len(parts) != 3:
-        return None
-    method, target, version = parts
-    if method not in METHODS or (version != "HTTP/1.1" and version != "HTTP/1.0"):
-        return None
+    eol = head.find("\r\n")
+    parts = _usual_lines.get(head[:eol])
+    if parts is None:
+        parts = _usual_line(head[:eol])
+        if parts is None:
+            return None
+    method, target, path, query, version = parts
+    http11 = version == "HTTP/1.1"
     low = head.lower()
-    if (not target or "\r\ntransfer-encoding:" in low or "\r\nexpect:" in low or "\r\ncontent-encoding:" in low
-            or low.count("\r\nhost:") != 1 or target[0] != "/" or not target.isascii() or "\t" in target):
+    if (low.count("\r\nhost:") != 1 or "\r\ntransfer-encoding:" in low or "\r\nexpect:" in low
+            or "\r\ncontent-encoding:" in low):
         return None
     at = low.find("\r\ncontent-length:")
     if at < 0:
@@ -436,13 +428,13 @@ def usual_request(head: str, max_body: int) -> Request | None:
     else:
         at += 17
         try:
-            length = int(head[at:head.find("\r\n", at)])
+            length = int(low[at:low.find("\r\n", at)])
         except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
             return None
         if length > max_body:
             return None
     if "\r\nconnection:" not in low:
-        keep_alive = version == "HTTP/1.1"
+        keep_alive = http11
     elif "\r\nconnection: keep-alive\r\n" in low and low.count("\r\nconnection:") == 1:  # what clients send
         keep_alive = True
     else:
@@ -450,10 +442,25 @@ def usual_request(head: str, max_body: int) -> Request | None:
         if low.find("\r\nconnection:", at) >= 0:
             return None
         token = low[at:low.find("\r\n", at)].strip(" \t")
-        keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(
-            token, version == "HTTP/1.1")
-    path, _, query = target.partition("?")
-    return Request(method, target, path, query, version, Headers(head), keep_alive, length, False)
+        keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(token, http11)
+    return Request(method, target, path, query, version, head, keep_alive, length, False)
+
+
+def _usual_line(line: str) -> tuple[str, str, str, str, str] | None:
+    """(method, target, path, query, version) of a usual request line, remembered in _usual_lines;
+    None when the line is not usual. A server sees few distinct lines (POST /predict HTTP/1.1, the
+    probes), and parsing one costs a microsecond under load (docs/benchmarks.md): each is parsed
+    once. At most _USUAL_LINES of them, up to 256 characters each, are kept."""
+    match = _USUAL_LINE.fullmatch(line)
+    if match is None:
+        return None
+    method, target, path, query, minor = match.groups()
+    parts = (method, target, path, query or "", "HTTP/1.1" if minor == "1" else "HTTP/1.0")
+    if len(line) <= 256:
+        if len(_usual_lines) >= _USUAL_LINES:
+            _usual_lines.clear()
+        _usual_lines[line] = parts
+    return parts
 
 
 def _bad_field(fields: str) -> None:
@@ -494,6 +501,11 @@ def _body_length(headers: dict[str, str], http11: bool, max_body: int) -> int:
     return length
 
 
+# The usual request line: a method of RFC 9110, one space, an origin-form target of visible ASCII
+# (its path, and its query after the first "?"), one space, HTTP/1.1 or HTTP/1.0.
+_USUAL_LINE = re.compile(r"(%s) ((/[!->@-~]*)(?:\?([!-~]*))?) HTTP/1\.([01])" % "|".join(sorted(METHODS)))
+_USUAL_LINES = 512
+_usual_lines: dict[str, tuple[str, str, str, str, str]] = {}
 _TE_TAB = re.compile(r"(?im)^transfer-encoding:[^\r\n]*\t *(?:\r|\Z)")
 _NOT_IN_AUTHORITY = frozenset('"#<>\\^`{|}')
 

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 sys.path.insert(0, str(Path(__file__).parent))
 from http_refs import Message, h11_frame, llhttp  # noqa: E402
 
-from dockyard.runtime import llhttp as llhttp_backend  # noqa: E402
+from dockyard.runtime import llhttp as llhttp_backend, wire  # noqa: E402
 from dockyard.runtime.wire import ParseError, Request, RequestParser, frame  # noqa: E402
 
 LLHTTP_PARSER, _ = llhttp_backend.select("llhttp")
@@ -368,3 +368,40 @@ def test_http_parser_setting_is_checked_and_the_python_choice_needs_no_httptools
     # auto without a private folder, outside dockyard.runtime's environment rule: never an error
     parser_class, what = llhttp_backend.select("auto", directory="/nonexistent")
     assert parser_class.backend in ("llhttp", "python") and what.startswith(parser_class.backend)
+
+
+def test_usual_request_lines_are_parsed_once_and_remembered_within_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server sees few distinct request lines: each usual one is parsed once, then read from
+    _usual_lines; an unusual one is not kept, nor one over 256 characters, and the memory is
+    bounded by _USUAL_LINES. A remembered line gives the same request as a fresh parse."""
+    monkeypatch.setattr(wire, "_usual_lines", {})
+    monkeypatch.setattr(wire, "_USUAL_LINES", 4)
+    head = "POST /predict?v=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+    first = wire.usual_request(head, 1 << 20)
+    assert list(wire._usual_lines) == ["POST /predict?v=1 HTTP/1.1"]
+    matched: list[str] = []
+    real = wire._USUAL_LINE
+
+    class Spy:
+        def fullmatch(self, line: str) -> object:
+            matched.append(line)
+            return real.fullmatch(line)
+
+    monkeypatch.setattr(wire, "_USUAL_LINE", Spy())
+    again = wire.usual_request(head.replace("Content-Length: 2", "Content-Length: 3"), 1 << 20)
+    assert matched == [] and first is not None and again is not None
+    assert ((first.method, first.target, first.path, first.query, first.version, first.length)
+            == (again.method, again.target, again.path, again.query, again.version, 2)
+            == ("POST", "/predict?v=1", "/predict", "v=1", "HTTP/1.1", 2))
+    assert again.length == 3 and dict(again) == dict(first) | {"content-length": "3"}
+    assert first != wire.usual_request(head, 1 << 20) and first == first  # a request is itself, not its fields
+
+    assert wire.usual_request("POST  /predict HTTP/1.1\r\nHost: x\r\n\r\n", 1 << 20) is None  # two spaces
+    assert wire.usual_request("PROPFIND / HTTP/1.1\r\nHost: x\r\n\r\n", 1 << 20) is None  # not RFC 9110
+    long_target = "/" + "a" * 300
+    assert wire.usual_request(f"GET {long_target} HTTP/1.1\r\nHost: x\r\n\r\n", 1 << 20) is not None
+    assert list(wire._usual_lines) == ["POST /predict?v=1 HTTP/1.1"]  # neither the odd nor the long one kept
+    for n in range(10):
+        assert wire.usual_request(f"GET /p{n} HTTP/1.0\r\nHost: x\r\n\r\n", 1 << 20) is not None
+        assert len(wire._usual_lines) <= 4
+    assert "GET /p9 HTTP/1.0" in wire._usual_lines

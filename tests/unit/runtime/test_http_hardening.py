@@ -520,3 +520,23 @@ def test_every_response_carries_a_current_imf_fixdate_date_header(echo: Server) 
         assert abs(email.utils.parsedate_to_datetime(value).timestamp() - time.time()) < 10, value
     stamps = [email.utils.parsedate_to_datetime(v).timestamp() for v in dates]
     assert stamps == sorted(stamps) and stamps[-1] > stamps[0], dates  # 1.2 s apart: the second changed
+
+
+def test_the_date_line_is_cached_on_the_monotonic_clock_until_the_wall_second_ends() -> None:
+    """respond reads one clock (perf_counter); the cached Date line goes stale when that clock
+    passes the end of the wall-clock second it was formatted in, never more than a second on."""
+    import email.utils
+
+    from dockyard.runtime import http as runtime_http
+
+    for _ in range(3):
+        now = time.perf_counter()
+        wall = time.time()
+        line = runtime_http._date_line(now)
+        stale = runtime_http._date_cache[0]
+        assert line.startswith(b"date: ") and line.endswith(b" GMT\r\n")
+        assert now < stale <= now + 1.0 + 0.05, (now, stale)
+        stamp = email.utils.parsedate_to_datetime(line[6:-2].decode()).timestamp()
+        assert int(wall) <= stamp + 1 and stamp <= wall + 0.05  # the second of the wall clock (or the next)
+        assert abs((stale - now) - (stamp + 1 - wall)) < 0.05  # stale exactly when that second ends
+        time.sleep(0.3)
