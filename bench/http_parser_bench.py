@@ -18,6 +18,9 @@ Measurements, alternating variants in the same run, medians over rounds:
    callgrind, which unlike any clock does not move when other work shares the CPUs: at protocol
    level, and for a real server answering POST /predict with a pass-through predictor (the
    lightest model there is, so the parser's share is as large as it gets).
+4. in situ: the same server under the same wrk load, with timers around its own HTTP layer
+   (data_received less the app's handle, and respond): what the layer costs where it runs,
+   cache-cold between the model's batches.
 
     python bench/http_parser_bench.py --instructions
     python bench/http_parser_bench.py --before REV --rounds 5 --seconds 3
@@ -38,11 +41,9 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.request
-from io import BytesIO
 from pathlib import Path
 from typing import Any, Callable
 
@@ -343,6 +344,90 @@ def server_rate(pythonpath: Path, label: str, model: Path, body: str, seconds: i
         proc.wait(20)
 
 
+# -- 4. in situ: the HTTP layer's own time per request, under the same load ------------------
+# Appended to a copy of http.py: wall time inside data_received (less the app's handle, which is
+# the same code in every variant) and inside respond, summed over the run, written at exit. It
+# times the code where it runs, cache-cold between the model's batches, which neither the warm
+# protocol rows nor the instruction counts see; the timers cost about the same in every variant.
+_IN_SITU = """
+
+import atexit as _situ_atexit
+import json as _situ_json
+import os as _situ_os
+from time import perf_counter_ns as _situ_ns
+
+_situ = {"inbound": 0, "respond": 0, "handle": 0, "requests": 0}
+
+
+def _situ_wrap_handle(app):
+    cls = type(app)
+    if cls.__dict__.get("_situ_timed"):
+        return
+    handle = cls.handle
+
+    def timed(self, *args, **kwargs):
+        started = _situ_ns()
+        try:
+            return handle(self, *args, **kwargs)
+        finally:
+            _situ["handle"] += _situ_ns() - started
+    cls.handle, cls._situ_timed = timed, True
+
+
+_situ_received, _situ_respond = HttpConnection.data_received, HttpConnection.respond
+
+
+def _situ_data_received(self, data):
+    _situ_wrap_handle(self.app)
+    started = _situ_ns()
+    _situ_received(self, data)
+    _situ["inbound"] += _situ_ns() - started
+
+
+def _situ_timed_respond(self, *args, **kwargs):
+    started = _situ_ns()
+    _situ_respond(self, *args, **kwargs)
+    _situ["respond"] += _situ_ns() - started
+    _situ["requests"] += 1
+
+
+HttpConnection.data_received, HttpConnection.respond = _situ_data_received, _situ_timed_respond
+_situ_atexit.register(lambda: open(_situ_os.environ["DOCKYARD_BENCH_SITU"], "w").write(_situ_json.dumps(_situ)))
+"""
+
+
+def in_situ(tree: Path, label: str, model: Path, body: str, seconds: int, work: Path) -> dict[str, float]:
+    """Microseconds per request: inbound (data_received less the app's handle: framing, head
+    parse, dispatch), respond (the response head, the write, bookkeeping), handle (the app's, for
+    scale), from one server of this variant under wrk."""
+    copy = work / f"situ-{label}"
+    if not copy.exists():
+        shutil.copytree(tree, copy)
+        http = copy / "dockyard_runtime" / "http.py"
+        http.write_text(http.read_text() + _IN_SITU)
+    out = work / f"situ-{label}.json"
+    out.unlink(missing_ok=True)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard_runtime", "--model", str(model), "--port", str(port)],
+                            env={"PYTHONPATH": str(copy), "DOCKYARD_BENCH_SITU": str(out), **variant_env(label, work)},
+                            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        wrk(f"http://127.0.0.1:{port}/predict", body, seconds, work)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    got = json.loads(out.read_text())
+    n = max(1, got["requests"])
+    return {"inbound": (got["inbound"] - got["handle"]) / n / 1000, "respond": got["respond"] / n / 1000,
+            "handle": got["handle"] / n / 1000}
+
+
 def digits(work: Path) -> tuple[Path, str]:
     import joblib
     from sklearn.datasets import load_digits
@@ -364,6 +449,8 @@ def main() -> None:
     parser.add_argument("--instruction-runs", type=int, default=3, help="server runs under callgrind per variant (median)")
     parser.add_argument("--instruction-requests", type=int, default=600,
                         help="requests counted per server run under callgrind (after 100 not counted)")
+    parser.add_argument("--in-situ-rounds", type=int, default=4,
+                        help="server runs per variant with the HTTP layer's own time measured inside (0: none)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -405,6 +492,13 @@ def main() -> None:
         server_rounds = got
         for label in VARIANTS:
             server[label] = tuple(statistics.median(r[k] for r in got[label]) for k in range(3))  # type: ignore[assignment]
+    situ: dict[str, list[dict[str, float]]] = {}
+    if not args.no_server and shutil.which("wrk") and args.in_situ_rounds:
+        situ = {label: [] for label in VARIANTS}
+        for i in range(args.in_situ_rounds):
+            for label in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
+                situ[label].append(in_situ(tree_of[label], label, model, body, args.seconds, work))
+                print(f"in situ {label}: " + ", ".join(f"{k} {v:.2f} us" for k, v in situ[label][-1].items()), flush=True)
     counts: list[tuple[str, dict[str, float]]] = []
     server_detail: dict[str, dict[str, dict[str, float]]] = {}
     server_spread: dict[str, dict[str, list[float]]] = {}
@@ -427,7 +521,7 @@ def main() -> None:
                                    for label in VARIANTS}
             server_spread[name] = {label: [r["per_request"] for r in runs[label]] for label in VARIANTS}
             print(counts[-1], flush=True)
-    report(args, rows, server, counts, server_detail, server_spread, server_rounds)
+    report(args, rows, server, counts, server_detail, server_spread, server_rounds, situ)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -446,7 +540,8 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
            server: dict[str, tuple[float, float, float]], counts: list[tuple[str, dict[str, float]]],
            detail: dict[str, dict[str, dict[str, float]]] | None = None,
            spread: dict[str, dict[str, list[float]]] | None = None,
-           server_rounds: dict[str, list[tuple[float, float, float]]] | None = None) -> None:
+           server_rounds: dict[str, list[tuple[float, float, float]]] | None = None,
+           situ: dict[str, list[dict[str, float]]] | None = None) -> None:
     load = f"load average {LOAD[0]:.2f} at the start and {os.getloadavg()[0]:.2f} at the end" if LOAD else ""
     lines = [f"Three runtimes that differ only in the HTTP layer: **before** is the working tree with `http.py` "
              f"from `{args.before}` (main before the hardening: hand-rolled parser, chunked bodies re-parsed per "
@@ -546,6 +641,24 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
                              + " / ".join(f"{r:.2f}" for r in ratios(server_rounds, label, 0))
                              + f" | {paired(server_rounds, label, 2):.3f} | "
                              + " / ".join(f"{r:.2f}" for r in ratios(server_rounds, label, 2)) + " |")
+    if situ:
+        med = {label: {k: statistics.median(r[k] for r in situ[label]) for k in situ[label][0]} for label in VARIANTS}
+        cpu = server["before"][2] if server else float("nan")
+        lines += ["", f"In situ: the HTTP layer's own wall time per request inside the same kind of server under "
+                      f"the same wrk load ({args.in_situ_rounds} alternating rounds, medians; *inbound*: "
+                      "`data_received` less the app's `handle`, i.e. framing, the head parse and dispatch; "
+                      "*respond*: the response head, the socket write and bookkeeping; *app handle*: the routes "
+                      "and the JSON body, the same code in every variant, for scale). Under load this code runs "
+                      "cache-cold between the model's batches, so it costs several times what the warm protocol "
+                      "rows above show:", "",
+                  "| runtime | inbound | respond | app handle | HTTP layer | over before | share of before's CPU per request |",
+                  "|---|---|---|---|---|---|---|"]
+        base = med["before"]["inbound"] + med["before"]["respond"]
+        for label in VARIANTS:
+            layer = med[label]["inbound"] + med[label]["respond"]
+            lines.append(f"| {label} | {med[label]['inbound']:.2f} us | {med[label]['respond']:.2f} us | "
+                         f"{med[label]['handle']:.2f} us | {layer:.2f} us | {layer - base:+.2f} us | "
+                         f"{100 * (layer - base) / cpu:+.1f}% |")
     lines += ["", "Run: `python bench/http_parser_bench.py --instructions` (wrk for the server rows, valgrind "
                   "for the instruction counts)."]
     text = "\n".join(lines)
