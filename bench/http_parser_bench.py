@@ -31,6 +31,7 @@ Writes the "HTTP parser before/after" section of docs/benchmarks.md (and prints 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -45,7 +46,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
@@ -321,12 +322,14 @@ def wrk(url: str, body: str, seconds: int, work: Path) -> tuple[float, float, in
     return ok / seconds, float(p99[:-len(unit)]) * scale[unit], ok
 
 
-def server_rate(pythonpath: Path, label: str, model: Path, body: str, seconds: int,
-                work: Path) -> tuple[float, float, float]:
-    """(ok req/s, p99 ms, server CPU microseconds per request)."""
+@contextlib.contextmanager
+def served(pythonpath: Path, label: str, model: Path, work: Path,
+           env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A runtime of this variant serving ``model``, ready: (its process, its /predict URL);
+    stopped with SIGTERM on the way out."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "dockyard_runtime", "--model", str(model), "--port", str(port)],
-                            env={"PYTHONPATH": str(pythonpath), **variant_env(label, work)}, cwd=work,
+                            env={"PYTHONPATH": str(pythonpath), **(env or {}), **variant_env(label, work)}, cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
@@ -335,13 +338,20 @@ def server_rate(pythonpath: Path, label: str, model: Path, body: str, seconds: i
                     break
             except OSError:
                 time.sleep(0.05)
-        wrk(f"http://127.0.0.1:{port}/predict", body, 1, work)  # warm-up, not counted
-        cpu = cpu_seconds(proc.pid)
-        rate, p99, ok = wrk(f"http://127.0.0.1:{port}/predict", body, seconds, work)
-        return rate, p99, (cpu_seconds(proc.pid) - cpu) / ok * 1e6
+        yield proc, f"http://127.0.0.1:{port}/predict"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def server_rate(pythonpath: Path, label: str, model: Path, body: str, seconds: int,
+                work: Path) -> tuple[float, float, float]:
+    """(ok req/s, p99 ms, server CPU microseconds per request)."""
+    with served(pythonpath, label, model, work) as (proc, url):
+        wrk(url, body, 1, work)  # warm-up, not counted
+        cpu = cpu_seconds(proc.pid)
+        rate, p99, ok = wrk(url, body, seconds, work)
+        return rate, p99, (cpu_seconds(proc.pid) - cpu) / ok * 1e6
 
 
 # -- 4. in situ: the HTTP layer's own time per request, under the same load ------------------
@@ -407,22 +417,9 @@ def in_situ(tree: Path, label: str, model: Path, body: str, seconds: int, work: 
         http.write_text(http.read_text() + _IN_SITU)
     out = work / f"situ-{label}.json"
     out.unlink(missing_ok=True)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard_runtime", "--model", str(model), "--port", str(port)],
-                            env={"PYTHONPATH": str(copy), "DOCKYARD_BENCH_SITU": str(out), **variant_env(label, work)},
-                            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        wrk(f"http://127.0.0.1:{port}/predict", body, seconds, work)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
-    got = json.loads(out.read_text())
+    with served(copy, label, model, work, {"DOCKYARD_BENCH_SITU": str(out)}) as (_, url):
+        wrk(url, body, seconds, work)
+    got = json.loads(out.read_text())  # written at the server's exit
     n = max(1, got["requests"])
     return {"inbound": (got["inbound"] - got["handle"]) / n / 1000, "respond": got["respond"] / n / 1000,
             "handle": got["handle"] / n / 1000}
