@@ -80,6 +80,7 @@ class Request(Mapping[str, str]):
 
     @property
     def headers(self) -> dict[str, str]:
+        """The header fields as a dict, split out of the head the first time they are read."""
         fields = self._fields
         if type(fields) is str:
             head, fields = fields, {}
