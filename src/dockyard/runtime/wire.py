@@ -178,10 +178,9 @@ class RequestParser:
         buf = self.buf
         if head is None:  # a new request: find and parse its head
             pos = self.pos
-            if buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: ignore empty lines before a request
-                while buf.startswith(b"\r\n", pos):
-                    pos += 2
-                self.pos = pos
+            while buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: ignore empty lines before a request
+                pos += 2
+            self.pos = pos
             scan = self._scan
             end = buf.find(b"\r\n\r\n", pos if pos > scan else scan)
             if end < 0:
@@ -389,11 +388,7 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
     else:
         path, query = _other_target(method, target)
     connection = headers.get("connection")
-    if connection is None:
-        keep_alive = http11
-    else:  # the two usual values without _keep_alive's list parsing (same answers)
-        token = connection.lower()
-        keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(token, http11)
+    keep_alive = http11 if connection is None else _keep_alive(connection, http11)
     expect = http11 and "expect" in headers and headers["expect"].lower() == "100-continue"
     return Request(method, target, path, query, version, headers, keep_alive, length, expect,
                    headers.get("content-encoding"))
@@ -411,10 +406,10 @@ def usual_request(head: str, max_body: int) -> Request | None:
     or LF. What llhttp has already refused is not checked again: a repeated Content-Length, and
     one that is not digits (optionally followed by blanks, which int() skips too);
     test_http_differential holds both backends to the same answers on every stream."""
-    eol = head.find("\r\n")
-    parts = _usual_lines.get(head[:eol])
+    line = head[:head.find("\r\n")]
+    parts = _usual_lines.get(line)
     if parts is None:
-        parts = _usual_line(head[:eol])
+        parts = _usual_line(line)
         if parts is None:
             return None
     method, target, path, query, version = parts
@@ -442,8 +437,7 @@ def usual_request(head: str, max_body: int) -> Request | None:
         at = low.find("\r\nconnection:") + 13
         if low.find("\r\nconnection:", at) >= 0:
             return None
-        token = low[at:low.find("\r\n", at)].strip(" \t")
-        keep_alive = True if token == "keep-alive" else False if token == "close" else _keep_alive(token, http11)
+        keep_alive = _keep_alive(low[at:low.find("\r\n", at)].strip(" \t"), http11)
     return Request(method, target, path, query, version, head, keep_alive, length, False)
 
 
@@ -531,8 +525,12 @@ def _other_target(method: str, target: str) -> tuple[str, str]:
 
 
 def _keep_alive(connection: str, http11: bool) -> bool:
+    """Whether a Connection value (stripped) keeps the connection open: "close" among its tokens
+    closes it; HTTP/1.0 stays open only with "keep-alive". One token, the usual case, needs no set."""
     tokens = connection.lower()
-    listed = {t.strip(" \t") for t in tokens.split(",")} if "," in tokens else {tokens}
+    if "," not in tokens:
+        return tokens != "close" and (http11 or tokens == "keep-alive")
+    listed = {t.strip(" \t") for t in tokens.split(",")}
     return "close" not in listed and (http11 or "keep-alive" in listed)
 
 

@@ -405,3 +405,14 @@ def test_usual_request_lines_are_parsed_once_and_remembered_within_bounds(monkey
         assert wire.usual_request(f"GET /p{n} HTTP/1.0\r\nHost: x\r\n\r\n", 1 << 20) is not None
         assert len(wire._usual_lines) <= 4
     assert "GET /p9 HTTP/1.0" in wire._usual_lines
+
+
+@pytest.mark.parametrize(("value", "http11", "keeps"), [
+    ("keep-alive", True, True), ("keep-alive", False, True), ("close", True, False), ("close", False, False),
+    ("Close", True, False), ("upgrade", True, True), ("upgrade", False, False),
+    ("x, close", True, False), ("keep-alive, close", False, False), ("te, Keep-Alive", False, True),
+    ("te,  x", True, True), ("te, x", False, False),
+])
+def test_connection_keeps_alive_as_rfc_9112_says(value: str, http11: bool, keeps: bool) -> None:
+    """One rule for a Connection value, a single token or a list, in both parsers (RFC 9112 9.3)."""
+    assert wire._keep_alive(value, http11) is keeps
