@@ -522,21 +522,18 @@ def test_every_response_carries_a_current_imf_fixdate_date_header(echo: Server) 
     assert stamps == sorted(stamps) and stamps[-1] > stamps[0], dates  # 1.2 s apart: the second changed
 
 
-def test_the_date_line_is_cached_on_the_monotonic_clock_until_the_wall_second_ends() -> None:
+def test_the_date_line_is_cached_on_the_monotonic_clock_until_the_wall_second_ends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """respond reads one clock (perf_counter); the cached Date line goes stale when that clock
-    passes the end of the wall-clock second it was formatted in, never more than a second on."""
-    import email.utils
-
+    passes the end of the wall-clock second it was formatted in, never more than a second on.
+    The wall clock is fixed here, so no scheduling delay can move the answer."""
     from dockyard.runtime import http as runtime_http
 
-    for _ in range(3):
-        now = time.perf_counter()
-        wall = time.time()
-        line = runtime_http._date_line(now)
-        stale = runtime_http._date_cache[0]
-        assert line.startswith(b"date: ") and line.endswith(b" GMT\r\n")
-        assert now < stale <= now + 1.0 + 0.05, (now, stale)
-        stamp = email.utils.parsedate_to_datetime(line[6:-2].decode()).timestamp()
-        assert int(wall) <= stamp + 1 and stamp <= wall + 0.05  # the second of the wall clock (or the next)
-        assert abs((stale - now) - (stamp + 1 - wall)) < 0.05  # stale exactly when that second ends
-        time.sleep(0.3)
+    for wall, now, line, left in (
+        (1700000000.25, 50.0, b"date: Tue, 14 Nov 2023 22:13:20 GMT\r\n", 0.75),
+        (1700000000.0, 7.5, b"date: Tue, 14 Nov 2023 22:13:20 GMT\r\n", 1.0),
+        (1709251199.999, 0.0, b"date: Thu, 29 Feb 2024 23:59:59 GMT\r\n", 0.001),
+    ):
+        monkeypatch.setattr(runtime_http.time, "time", lambda wall=wall: wall)
+        assert runtime_http._date_line(now) == line == runtime_http._date_cache[1]
+        assert runtime_http._date_cache[0] == pytest.approx(now + left, abs=1e-6)  # stale when that second ends (float rounding only)
