@@ -9,9 +9,13 @@ Where it comes from:
   httptools from dockyard's own environment, where it is a dependency;
 - otherwise, or when it fails to load: wire.py's strict pure-Python parser.
 
-What it does: ``LlhttpRequestParser`` is wire.RequestParser with the head parsed by llhttp in C.
-Framing stays wire.py's (where a head ends, Content-Length bodies, the incremental chunked
-decoder with its limits), so both backends cut a byte stream into the same requests. On top of
+What it does: ``LlhttpRequestParser`` is wire.RequestParser with the heads parsed by llhttp in C:
+one llhttp parser per connection reads its bytes as they arrive, bodies included, and each head
+it reads and accepts is vouched for. Framing stays wire.py's (where a head ends, Content-Length
+bodies, the incremental chunked decoder with its limits); both frame a stream alike (the
+differential suite holds them to it), so the n-th head llhttp read is the n-th head wire.py finds.
+Once llhttp refuses something or stops at an upgrade, every later head on the connection is read
+alone by a fresh llhttp parser, so a refusal lands on the request it belongs to. On top of
 llhttp a thin layer applies the rules llhttp leaves alone: exactly one Host on HTTP/1.1, the
 method set, versions 1.0/1.1 only, one space between the parts of the request line, target forms,
 Transfer-Encoding on HTTP/1.0, Content-Length digits and limits (wire.build_request). Anything odd
@@ -99,75 +103,105 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
     class LlhttpRequestParser(RequestParser):
         backend = "llhttp"
-        __slots__ = ("_done", "_callbacks", "_kept", "_owed")
+        __slots__ = ("_tokens", "_had", "_passed", "_stream")
 
         def __init__(self, max_body: int) -> None:
             super().__init__(max_body)
-            # llhttp validates; the fields are read from the head it accepted (header callbacks
-            # from C cost more than reading the head in Python). on_headers_complete is a
-            # builtin's bound method: no Python frame; it empties _done, so a head llhttp did not
-            # finish is noticed.
-            self._done: list[int] = []
-            callbacks: Any = _Callbacks()
-            callbacks.on_headers_complete = self._done.clear
-            self._callbacks = callbacks
-            # The llhttp parser of the last keep-alive request, kept for the next head (making
-            # one per head costs more than feeding it the body it still expects, _owed's).
-            self._kept: Any = None
-            self._owed: Request | None = None
+            # One llhttp parser reads the connection's bytes as they arrive (``feed``), bodies
+            # included, so each packet costs one call into C. It tells us each head it completes
+            # without a Python frame: its on_headers_complete is a builtin, the pop of a list of
+            # tokens; the tokens it took are heads it has read. No header callbacks: a call from
+            # C per field costs more than reading the head in Python.
+            self._tokens: list[None] = [None] * _TOKENS
+            self._had = _TOKENS  # len(_tokens) between feeds
+            self._passed = 0  # heads llhttp has read and parse_head has not yet taken
+            self._stream: Any = new_parser(_Callbacks(self._tokens.pop))
+
+        def feed(self, data: bytes) -> None:
+            if self._passed and self.pos == len(self.buf) and self.head is None:
+                # every request so far is framed, yet llhttp read a head we did not find: it
+                # frames these bytes differently, so it vouches for no later head
+                self._stream = None
+                self._passed = 0
+            RequestParser.feed(self, data)
+            stream = self._stream
+            if stream is None:
+                return
+            tokens = self._tokens
+            left = self._had
+            room = (len(data) >> 3) + 1  # more than the heads this packet can end (each is over 8 bytes)
+            if room > left:
+                tokens.extend([None] * (room - left))
+                left = room
+            try:
+                stream.feed_data(data)
+            except upgrade:  # the head asks for an upgrade (we never upgrade): llhttp reads no further
+                self._stream = None
+            except error:
+                # llhttp refused something after the last head it read, or that head itself: some
+                # it refuses only after their on_headers_complete (a Transfer-Encoding that does
+                # not end in chunked), so the last head it read in this call stops counting as read. That head and
+                # every later one are read alone (parse_head), so a refusal lands on its request.
+                self._stream = None
+                if len(tokens) < left:
+                    left -= 1
+            now = len(tokens)
+            self._passed += left - now
+            if now > _TOKENS:
+                del tokens[_TOKENS:]
+                now = _TOKENS
+            self._had = now
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = buf[pos:end + 4]
-            if type(raw) is not bytes:
-                raw = bytes(raw)
-            done = self._done
-            done.append(1)
-            parser = reused = self._kept
-            if parser is None:
-                parser = new_parser(self._callbacks)
-            else:
-                self._kept = None
-                owed = self._owed
-                if owed is not None:  # the body llhttp expects before the next head
-                    self._owed = None
-                    parser.feed_data(owed.body)
-            upgraded = False
+            if self._passed > 0:  # llhttp has read this head and accepted it
+                self._passed -= 1
+                request = usual_request(raw.decode("latin-1"), self.max_body)
+                if request is not None:
+                    return request
+                return _strict(bytes(raw), self.max_body)
+            return self._alone(bytes(raw))
+
+        def _alone(self, raw: bytes) -> Request:
+            """A head llhttp's stream did not vouch for (it erred or stopped at an upgrade before
+            it, or framed the bytes differently): a fresh llhttp parser reads this head alone, and
+            so does every later head on the connection."""
+            self._stream = None
+            self._passed = 0
+            done: list[None] = [None]
             try:
-                parser.feed_data(raw)
+                new_parser(_Callbacks(done.pop)).feed_data(raw)
             except upgrade:
-                upgraded = True  # a head asking for an upgrade: a request like any other here (we never upgrade)
+                pass  # a request like any other here (we never upgrade)
             except error as exc:
-                done.clear()
-                if reused is not None:  # a kept parser may carry state over (llhttp read the last
-                    return self.parse_head(buf, pos, end)  # request as the last): ask a fresh one
                 return _strict(raw, self.max_body, refused=str(exc) or type(exc).__name__)
-            if done:
-                done.clear()
+            if done:  # llhttp did not read a whole head in it
                 return _strict(raw, self.max_body)
             request = usual_request(raw.decode("latin-1"), self.max_body)
-            if request is None:
-                return _strict(raw, self.max_body)
-            if request.keep_alive and not upgraded:
-                self._kept = parser
-                if request.length:
-                    self._owed = request
-            return request
+            return request if request is not None else _strict(raw, self.max_body)
 
         def clear(self) -> None:
             super().clear()
-            self._kept = self._owed = None
+            self._stream = None
+            self._passed = 0
 
     return LlhttpRequestParser
 
 
+_TOKENS = 64  # tokens a connection keeps between packets; feed adds what a bigger packet needs
+
+
 class _Callbacks:
-    """Holds the callables httptools looks up on its protocol object. It looks up every one of
-    them each time a parser is made (once a head): found as None on the class, that is cheaper
-    than a miss, and means the same to httptools (no callback)."""
+    """Holds the callables httptools looks up on its protocol object when a parser is made: only
+    on_headers_complete; the others found as None on the class mean the same to httptools (no
+    callback) and cost less to look up than a miss."""
 
     __slots__ = ("on_headers_complete",)
     on_url = on_status = on_header = on_body = on_message_begin = on_message_complete = None
     on_chunk_header = on_chunk_complete = None
+
+    def __init__(self, on_headers_complete: Any) -> None:
+        self.on_headers_complete = on_headers_complete
 
 
 def _strict(raw: bytes, max_body: int, refused: str = "") -> Request:

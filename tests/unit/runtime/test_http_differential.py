@@ -271,10 +271,10 @@ def test_the_llhttp_backend_parses_heads_with_llhttp(monkeypatch: pytest.MonkeyP
         assert len(calls) == 1, unusual
 
 
-def test_one_llhttp_parser_serves_a_keep_alive_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The llhttp parser of a keep-alive request is kept for the next head, after it is fed the
-    body it expects; one that can no longer parse (llhttp took the last request as the last) is
-    replaced by a fresh one for the same head, so a kept parser never changes a verdict."""
+def test_one_llhttp_parser_reads_a_keep_alive_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One llhttp parser reads a connection's bytes as they arrive, however they are split, and
+    vouches for each head it reads; after it refuses something or stops at an upgrade, each later
+    head is read alone by a fresh parser, so the verdicts are the same as the pure parser's."""
     httptools = __import__("httptools")
     made: list[object] = []
     real_parser = httptools.HttpRequestParser
@@ -296,15 +296,58 @@ def test_one_llhttp_parser_serves_a_keep_alive_connection(monkeypatch: pytest.Mo
         assert len(made) == 1, split
     assert full_frame(stream, counted) == full_frame(stream, RequestParser)
 
-    # A kept parser in a state no head can follow: the head is parsed again by a fresh parser.
+    # A packet holding more heads than the parser keeps tokens for: all still read by the stream.
+    many = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 300
+    made.clear()
+    requests_, outcome = frame(many, parser_class=counted)
+    assert len(requests_) == 300 and outcome == "complete" and len(made) == 1
+
+    # After an upgrade llhttp reads no further: the later heads are each read alone.
+    upgrade = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n"
+    for split in (0, 1, 7):
+        made.clear()
+        requests_, outcome = frame(upgrade + stream, split=split, parser_class=counted)
+        assert [r.method for r in requests_] == ["GET", "POST", "GET", "POST", "POST"] and outcome == "closed"
+        assert len(made) == 5, split  # the stream's, then one per head after the upgrade
+    assert full_frame(upgrade + stream, counted) == full_frame(upgrade + stream, RequestParser)
+
+    # Had llhttp read a head that wire.py did not find (were they ever to frame a stream
+    # differently), its tokens would no longer match our heads: at the next packet that finds
+    # every request framed, the stream is dropped and each later head is read alone.
+    made.clear()
     parser = counted(1 << 20)
-    stuck = Counting(parser._callbacks)  # type: ignore[attr-defined]
-    with pytest.raises(httptools.HttpParserError):
-        stuck.feed_data(b"NOT HTTP\r\n\r\n")
-    parser._kept = stuck  # type: ignore[attr-defined]
     parser.feed(_post(b"Content-Length: 5\r\n", b"hello"))
+    assert parser.next() is not None and parser.next() is None
+    parser._passed += 1  # type: ignore[attr-defined]  # as if llhttp had read one more head in that packet
+    parser.feed(_post(b"Content-Length: 3\r\n", b"abc"))  # a later head, arriving alone
+    assert len(made) == 1
     request = parser.next()
-    assert request is not None and request.body == b"hello" and parser._kept is not stuck  # type: ignore[attr-defined]
+    assert request is not None and request.body == b"abc" and len(made) == 2  # read alone
+
+
+def test_a_head_llhttp_refuses_after_reading_it_is_never_vouched_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """llhttp refuses some heads only after it has called on_headers_complete for them (a request
+    whose Transfer-Encoding does not end in chunked): that head must not count as read. With a
+    check layer loosened to take such heads as usual, the refusal still lands on it, whether the
+    head arrives in the packet of the request before it or byte by byte."""
+    real = llhttp_backend.usual_request
+
+    def loose(head: str, max_body: int) -> Request | None:
+        return real(head.replace("Transfer-Encoding: gzip\r\n", ""), max_body)
+
+    monkeypatch.setattr(llhttp_backend, "usual_request", loose)
+    loosened = llhttp_backend.make_parser_class(__import__("httptools"))
+    stream = _post(b"Content-Length: 5\r\n", b"hello") + _post(b"Transfer-Encoding: gzip\r\n", b"")
+    for split in (0, 1, 7):
+        parser = loosened(1 << 20)
+        got: list[bytes] = []
+        with pytest.raises(ParseError) as refused:
+            for at in range(0, len(stream), split or len(stream)):
+                parser.feed(stream[at:at + (split or len(stream))])
+                while (request := parser.next()) is not None:
+                    got.append(request.body)
+        assert got == [b"hello"] and refused.value.status == 400, split
+        assert "Transfer-Encoding" in refused.value.message, split
 
 
 # -- Hypothesis variants -----------------------------------------------------------------------
