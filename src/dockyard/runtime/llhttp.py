@@ -129,10 +129,14 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
                 return
             tokens = self._tokens
             left = self._had
-            room = (len(data) >> 3) + 1  # more than the heads this packet can end (each is over 8 bytes)
+            # Tokens for every head this packet can end: one begun in an earlier packet, and one
+            # per 18 bytes, the shortest head that keeps a connection open ("GET / HTTP/1.1" and
+            # an empty line; shorter ones close it). Were they too few, the pop would fail, llhttp
+            # would report that, and the heads would be read alone: slower, never wrong.
+            room = len(data) // 18 + 2
             if room > left:
-                tokens.extend([None] * (room - left))
-                left = room
+                tokens.extend([None] * (room + _TOKENS - left))  # and some to spare, not to grow it every packet
+                left = room + _TOKENS
             try:
                 stream.feed_data(data)
             except upgrade:  # the head asks for an upgrade (we never upgrade): llhttp reads no further
@@ -147,7 +151,7 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
                     left -= 1
             now = len(tokens)
             self._passed += left - now
-            if now > _TOKENS:
+            if now > _TOKENS_KEPT:  # after a packet of many small heads
                 del tokens[_TOKENS:]
                 now = _TOKENS
             self._had = now
@@ -188,7 +192,8 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
     return LlhttpRequestParser
 
 
-_TOKENS = 64  # tokens a connection keeps between packets; feed adds what a bigger packet needs
+_TOKENS = 64  # tokens a connection starts with; feed adds what a bigger packet needs ...
+_TOKENS_KEPT = 1024  # ... and keeps up to this many between packets
 
 
 class _Callbacks:
