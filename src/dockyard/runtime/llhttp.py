@@ -26,6 +26,7 @@ is the pure parser's, status and message alike.
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import sys
 from types import ModuleType
@@ -103,75 +104,49 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
     class LlhttpRequestParser(RequestParser):
         backend = "llhttp"
-        __slots__ = ("_tokens", "_had", "_passed", "_stream")
+        __slots__ = ("_count", "_calls", "_parsed")
 
         def __init__(self, max_body: int) -> None:
             super().__init__(max_body)
-            # One llhttp parser reads the connection's bytes as they arrive (``feed``), bodies
-            # included, so each packet costs one call into C. It tells us each head it completes
-            # without a Python frame: its on_headers_complete is a builtin, the pop of a list of
-            # tokens; the tokens it took are heads it has read. No header callbacks: a call from
-            # C per field costs more than reading the head in Python.
-            self._tokens: list[None] = [None] * _TOKENS
-            self._had = _TOKENS  # len(_tokens) between feeds
-            self._passed = 0  # heads llhttp has read and parse_head has not yet taken
-            self._stream: Any = new_parser(_Callbacks(self._tokens.pop))
+            # One llhttp parser reads the connection's bytes as they arrive (``reader``, called by
+            # ``feed``), bodies included: one call into C a packet. No header callbacks (a call
+            # from C per field costs more than reading the head in Python); its one callback,
+            # on_headers_complete, is the __next__ of a counter, a builtin, so no Python frame
+            # runs inside llhttp. parse_head advances the same counter once per head it reads
+            # while the stream lasts; the count less those calls is the heads llhttp has read.
+            count = itertools.count().__next__
+            self._count = count
+            self._calls = 0  # parse_head's calls of _count
+            self._parsed = 0  # heads parse_head has taken while llhttp read the stream
+            self.reader = new_parser(_Callbacks(count)).feed_data
 
-        def feed(self, data: bytes) -> None:
-            if self._passed and self.pos == len(self.buf) and self.head is None:
-                # every request so far is framed, yet llhttp read a head we did not find: it
-                # frames these bytes differently, so it vouches for no later head
-                self._stream = None
-                self._passed = 0
-            RequestParser.feed(self, data)
-            stream = self._stream
-            if stream is None:
-                return
-            tokens = self._tokens
-            left = self._had
-            # Tokens for every head this packet can end: one begun in an earlier packet, and one
-            # per 18 bytes, the shortest head that keeps a connection open ("GET / HTTP/1.1" and
-            # an empty line; shorter ones close it). Were they too few, the pop would fail, llhttp
-            # would report that, and the heads would be read alone: slower, never wrong.
-            room = len(data) // 18 + 2
-            if room > left:
-                tokens.extend([None] * (room + _TOKENS - left))  # and some to spare, not to grow it every packet
-                left = room + _TOKENS
-            try:
-                stream.feed_data(data)
-            except upgrade:  # the head asks for an upgrade (we never upgrade): llhttp reads no further
-                self._stream = None
-            except error:
-                # llhttp refused something after the last head it read, or that head itself: some
-                # it refuses only after their on_headers_complete (a Transfer-Encoding that does
-                # not end in chunked), so the last head it read in this call stops counting as read. That head and
-                # every later one are read alone (parse_head), so a refusal lands on its request.
-                self._stream = None
-                if len(tokens) < left:
-                    left -= 1
-            now = len(tokens)
-            self._passed += left - now
-            if now > _TOKENS_KEPT:  # after a packet of many small heads
-                del tokens[_TOKENS:]
-                now = _TOKENS
-            self._had = now
+        def reader_failed(self, exc: Exception) -> None:
+            # llhttp refused something, or stopped at a head asking for an upgrade (we never
+            # upgrade), and reads no further. Some heads it refuses only after their
+            # on_headers_complete (a Transfer-Encoding that does not end in chunked), so no head
+            # it has read and we have not taken is vouched for: those and all later heads are read
+            # alone (parse_head), and a refusal lands on the request it belongs to.
+            self.reader = None
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = buf[pos:end + 4]
-            if self._passed > 0:  # llhttp has read this head and accepted it
-                self._passed -= 1
-                request = usual_request(raw.decode("latin-1"), self.max_body)
-                if request is not None:
-                    return request
-                return _strict(bytes(raw), self.max_body)
+            if self.reader is not None:
+                read = self._count() - self._calls  # heads llhttp has read
+                self._calls += 1
+                parsed = self._parsed + 1
+                self._parsed = parsed
+                # llhttp has read this head and accepted it: it has read as many heads as we
+                # have, or more, when more are in the bytes (pipelined requests)
+                if read == parsed or (read > parsed and buf.find(b"\r\n\r\n", end + 4) >= 0):
+                    request = usual_request(raw.decode("latin-1"), self.max_body)
+                    return request if request is not None else _strict(bytes(raw), self.max_body)
             return self._alone(bytes(raw))
 
         def _alone(self, raw: bytes) -> Request:
-            """A head llhttp's stream did not vouch for (it erred or stopped at an upgrade before
-            it, or framed the bytes differently): a fresh llhttp parser reads this head alone, and
-            so does every later head on the connection."""
-            self._stream = None
-            self._passed = 0
+            """A head the stream does not vouch for: llhttp stopped before it, or has not read it
+            or read more heads than the bytes hold (it would frame them differently). A fresh
+            llhttp parser reads this head alone, and so does every later head on the connection."""
+            self.reader = None
             done: list[None] = [None]
             try:
                 new_parser(_Callbacks(done.pop)).feed_data(raw)
@@ -186,14 +161,9 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
         def clear(self) -> None:
             super().clear()
-            self._stream = None
-            self._passed = 0
+            self.reader = None
 
     return LlhttpRequestParser
-
-
-_TOKENS = 64  # tokens a connection starts with; feed adds what a bigger packet needs ...
-_TOKENS_KEPT = 1024  # ... and keeps up to this many between packets
 
 
 class _Callbacks:

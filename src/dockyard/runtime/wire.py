@@ -21,7 +21,7 @@ same way by httptools.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_CHUNK_LINE = 1024
@@ -125,7 +125,7 @@ class RequestParser:
 
     backend = "python"  # which head parser: named in the runtime's "ready" log line
 
-    __slots__ = ("buf", "pos", "max_body", "head", "more", "_state", "_scan", "_body", "_left", "_wire")
+    __slots__ = ("buf", "pos", "max_body", "head", "more", "reader", "_state", "_scan", "_body", "_left", "_wire")
 
     def __init__(self, max_body: int) -> None:
         self.buf: bytes | bytearray = b""
@@ -133,6 +133,9 @@ class RequestParser:
         self.max_body = max_body
         self.head: Request | None = None
         self.more = False  # next() stopped early with bytes left to decode: call it again soon
+        # Another parser's feed, given the same bytes as they arrive (llhttp.py); what it raises
+        # goes to reader_failed.
+        self.reader: Callable[[bytes], object] | None = None
         self._state = _HEAD
         self._scan = 0  # the head's end was not found before this offset (stale, below pos, once found)
         self._body = bytearray()  # chunked body so far
@@ -155,15 +158,25 @@ class RequestParser:
         if pos == len(buf):
             self.buf = data
             self.pos = self._scan = 0
-            return
-        if not isinstance(buf, bytearray):
-            buf = bytearray(buf)
-        if pos:
-            del buf[:pos]  # O(1) in CPython: the bytearray moves its start
-            self._scan -= pos
-            self.pos = 0
-        buf += data
-        self.buf = buf
+        else:
+            if not isinstance(buf, bytearray):
+                buf = bytearray(buf)
+            if pos:
+                del buf[:pos]  # O(1) in CPython: the bytearray moves its start
+                self._scan -= pos
+                self.pos = 0
+            buf += data
+            self.buf = buf
+        reader = self.reader
+        if reader is not None:
+            try:
+                reader(data)
+            except Exception as exc:
+                self.reader_failed(exc)
+
+    def reader_failed(self, exc: Exception) -> None:
+        """The reader raised: it reads no more."""
+        self.reader = None
 
     def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
         """The head in buf[pos:end] (``end`` is where its final CRLFCRLF starts)."""
