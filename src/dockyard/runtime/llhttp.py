@@ -14,8 +14,9 @@ one llhttp parser per connection reads its bytes as they arrive, bodies included
 it reads and accepts is vouched for. Framing stays wire.py's (where a head ends, Content-Length
 bodies, the incremental chunked decoder with its limits); both frame a stream alike (the
 differential suite holds them to it), so the n-th head llhttp read is the n-th head wire.py finds.
-Once llhttp refuses something or stops at an upgrade, every later head on the connection is read
-alone by a fresh llhttp parser, so a refusal lands on the request it belongs to. On top of
+Once llhttp refuses something or stops at an upgrade, the heads it read that are not yet taken,
+and every later head on the connection, are read alone by a fresh llhttp parser, so a refusal
+lands on the request it belongs to. On top of
 llhttp a thin layer applies the rules llhttp leaves alone: exactly one Host on HTTP/1.1, the
 method set, versions 1.0/1.1 only, one space between the parts of the request line, target forms,
 Transfer-Encoding on HTTP/1.0, Content-Length digits and limits (wire.build_request). Anything odd
@@ -104,7 +105,7 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
     class LlhttpRequestParser(RequestParser):
         backend = "llhttp"
-        __slots__ = ("_count", "_calls", "_parsed")
+        __slots__ = ("_count", "_taken")
 
         def __init__(self, max_body: int) -> None:
             super().__init__(max_body)
@@ -112,12 +113,11 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
             # ``feed``), bodies included: one call into C a packet. No header callbacks (a call
             # from C per field costs more than reading the head in Python); its one callback,
             # on_headers_complete, is the __next__ of a counter, a builtin, so no Python frame
-            # runs inside llhttp. parse_head advances the same counter once per head it reads
-            # while the stream lasts; the count less those calls is the heads llhttp has read.
+            # runs inside llhttp. parse_head advances the same counter once per head it takes
+            # while the stream lasts, so the count less _taken is the heads llhttp has read.
             count = itertools.count().__next__
             self._count = count
-            self._calls = 0  # parse_head's calls of _count
-            self._parsed = 0  # heads parse_head has taken while llhttp read the stream
+            self._taken = 0  # heads parse_head has taken while llhttp read the stream
             self.reader = new_parser(_Callbacks(count)).feed_data
 
         def reader_failed(self, exc: Exception) -> None:
@@ -130,22 +130,26 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = buf[pos:end + 4]
+            vouched = False
             if self.reader is not None:
-                read = self._count() - self._calls  # heads llhttp has read
-                self._calls += 1
-                parsed = self._parsed + 1
-                self._parsed = parsed
-                # llhttp has read this head and accepted it: it has read as many heads as we
-                # have, or more, when more are in the bytes (pipelined requests)
-                if read == parsed or (read > parsed and buf.find(b"\r\n\r\n", end + 4) >= 0):
-                    request = usual_request(raw.decode("latin-1"), self.max_body)
-                    return request if request is not None else _strict(bytes(raw), self.max_body)
-            return self._alone(bytes(raw))
+                taken = self._taken
+                read = self._count() - taken  # heads llhttp has read
+                self._taken = taken = taken + 1
+                # llhttp has read this head and accepted it: it has read as many heads as we have
+                # taken, or more when more are in the bytes (pipelined requests)
+                vouched = read == taken or (read > taken and buf.find(b"\r\n\r\n", end + 4) >= 0)
+            if not vouched:
+                verdict = self._alone(bytes(raw))
+                if verdict is not None:
+                    return verdict
+            request = usual_request(raw.decode("latin-1"), self.max_body)
+            return request if request is not None else _strict(bytes(raw), self.max_body)
 
-        def _alone(self, raw: bytes) -> Request:
-            """A head the stream does not vouch for: llhttp stopped before it, or has not read it
-            or read more heads than the bytes hold (it would frame them differently). A fresh
-            llhttp parser reads this head alone, and so does every later head on the connection."""
+        def _alone(self, raw: bytes) -> Request | None:
+            """A head the stream does not vouch for (llhttp stopped before it, or has not read it,
+            or has read more heads than the bytes hold: it would frame them differently), read
+            alone by a fresh llhttp parser, as is every later head on the connection. None when
+            llhttp accepts it; else the pure parser's verdict."""
             self.reader = None
             done: list[None] = [None]
             try:
@@ -154,10 +158,7 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
                 pass  # a request like any other here (we never upgrade)
             except error as exc:
                 return _strict(raw, self.max_body, refused=str(exc) or type(exc).__name__)
-            if done:  # llhttp did not read a whole head in it
-                return _strict(raw, self.max_body)
-            request = usual_request(raw.decode("latin-1"), self.max_body)
-            return request if request is not None else _strict(raw, self.max_body)
+            return _strict(raw, self.max_body) if done else None  # done: llhttp did not read a whole head
 
         def clear(self) -> None:
             super().clear()

@@ -319,7 +319,7 @@ def test_one_llhttp_parser_reads_a_keep_alive_connection(monkeypatch: pytest.Mon
     parser = counted(1 << 20)
     parser.feed(_post(b"Content-Length: 5\r\n", b"hello"))
     assert parser.next() is not None and parser.next() is None
-    parser._count()  # type: ignore[attr-defined]  # as llhttp's on_headers_complete would, for a head of its own
+    parser._count()  # type: ignore[attr-defined]  # as llhttp's on_headers_complete would for a head of its own
     parser.feed(_post(b"Content-Length: 3\r\n", b"abc"))
     assert len(made) == 1
     request = parser.next()
