@@ -151,7 +151,7 @@ def stored_version(ref: Reference, store: Store, *, registry: str | None = None)
     if ref.kind is Kind.ALIAS:
         ref = alias_version(ref, registry)
     if ref.kind is not Kind.VERSION:
-        raise UsageError(f"{ref.text!r} is not a model version", f"pass NAME:N, NAME:latest or NAME@ALIAS")
+        raise UsageError(f"{ref.text!r} is not a model version", "pass NAME:N, NAME:latest or NAME@ALIAS")
     return store.get(ref.version_text)
 
 
@@ -163,7 +163,7 @@ def image_of(ref: Reference, store: Store, *, registry: str | None = None) -> st
     taken as an image reference or id as written."""
     if ref.kind in (Kind.PATH, Kind.MLFLOW):
         raise UsageError(f"{ref.text!r} is {_FORM_TEXT[ref.kind]}, and this verb takes an image or a model version",
-                         f"pass NAME:N, NAME:latest, NAME@ALIAS or an image reference")
+                         "pass NAME:N, NAME:latest, NAME@ALIAS or an image reference")
     if ref.kind is Kind.IMAGE:
         return ref.text
     if ref.kind is Kind.ALIAS:

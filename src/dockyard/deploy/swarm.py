@@ -49,7 +49,6 @@ from dockyard.runtime.contract import (
     CONTAINER_PORT,
     LABEL_IMAGE_REF,
     LABEL_MANAGED,
-    LABEL_NAME,
     LABEL_ROLE,
     LABEL_SERVICE,
     LABEL_VERSION,

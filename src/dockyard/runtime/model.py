@@ -211,8 +211,6 @@ def _as_array(value: Any, name: str) -> Any:
 
 
 def _json_to_array(value: Any, spec: TensorSpec) -> Any:
-    import numpy as np
-
     # No dtype first: strings, bools and ragged lists must be errors, not silent casts.
     array = _as_array(value, spec.name)
     kind = array.dtype.kind
@@ -330,8 +328,6 @@ def convert_json(fld: Field, value: Any) -> Any:
     if fld.scalar == "any":
         return value
     if fld.scalar == "array":
-        import numpy as np
-
         array = _as_array(value, fld.name)
         if array.dtype.kind not in "iuf":
             raise InputError(f"input {fld.name!r}: expected a numeric array, got {array.dtype.name} values")
