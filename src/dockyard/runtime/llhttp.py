@@ -130,26 +130,22 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = buf[pos:end + 4]
-            vouched = False
             if self.reader is not None:
                 taken = self._taken
                 read = self._count() - taken  # heads llhttp has read
                 self._taken = taken = taken + 1
-                # llhttp has read this head and accepted it: it has read as many heads as we have
-                # taken, or more when more are in the bytes (pipelined requests)
-                vouched = read == taken or (read > taken and buf.find(b"\r\n\r\n", end + 4) >= 0)
-            if not vouched:
-                verdict = self._alone(bytes(raw))
-                if verdict is not None:
-                    return verdict
-            request = usual_request(raw.decode("latin-1"), self.max_body)
-            return request if request is not None else _strict(bytes(raw), self.max_body)
+                if read >= taken:  # llhttp has read this head and accepted it
+                    request = _read(raw, self.max_body)
+                    # Having read more heads than we have taken, it read them from bytes after
+                    # this request (pipelining), or it frames these bytes differently.
+                    if read == taken or len(buf) > end + 4 + max(request.length, 0):
+                        return request
+            return self._alone(bytes(raw))
 
-        def _alone(self, raw: bytes) -> Request | None:
+        def _alone(self, raw: bytes) -> Request:
             """A head the stream does not vouch for (llhttp stopped before it, or has not read it,
-            or has read more heads than the bytes hold: it would frame them differently), read
-            alone by a fresh llhttp parser, as is every later head on the connection. None when
-            llhttp accepts it; else the pure parser's verdict."""
+            or has read more heads than the bytes hold), read alone by a fresh llhttp parser, as
+            is every later head on the connection."""
             self.reader = None
             done: list[None] = [None]
             try:
@@ -158,7 +154,9 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
                 pass  # a request like any other here (we never upgrade)
             except error as exc:
                 return _strict(raw, self.max_body, refused=str(exc) or type(exc).__name__)
-            return _strict(raw, self.max_body) if done else None  # done: llhttp did not read a whole head
+            if done:  # llhttp did not read a whole head in it
+                return _strict(raw, self.max_body)
+            return _read(raw, self.max_body)
 
         def clear(self) -> None:
             super().clear()
@@ -178,6 +176,13 @@ class _Callbacks:
 
     def __init__(self, on_headers_complete: Any) -> None:
         self.on_headers_complete = on_headers_complete
+
+
+def _read(raw: bytes | bytearray, max_body: int) -> Request:
+    """The request of a head llhttp has accepted: the usual kind read fast, any other by the pure
+    parser."""
+    request = usual_request(raw.decode("latin-1"), max_body)
+    return request if request is not None else _strict(bytes(raw), max_body)
 
 
 def _strict(raw: bytes, max_body: int, refused: str = "") -> Request:
