@@ -16,12 +16,11 @@ bodies, the incremental chunked decoder with its limits); both frame a stream al
 differential suite holds them to it), so the n-th head llhttp read is the n-th head wire.py finds.
 Once llhttp refuses something or stops at an upgrade, the heads it read that are not yet taken,
 and every later head on the connection, are read alone by a fresh llhttp parser, so a refusal
-lands on the request it belongs to. On top of
-llhttp a thin layer applies the rules llhttp leaves alone: exactly one Host on HTTP/1.1, the
-method set, versions 1.0/1.1 only, one space between the parts of the request line, target forms,
-Transfer-Encoding on HTTP/1.0, Content-Length digits and limits (wire.build_request). Anything odd
-(llhttp refused it, a check failed, a header name repeats) goes to wire.parse_head, so the answer
-is the pure parser's, status and message alike.
+lands on the request it belongs to. On top of llhttp a thin layer applies the rules llhttp leaves
+alone: exactly one Host on HTTP/1.1, the method set, versions 1.0/1.1 only, one space between the
+parts of the request line, target forms, Transfer-Encoding on HTTP/1.0, Content-Length digits and
+limits (wire.build_request). Anything odd (llhttp refused it, a check failed, a header name
+repeats) goes to wire.parse_head, so the answer is the pure parser's, status and message alike.
 """
 
 from __future__ import annotations
