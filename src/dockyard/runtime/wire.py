@@ -418,7 +418,50 @@ def usual_request(head: str, max_body: int) -> Request | None:
     lowercased head, since llhttp has refused whitespace before a colon, folded lines and bare CR
     or LF. What llhttp has already refused is not checked again: a repeated Content-Length, and
     one that is not digits (optionally followed by blanks, which int() skips too);
-    test_http_differential holds both backends to the same answers on every stream."""
+    test_http_differential holds both backends to the same answers on every stream.
+
+    Reading a head costs microseconds under load, and a client sends the same head again and again
+    but for its Content-Length (a probe; an SDK posting tensors, whose bodies differ in length): so
+    the answer is remembered in _usual_heads under the head with the Content-Length value cut out
+    (the usual spellings, ``Content-Length:`` and ``content-length:``), or under the whole head when
+    it has neither. The answer depends on the rest of the head alone, and on the value only
+    through int(value) and max_body, which are applied on every read."""
+    at = head.find("\r\nContent-Length:")
+    if at < 0:
+        at = head.find("\r\ncontent-length:")
+    if at < 0:
+        key = head
+    else:
+        at += 17
+        stop = head.find("\r\n", at)
+        key = head[:at] + head[stop:]
+    known = _usual_heads.get(key)
+    if known is not None:
+        method, target, path, query, version, keep_alive, length = known
+        if at >= 0:
+            try:
+                length = int(head[at:stop])
+            except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
+                return None
+        if length > max_body:
+            return None
+        return Request(method, target, path, query, version, head, keep_alive, length, False)
+    read = _usual_head(head, max_body)
+    if read is None:
+        return None
+    known, offset = read
+    # under the cut head only when the value cut out is the one read (the first, in any spelling)
+    if len(key) <= _USUAL_HEAD_CHARS and (at < 0 or offset == at):
+        if len(_usual_heads) >= _USUAL_HEADS:
+            _usual_heads.clear()
+        _usual_heads[key] = known
+    method, target, path, query, version, keep_alive, length = known
+    return Request(method, target, path, query, version, head, keep_alive, length, False)
+
+
+def _usual_head(head: str, max_body: int) -> tuple[tuple[str, str, str, str, str, bool, int], int] | None:
+    """usual_request's reading of a head it does not remember: ((method, target, path, query,
+    version, keep_alive, length), where the Content-Length value starts or -1), or None."""
     line = head[:head.find("\r\n")]
     parts = _usual_lines.get(line)
     if parts is None:
@@ -447,11 +490,11 @@ def usual_request(head: str, max_body: int) -> Request | None:
     elif "\r\nconnection: keep-alive\r\n" in low and low.count("\r\nconnection:") == 1:  # what clients send
         keep_alive = True
     else:
-        at = low.find("\r\nconnection:") + 13
-        if low.find("\r\nconnection:", at) >= 0:
+        connection = low.find("\r\nconnection:") + 13
+        if low.find("\r\nconnection:", connection) >= 0:
             return None
-        keep_alive = _keep_alive(low[at:low.find("\r\n", at)].strip(" \t"), http11)
-    return Request(method, target, path, query, version, head, keep_alive, length, False)
+        keep_alive = _keep_alive(low[connection:low.find("\r\n", connection)].strip(" \t"), http11)
+    return (method, target, path, query, version, keep_alive, length), at
 
 
 def _usual_line(line: str) -> tuple[str, str, str, str, str] | None:
@@ -514,6 +557,9 @@ def _body_length(headers: dict[str, str], http11: bool, max_body: int) -> int:
 _USUAL_LINE = re.compile(r"(%s) ((/[!->@-~]*)(?:\?([!-~]*))?) HTTP/1\.([01])" % "|".join(sorted(METHODS)))
 _USUAL_LINES = 512
 _usual_lines: dict[str, tuple[str, str, str, str, str]] = {}
+_USUAL_HEADS = 512  # heads (less their Content-Length value) of up to _USUAL_HEAD_CHARS each: 512 KiB
+_USUAL_HEAD_CHARS = 1024
+_usual_heads: dict[str, tuple[str, str, str, str, str, bool, int]] = {}
 _TE_TAB = re.compile(r"(?im)^transfer-encoding:[^\r\n]*\t *(?:\r|\Z)")
 _NOT_IN_AUTHORITY = frozenset('"#<>\\^`{|}')
 

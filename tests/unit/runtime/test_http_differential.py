@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("httptools")
 pytest.importorskip("h11")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from http_refs import Message, h11_frame, llhttp  # noqa: E402
@@ -402,6 +402,30 @@ def test_generated_variants_are_framed_like_llhttp(backend_name: str, stream: by
     check_against_references(stream, BACKENDS[backend_name])
 
 
+@settings(max_examples=int(os.environ.get("DOCKYARD_HYPOTHESIS_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.sampled_from([b"0", b"3", b"12", b"99", b"5 ", b"+5", b"x"]))
+def test_a_remembered_head_answers_as_a_fresh_read(stream: bytes, other: bytes) -> None:
+    """wire._usual_heads remembers a head's answer under the head less its Content-Length value:
+    a stream whose first head was remembered from a twin (the same head with another value)
+    is framed exactly as when nothing was remembered, requests and errors alike."""
+    head_end = stream.find(b"\r\n\r\n")
+    at = stream.find(b"\r\nContent-Length:", 0, head_end)
+    if at < 0:
+        at = stream.find(b"\r\ncontent-length:", 0, head_end)
+    assume(at >= 0)
+    stop = stream.find(b"\r\n", at + 17)
+    twin = stream[:at + 17] + other + stream[stop:]
+    saved = wire._usual_heads
+    try:
+        wire._usual_heads = {}
+        fresh = full_frame(stream, LLHTTP_PARSER)
+        wire._usual_heads = {}
+        full_frame(twin, LLHTTP_PARSER)
+        assert full_frame(stream, LLHTTP_PARSER) == fresh == full_frame(stream, RequestParser), (stream, twin)
+    finally:
+        wire._usual_heads = saved
+
+
 def test_http_parser_setting_is_checked_and_the_python_choice_needs_no_httptools() -> None:
     from dockyard.runtime.config import ConfigProblem, parse_args
 
@@ -422,6 +446,7 @@ def test_usual_request_lines_are_parsed_once_and_remembered_within_bounds(monkey
     bounded by _USUAL_LINES. A remembered line gives the same request as a fresh parse."""
     monkeypatch.setattr(wire, "_usual_lines", {})
     monkeypatch.setattr(wire, "_USUAL_LINES", 4)
+    monkeypatch.setattr(wire, "_usual_heads", {})
     head = "POST /predict?v=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
     first = wire.usual_request(head, 1 << 20)
     assert list(wire._usual_lines) == ["POST /predict?v=1 HTTP/1.1"]
@@ -451,6 +476,52 @@ def test_usual_request_lines_are_parsed_once_and_remembered_within_bounds(monkey
         assert wire.usual_request(f"GET /p{n} HTTP/1.0\r\nHost: x\r\n\r\n", 1 << 20) is not None
         assert len(wire._usual_lines) <= 4
     assert "GET /p9 HTTP/1.0" in wire._usual_lines
+
+
+def test_usual_heads_are_read_once_and_remembered_within_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client sends the same head again and again but for its Content-Length: a usual head is
+    read once, and is remembered in _usual_heads with its Content-Length value cut out; a head that
+    differs only there is answered from memory, equal to a fresh read in every field. The value and
+    the body limit are applied on every read. A Content-Length in another spelling is remembered
+    with the whole head; a head whose first Content-Length is not the one cut out is not kept;
+    unusual and long heads are not kept; memory is bounded by _USUAL_HEADS."""
+    monkeypatch.setattr(wire, "_usual_heads", {})
+    monkeypatch.setattr(wire, "_USUAL_HEADS", 3)
+    head = "POST /predict?v=1 HTTP/1.0\r\nHost: x\r\nContent-Length: 20\r\nConnection: keep-alive\r\n\r\n"
+    first = wire.usual_request(head, 1 << 20)
+    assert first is not None and list(wire._usual_heads) == [head.replace(": 20\r\n", ":\r\n")]
+    lowered: list[str] = []
+
+    class Spy(str):
+        def lower(self) -> str:
+            lowered.append(self)
+            return str.lower(self)
+
+    fields = ("method", "target", "path", "query", "version", "keep_alive", "length", "expect_continue", "encoding")
+    for value, length in (("20", 20), ("7", 7), ("0", 0), ("020 ", 20)):
+        again = wire.usual_request(Spy(head.replace(": 20\r\n", f": {value}\r\n")), 1 << 20)
+        assert lowered == [] and again is not None and again is not first  # remembered: not read again
+        assert ([getattr(again, f) for f in fields]
+                == ["POST", "/predict?v=1", "/predict", "v=1", "HTTP/1.0", True, length, False, None])
+    third = wire.usual_request(head.replace(": 20\r\n", ": 3\r\n"), 1 << 20)
+    assert dict(third) == {"host": "x", "connection": "keep-alive", "content-length": "3"}
+    assert dict(first) == {"host": "x", "connection": "keep-alive", "content-length": "20"}
+    assert wire.usual_request(head, 19) is None  # over this server's limit: the strict parser answers 413
+    assert wire.usual_request(head, 20) is not None and len(wire._usual_heads) == 1
+    shouted = "POST / HTTP/1.1\r\nHost: x\r\nCONTENT-LENGTH: 5\r\n\r\n"
+    assert wire.usual_request(shouted, 1 << 20).length == 5 and shouted in wire._usual_heads  # type: ignore[union-attr]
+    assert wire.usual_request(shouted, 4) is None  # the limit applies to a whole remembered head too
+    two = "POST / HTTP/1.1\r\nHost: x\r\ncontent-LENGTH: 5\r\nContent-Length: 6\r\n\r\n"  # llhttp refuses it
+    assert wire.usual_request(two, 1 << 20).length == 5  # type: ignore[union-attr]
+    assert len(wire._usual_heads) == 2  # the first Content-Length is not the one that would be cut out
+    odd = "POST /predict HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+    assert wire.usual_request(odd, 1 << 20) is None and odd not in wire._usual_heads
+    long = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + "a" * wire._USUAL_HEAD_CHARS + "\r\n\r\n"
+    assert wire.usual_request(long, 1 << 20) is not None and long not in wire._usual_heads
+    for n in range(10):
+        assert wire.usual_request(f"GET /p{n} HTTP/1.1\r\nHost: x\r\n\r\n", 1 << 20) is not None
+        assert len(wire._usual_heads) <= 3
+    assert "GET /p9 HTTP/1.1\r\nHost: x\r\n\r\n" in wire._usual_heads
 
 
 @pytest.mark.parametrize(("value", "http11", "keeps"), [
