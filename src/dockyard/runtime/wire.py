@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_CHUNK_LINE = 1024
@@ -452,9 +453,7 @@ def usual_request(head: str, max_body: int) -> Request | None:
     known, offset = read
     # under the cut head only when the value cut out is the one read (the first, in any spelling)
     if len(key) <= _USUAL_HEAD_CHARS and (at < 0 or offset == at):
-        if len(_usual_heads) >= _USUAL_HEADS:
-            _usual_heads.clear()
-        _usual_heads[key] = known
+        _remember(_usual_heads, _USUAL_HEADS, key, known)
     method, target, path, query, version, keep_alive, length = known
     return Request(method, target, path, query, version, head, keep_alive, length, False)
 
@@ -508,10 +507,17 @@ def _usual_line(line: str) -> tuple[str, str, str, str, str] | None:
     method, target, path, query, minor = match.groups()
     parts = (method, target, path, query or "", "HTTP/1.1" if minor == "1" else "HTTP/1.0")
     if len(line) <= 256:
-        if len(_usual_lines) >= _USUAL_LINES:
-            _usual_lines.clear()
-        _usual_lines[line] = parts
+        _remember(_usual_lines, _USUAL_LINES, line, parts)
     return parts
+
+
+def _remember(memory: dict[str, Any], bound: int, key: str, value: Any) -> None:
+    """Keep ``value`` under ``key`` in one of the usual-request memories, which hold at most
+    ``bound`` entries: a full one is emptied first (cheaper than tracking which entry is oldest;
+    a server's few usual lines and heads are back after one reading each)."""
+    if len(memory) >= bound:
+        memory.clear()
+    memory[key] = value
 
 
 def _bad_field(fields: str) -> None:
