@@ -512,8 +512,9 @@ def main() -> None:
         got: dict[str, list[tuple[float, float, float]]] = {label: [] for label in VARIANTS + FRESH}
         for i in range(args.rounds):
             for label in VARIANTS + FRESH if i % 2 == 0 else (VARIANTS + FRESH)[::-1]:  # drift cancels over two
-                got[label].append(server_rate(tree_of[label.split()[0]], label.split()[0], model, body,
-                                              args.seconds, work, fresh=label in FRESH))
+                variant = label.split()[0]  # "llhttp fresh": the llhttp server under the fresh load
+                got[label].append(server_rate(tree_of[variant], variant, model, body, args.seconds, work,
+                                              fresh=label in FRESH))
                 print(f"server {label}: {got[label][-1][0]:.0f} ok req/s, p99 {got[label][-1][1]:.2f} ms, "
                       f"{got[label][-1][2]:.1f} us CPU/request", flush=True)
         server_rounds = got
