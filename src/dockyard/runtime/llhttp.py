@@ -10,30 +10,34 @@ Where it comes from:
 - otherwise, or when it fails to load: wire.py's strict pure-Python parser.
 
 What it does: ``LlhttpRequestParser`` is wire.RequestParser with the heads parsed by llhttp in C:
-one llhttp parser per connection reads its bytes as they arrive, bodies included, and each head
-it reads and accepts is vouched for. Framing stays wire.py's (where a head ends, Content-Length
-bodies, the incremental chunked decoder with its limits); both frame a stream alike (the
-differential suite holds them to it), so the n-th head llhttp read is the n-th head wire.py finds.
-Once llhttp refuses something or stops at an upgrade, the heads it read that are not yet taken,
-and every later head on the connection, are read alone by a fresh llhttp parser, so a refusal
-lands on the request it belongs to. On top of llhttp a thin layer applies the rules llhttp leaves
-alone: exactly one Host on HTTP/1.1, the method set, versions 1.0/1.1 only, one space between the
-parts of the request line, target forms, Transfer-Encoding on HTTP/1.0, Content-Length digits and
-limits (wire.build_request). Anything odd (llhttp refused it, a check failed, a header name
+a fresh llhttp parser reads each head alone, and a head it accepts is vouched for in _vouched
+under wire.head_key (the head less its Content-Length value) when that value is plain digits, so
+the same head with other digits is not read by llhttp again: llhttp's verdict on it is the same.
+Each distinct head is read by llhttp once (docs/http.md says why not one parser per connection).
+Framing stays wire.py's (where a head ends, Content-Length bodies, the incremental chunked
+decoder with its limits); the differential suite holds it to llhttp's. On top of llhttp a thin
+layer applies the rules llhttp leaves alone: exactly one Host on HTTP/1.1, the method set,
+versions 1.0/1.1 only, one space between the parts of the request line, target forms,
+Transfer-Encoding on HTTP/1.0, Content-Length digits and limits (wire.build_request). Anything odd (llhttp refused it, a check failed, a header name
 repeats) goes to wire.parse_head, so the answer is the pure parser's, status and message alike.
 """
 
 from __future__ import annotations
 
 import importlib
-import itertools
 import os
 import sys
 from types import ModuleType
 from typing import Any
 
 from .contract import PARSER_DIR
-from .wire import ParseError, Request, RequestParser, parse_head, usual_request
+from .wire import ParseError, Request, RequestParser, remember, head_key, parse_head, usual_request
+
+# Heads a fresh llhttp parser has read alone and accepted, under head_key (the head less a plain
+# Content-Length value): at most _VOUCHED of up to _VOUCHED_CHARS characters each (512 KiB).
+_VOUCHED = 512
+_VOUCHED_CHARS = 1024
+_vouched: dict[str, None] = {}
 
 MODES = ("auto", "llhttp", "python")
 
@@ -104,48 +108,17 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
 
     class LlhttpRequestParser(RequestParser):
         backend = "llhttp"
-        __slots__ = ("_count", "_taken")
-
-        def __init__(self, max_body: int) -> None:
-            super().__init__(max_body)
-            # One llhttp parser reads the connection's bytes as they arrive (``reader``, called by
-            # ``feed``), bodies included: one call into C a packet. No header callbacks (a call
-            # from C per field costs more than reading the head in Python); its one callback,
-            # on_headers_complete, is the __next__ of a counter, a builtin, so no Python frame
-            # runs inside llhttp. parse_head advances the same counter once per head it takes
-            # while the stream lasts, so the count less _taken is the heads llhttp has read.
-            count = itertools.count().__next__
-            self._count = count
-            self._taken = 0  # heads parse_head has taken while llhttp read the stream
-            self.reader = new_parser(_Callbacks(count)).feed_data
-
-        def reader_failed(self, exc: Exception) -> None:
-            # llhttp refused something, or stopped at a head asking for an upgrade (we never
-            # upgrade), and reads no further. Some heads it refuses only after their
-            # on_headers_complete (a Transfer-Encoding that does not end in chunked), so no head
-            # it has read and we have not taken is vouched for: those and all later heads are read
-            # alone (parse_head), and a refusal lands on the request it belongs to.
-            self.reader = None
+        __slots__ = ()
 
         def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
             raw = buf[pos:end + 4]
-            if self.reader is not None:
-                taken = self._taken
-                read = self._count() - taken  # heads llhttp has read
-                self._taken = taken = taken + 1
-                if read >= taken:  # llhttp has read this head and accepted it
-                    request = _read(raw, self.max_body)
-                    # Having read more heads than we have taken, it read them from bytes after
-                    # this request (pipelining), or it frames these bytes differently.
-                    if read == taken or len(buf) > end + 4 + max(request.length, 0):
-                        return request
-            return self._alone(bytes(raw))
-
-        def _alone(self, raw: bytes) -> Request:
-            """A head the stream does not vouch for (llhttp stopped before it, or has not read it,
-            or has read more heads than the bytes hold), read alone by a fresh llhttp parser, as
-            is every later head on the connection."""
-            self.reader = None
+            head = raw.decode("latin-1")
+            cut = head_key(head)
+            key, at, stop = cut
+            plain = at < 0 or _plain(head, at, stop)
+            if plain and key in _vouched:  # llhttp accepted this head but for its digits
+                return _read(head, self.max_body, cut)
+            raw = bytes(raw)
             done: list[None] = [None]
             try:
                 new_parser(_Callbacks(done.pop)).feed_data(raw)
@@ -155,11 +128,9 @@ def make_parser_class(httptools: ModuleType) -> type[RequestParser]:
                 return _strict(raw, self.max_body, refused=str(exc) or type(exc).__name__)
             if done:  # llhttp did not read a whole head in it
                 return _strict(raw, self.max_body)
-            return _read(raw, self.max_body)
-
-        def clear(self) -> None:
-            super().clear()
-            self.reader = None
+            if plain and len(key) <= _VOUCHED_CHARS:
+                remember(_vouched, _VOUCHED, key, None)
+            return _read(head, self.max_body, cut)
 
     return LlhttpRequestParser
 
@@ -177,11 +148,19 @@ class _Callbacks:
         self.on_headers_complete = on_headers_complete
 
 
-def _read(raw: bytes | bytearray, max_body: int) -> Request:
+def _plain(head: str, at: int, stop: int) -> bool:
+    """The Content-Length value head[at:stop] is one space and 1 to 18 ASCII digits: llhttp's
+    verdict on a head is the same whichever such digits it holds (it refuses a value only past
+    2**64 - 1)."""
+    value = head[at + 1:stop]
+    return 1 <= len(value) <= 18 and head[at] == " " and value.isdigit() and value.isascii()
+
+
+def _read(head: str, max_body: int, cut: tuple[str, int, int]) -> Request:
     """The request of a head llhttp has accepted: the usual kind read fast, any other by the pure
     parser."""
-    request = usual_request(raw.decode("latin-1"), max_body)
-    return request if request is not None else _strict(bytes(raw), max_body)
+    request = usual_request(head, max_body, cut)
+    return request if request is not None else _strict(head.encode("latin-1"), max_body)
 
 
 def _strict(raw: bytes, max_body: int, refused: str = "") -> Request:

@@ -21,7 +21,7 @@ same way by httptools.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -126,7 +126,7 @@ class RequestParser:
 
     backend = "python"  # which head parser: named in the runtime's "ready" log line
 
-    __slots__ = ("buf", "pos", "max_body", "head", "more", "reader", "_state", "_scan", "_body", "_left", "_wire")
+    __slots__ = ("buf", "pos", "max_body", "head", "more", "_state", "_scan", "_body", "_left", "_wire")
 
     def __init__(self, max_body: int) -> None:
         self.buf: bytes | bytearray = b""
@@ -134,9 +134,6 @@ class RequestParser:
         self.max_body = max_body
         self.head: Request | None = None
         self.more = False  # next() stopped early with bytes left to decode: call it again soon
-        # Another parser's feed, given the same bytes as they arrive (llhttp.py); what it raises
-        # goes to reader_failed.
-        self.reader: Callable[[bytes], object] | None = None
         self._state = _HEAD
         self._scan = 0  # the head's end was not found before this offset (stale, below pos, once found)
         self._body = bytearray()  # chunked body so far
@@ -168,16 +165,6 @@ class RequestParser:
                 self.pos = 0
             buf += data
             self.buf = buf
-        reader = self.reader
-        if reader is not None:
-            try:
-                reader(data)
-            except Exception as exc:
-                self.reader_failed(exc)
-
-    def reader_failed(self, exc: Exception) -> None:
-        """The reader raised: it reads no more."""
-        self.reader = None
 
     def parse_head(self, buf: bytes | bytearray, pos: int, end: int) -> Request:
         """The head in buf[pos:end] (``end`` is where its final CRLFCRLF starts)."""
@@ -408,7 +395,22 @@ def build_request(method: str, target: str, version: str, headers: dict[str, str
                    headers.get("content-encoding"))
 
 
-def usual_request(head: str, max_body: int) -> Request | None:
+def head_key(head: str) -> tuple[str, int, int]:
+    """(the head less its Content-Length value, where the value starts, where it ends): the value
+    of the first ``Content-Length:``, else of the first ``content-length:`` (the spellings clients
+    send); (head, -1, -1) when the head has neither. What usual_request remembers a head's answer
+    under, and llhttp.py a head llhttp has accepted."""
+    at = head.find("\r\nContent-Length:")
+    if at < 0:
+        at = head.find("\r\ncontent-length:")
+        if at < 0:
+            return head, -1, -1
+    at += 17
+    stop = head.find("\r\n", at)
+    return head[:at] + head[stop:], at, stop
+
+
+def usual_request(head: str, max_body: int, cut: tuple[str, int, int] | None = None) -> Request | None:
     """The usual request, read from a head (decoded, CRLFCRLF included) that llhttp has accepted,
     without splitting its header fields: build_request's answer, or None when the head is not the
     usual kind (then the caller asks the strict parser, which has the answer and its message).
@@ -426,20 +428,15 @@ def usual_request(head: str, max_body: int) -> Request | None:
     the answer is remembered in _usual_heads under the head with the Content-Length value cut out
     (the usual spellings, ``Content-Length:`` and ``content-length:``), or under the whole head when
     it has neither. The answer depends on the rest of the head alone, and on the value only
-    through int(value) and max_body, which are applied on every read."""
-    at = head.find("\r\nContent-Length:")
-    if at < 0:
-        at = head.find("\r\ncontent-length:")
-    if at < 0:
-        key = head
-    else:
-        at += 17
-        stop = head.find("\r\n", at)
-        key = head[:at] + head[stop:]
+    through int(value) and max_body, which are applied on every read. ``cut`` is head_key(head),
+    when the caller has it already."""
+    key, at, stop = head_key(head) if cut is None else cut
     known = _usual_heads.get(key)
     if known is not None:
         method, target, path, query, version, keep_alive, length = known
         if at >= 0:
+            if stop - at > 19:  # maybe over 18 digits: the strict parser's verdict
+                return None
             try:
                 length = int(head[at:stop])
             except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
@@ -453,7 +450,7 @@ def usual_request(head: str, max_body: int) -> Request | None:
     known, offset = read
     # under the cut head only when the value cut out is the one read (the first, in any spelling)
     if len(key) <= _USUAL_HEAD_CHARS and (at < 0 or offset == at):
-        _remember(_usual_heads, _USUAL_HEADS, key, known)
+        remember(_usual_heads, _USUAL_HEADS, key, known)
     method, target, path, query, version, keep_alive, length = known
     return Request(method, target, path, query, version, head, keep_alive, length, False)
 
@@ -478,8 +475,11 @@ def _usual_head(head: str, max_body: int) -> tuple[tuple[str, str, str, str, str
         length = 0
     else:
         at += 17
+        end = low.find("\r\n", at)
+        if end - at > 19:  # maybe over 18 digits: the strict parser's verdict
+            return None
         try:
-            length = int(low[at:low.find("\r\n", at)])
+            length = int(low[at:end])
         except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
             return None
         if length > max_body:
@@ -507,11 +507,11 @@ def _usual_line(line: str) -> tuple[str, str, str, str, str] | None:
     method, target, path, query, minor = match.groups()
     parts = (method, target, path, query or "", "HTTP/1.1" if minor == "1" else "HTTP/1.0")
     if len(line) <= 256:
-        _remember(_usual_lines, _USUAL_LINES, line, parts)
+        remember(_usual_lines, _USUAL_LINES, line, parts)
     return parts
 
 
-def _remember(memory: dict[str, Any], bound: int, key: str, value: Any) -> None:
+def remember(memory: dict[str, Any], bound: int, key: str, value: Any) -> None:
     """Keep ``value`` under ``key`` in one of the usual-request memories, which hold at most
     ``bound`` entries: a full one is emptied first (cheaper than tracking which entry is oldest;
     a server's few usual lines and heads are back after one reading each)."""
