@@ -576,8 +576,9 @@ def report(args: argparse.Namespace, rows: list[tuple[str, dict[str, float]]],
              f"from `{args.before}` (main before the hardening: hand-rolled parser, chunked bodies re-parsed per "
              "packet); **python** is this tree with `--http-parser python` (strict incremental `wire.py`, "
              "back-pressure, Date header); **llhttp** is this tree with `--http-parser llhttp` (heads parsed by "
-             "httptools loaded from a private folder, as images do, one llhttp parser per connection reading "
-             "its bytes as they arrive, plus the thin check layer). "
+             "httptools loaded from a private folder, as images do: each distinct head read alone by llhttp "
+             "once, the same head with other Content-Length digits vouched for without it, plus the thin "
+             "check layer). "
              f"Medians of {args.rounds} alternating rounds in one run, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"2 CPUs shared with other work ({load}).", ""]
     if counts:
