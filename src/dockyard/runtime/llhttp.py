@@ -18,8 +18,9 @@ Framing stays wire.py's (where a head ends, Content-Length bodies, the increment
 decoder with its limits); the differential suite holds it to llhttp's. On top of llhttp a thin
 layer applies the rules llhttp leaves alone: exactly one Host on HTTP/1.1, the method set,
 versions 1.0/1.1 only, one space between the parts of the request line, target forms,
-Transfer-Encoding on HTTP/1.0, Content-Length digits and limits (wire.build_request). Anything odd (llhttp refused it, a check failed, a header name
-repeats) goes to wire.parse_head, so the answer is the pure parser's, status and message alike.
+Transfer-Encoding on HTTP/1.0, Content-Length digits and limits (wire.build_request). Anything
+odd (llhttp refused it, a check failed, a header name repeats) goes to wire.parse_head, so the
+answer is the pure parser's, status and message alike.
 """
 
 from __future__ import annotations
