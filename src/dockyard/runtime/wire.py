@@ -435,13 +435,11 @@ def usual_request(head: str, max_body: int, cut: tuple[str, int, int] | None = N
     if known is not None:
         method, target, path, query, version, keep_alive, length = known
         if at >= 0:
-            if stop - at > 19:  # maybe over 18 digits: the strict parser's verdict
+            value = _usual_length(head, at, stop, max_body)
+            if value is None:
                 return None
-            try:
-                length = int(head[at:stop])
-            except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
-                return None
-        if length > max_body:
+            length = value
+        elif length > max_body:
             return None
         return Request(method, target, path, query, version, head, keep_alive, length, False)
     read = _usual_head(head, max_body)
@@ -475,15 +473,10 @@ def _usual_head(head: str, max_body: int) -> tuple[tuple[str, str, str, str, str
         length = 0
     else:
         at += 17
-        end = low.find("\r\n", at)
-        if end - at > 19:  # maybe over 18 digits: the strict parser's verdict
+        value = _usual_length(low, at, low.find("\r\n", at), max_body)
+        if value is None:
             return None
-        try:
-            length = int(low[at:end])
-        except ValueError:  # not if llhttp accepted it; if it ever does, the strict parser decides
-            return None
-        if length > max_body:
-            return None
+        length = value
     if "\r\nconnection:" not in low:
         keep_alive = http11
     elif "\r\nconnection: keep-alive\r\n" in low and low.count("\r\nconnection:") == 1:  # what clients send
@@ -494,6 +487,19 @@ def _usual_head(head: str, max_body: int) -> tuple[tuple[str, str, str, str, str
             return None
         keep_alive = _keep_alive(low[connection:low.find("\r\n", connection)].strip(" \t"), http11)
     return (method, target, path, query, version, keep_alive, length), at
+
+
+def _usual_length(head: str, at: int, stop: int, max_body: int) -> int | None:
+    """The Content-Length value head[at:stop] of a head llhttp accepted, or None for the strict
+    parser to decide: when it may be over 18 digits (the strict parser's limit), is not a number
+    int() reads (not if llhttp accepted it), or is over max_body."""
+    if stop - at > 19:
+        return None
+    try:
+        length = int(head[at:stop])
+    except ValueError:
+        return None
+    return length if length <= max_body else None
 
 
 def _usual_line(line: str) -> tuple[str, str, str, str, str] | None:
